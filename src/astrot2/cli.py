@@ -1,0 +1,96 @@
+"""The ``astrot2`` command line.
+
+Each subcommand imports what it needs when it runs, so ``astrot2 --help`` and the
+inference commands start fast and never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from astrot2.errors import Astrot2Error
+
+__all__ = ["main"]
+
+
+def _cmd_read(args: argparse.Namespace) -> int:
+    """``astrot2 read``: ingest alerts, print a summary, optionally write light curves."""
+    from astrot2.io import read_alerts
+
+    batch = read_alerts(args.inputs, args.format, metadata=args.metadata,
+                        include_forced=args.include_forced)
+    if args.output is not None:
+        import pyarrow.parquet as pq
+
+        from astrot2.utils import atomic_path
+
+        with atomic_path(args.output) as tmp:
+            pq.write_table(batch.to_arrow(), tmp)
+    print(json.dumps(batch.summary(), indent=2))
+    return 0
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    """``astrot2 data fetch plasticc``: obtain and verify the PLAsTiCC training set."""
+    from astrot2.data import fetch_plasticc
+
+    files = fetch_plasticc(args.dest, source=args.source)
+    print(json.dumps({k: str(v) for k, v in vars(files).items()}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``astrot2`` command."""
+    from astrot2 import __version__
+    from astrot2.io import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="astrot2",
+        description="Classify astronomical transient alerts with a compressed "
+        "Time-Series Transformer.",
+    )
+    parser.add_argument("--version", action="version", version=f"astrot2 {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    read = sub.add_parser("read", help="read alert files and summarise their light curves")
+    read.add_argument("inputs", nargs="+", type=Path, help="alert files or directories")
+    read.add_argument("--format", choices=FORMATS, default=None,
+                      help="input format (default: detected from each file)")
+    read.add_argument("--metadata", type=Path, default=None,
+                      help="PLAsTiCC metadata CSV (host photo-z, E(B-V))")
+    read.add_argument("--include-forced", action="store_true",
+                      help="Rubin/ELAsTiCC: add forced photometry as non-detections")
+    read.add_argument("-o", "--output", type=Path, default=None,
+                      help="write the light curves to this Parquet file")
+    read.set_defaults(func=_cmd_read)
+
+    data = sub.add_parser("data", help="obtain data sets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser("fetch", help="download (or copy) and verify a data set")
+    fetch.add_argument("dataset", choices=["plasticc"])
+    fetch.add_argument("--dest", type=Path, default=None,
+                       help="destination folder (default: $ASTROT2_CACHE or ~/.cache/astrot2)")
+    fetch.add_argument("--source", choices=["auto", "local", "zenodo", "pypi"], default="auto",
+                       help="where to get it: $ASTROT2_DATA folder, Zenodo, or the snmachine "
+                       "wheel on PyPI (auto tries them in that order)")
+    fetch.set_defaults(func=_cmd_data_fetch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``astrot2`` command; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Astrot2Error as exc:
+        print(f"astrot2: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
