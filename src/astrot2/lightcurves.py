@@ -157,7 +157,9 @@ class LightCurveBatch:
         band = np.asarray(band, dtype=np.int8)
         detected = np.asarray(detected, dtype=bool)
         if owner.size and (owner.min() < 0 or owner.max() >= n):
-            raise ValueError(f"owner indices must lie in [0, {n}), got {owner.min()}..{owner.max()}")
+            raise ValueError(
+                f"owner indices must lie in [0, {n}), got {owner.min()}..{owner.max()}"
+            )
 
         valid = (
             np.isfinite(time)
@@ -348,8 +350,8 @@ class LightCurveBatch:
         npts = self.n_points
         return {
             "survey": self.survey.name,
-            "light_curves": int(len(self)),
-            "observations": int(len(self.time)),
+            "light_curves": len(self),
+            "observations": len(self.time),
             "detections": int(self.detected.sum()),
             "median_points": float(np.median(npts)) if len(npts) else 0.0,
             "max_points": int(npts.max()) if len(npts) else 0,

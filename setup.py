@@ -1,0 +1,13 @@
+"""Build the C extension of astrot2 (everything else is in pyproject.toml)."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "astrot2._gpcore",
+            sources=["src/astrot2/_gpcore.c"],
+            extra_compile_args=["-O3", "-march=native", "-fno-math-errno"],
+        )
+    ]
+)

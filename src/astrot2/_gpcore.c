@@ -1,0 +1,557 @@
+/*
+ * astrot2._gpcore: the per-light-curve work of the batched GP (see astrot2/gp.py).
+ *
+ * For each light curve of a range [lo, hi) of a batch (CSR offsets), in scaled units:
+ *   1. screen candidate hyperparameters theta = (log A^2, log l_t) by log marginal
+ *      likelihood (one Cholesky each);
+ *   2. run a bound-constrained trust-region Newton ascent with the exact gradient and
+ *      Hessian from the n_starts best candidates, keep the best end point, compare with
+ *      the noise-only limit (A -> 0);
+ *   3. evaluate the posterior mean and standard deviation on the grid.
+ *
+ * Kernel: A^2 (1 + sqrt3 r) exp(-sqrt3 r), r^2 = (dt / l_t)^2 + dlam^2 (wavelengths are
+ * already divided by the fixed wavelength scale), plus the flux variance on the diagonal.
+ *
+ * The function releases the GIL; Python runs several ranges in threads.  Every light
+ * curve is computed independently of the others (results do not depend on the batch).
+ * Plain C99, no BLAS: alert light curves are small (tens of points).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SQRT3 1.7320508075688772
+#define LOG_2PI 1.8378770664093453
+
+enum { ST_OK = 0, ST_MAX_ITER = 1, ST_FALLBACK = 2, ST_SKIPPED = 3 };
+
+typedef struct {
+    Py_ssize_t n;
+    const double *t, *lam, *y, *var;
+    /* n*n work matrices */
+    double *S, *Kl, *Kll, *L, *Li, *Ki, *Ml, *Mlt;
+    double *alpha, *va, *vl, *wa, *wl, *z;
+} Work;
+
+typedef struct {
+    double lo[2], hi[2];
+    int max_iter;
+    double tol;
+    int n_starts;
+} Settings;
+
+/* exp(x) for x <= 0, branch-free so that loops calling it vectorise: x = k ln2 + r with
+ * |r| <= ln2 / 2, exp(r) by its degree-13 Taylor polynomial (relative error < 2e-16),
+ * times 2^k built in the exponent bits.  Underflows to a tiny normal number below -708. */
+static inline double exp_neg(double x)
+{
+    x = x < -708.0 ? -708.0 : x;
+    const double kf = nearbyint(x * 1.4426950408889634);
+    const double r = (x - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    union { double d; int64_t i; } scale;
+    scale.i = ((int64_t)kf + 1023) << 52;
+    return p * scale.d;
+}
+
+/* Signal covariance S and (optionally) its derivatives w.r.t. log l_t.  Each row is
+ * computed in vectorisable passes (distances, exponentials, then the matrices). */
+static void build(const double *theta, Work *w, int derivs)
+{
+    const Py_ssize_t n = w->n;
+    const double amp2 = exp(theta[0]);
+    const double inv_l2 = exp(-2.0 * theta[1]);
+    double *restrict u = w->wa, *restrict r = w->wl, *restrict e = w->z; /* row scratch */
+    const double *restrict t = w->t, *restrict lam = w->lam;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double ti = t[i], li = lam[i];
+        for (Py_ssize_t j = 0; j <= i; j++) {
+            const double dt = ti - t[j];
+            const double dl = li - lam[j];
+            u[j] = dt * dt * inv_l2;
+            r[j] = sqrt(u[j] + dl * dl);
+            e[j] = amp2 * exp_neg(-SQRT3 * r[j]);
+        }
+        double *srow = w->S + i * n;
+        for (Py_ssize_t j = 0; j <= i; j++) srow[j] = (1.0 + SQRT3 * r[j]) * e[j];
+        if (derivs) {
+            double *lrow = w->Kl + i * n, *llrow = w->Kll + i * n;
+            for (Py_ssize_t j = 0; j <= i; j++) {
+                const double u2r = r[j] > 0.0 ? u[j] * u[j] / r[j] : 0.0;
+                lrow[j] = 3.0 * u[j] * e[j];
+                llrow[j] = e[j] * (-6.0 * u[j] + 3.0 * SQRT3 * u2r);
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) { /* mirror the lower triangles */
+        for (Py_ssize_t j = i + 1; j < n; j++) {
+            w->S[i * n + j] = w->S[j * n + i];
+            if (derivs) {
+                w->Kl[i * n + j] = w->Kl[j * n + i];
+                w->Kll[i * n + j] = w->Kll[j * n + i];
+            }
+        }
+    }
+}
+
+/* Cholesky of S + diag(var) into L (lower, row-major). Returns 0 on failure. */
+static int cholesky(Work *w)
+{
+    const Py_ssize_t n = w->n;
+    double *L = w->L;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t j = 0; j <= i; j++) {
+            double sum = w->S[i * n + j] + (i == j ? w->var[i] : 0.0);
+            const double *li = L + i * n, *lj = L + j * n;
+            for (Py_ssize_t k = 0; k < j; k++) sum -= li[k] * lj[k];
+            if (i == j) {
+                if (!(sum > 0.0) || !isfinite(sum)) return 0;
+                L[i * n + i] = sqrt(sum);
+            } else {
+                L[i * n + j] = sum / L[j * n + j];
+            }
+        }
+        for (Py_ssize_t j = i + 1; j < n; j++) L[i * n + j] = 0.0;
+    }
+    return 1;
+}
+
+/* Log marginal likelihood only (scaled units); -inf if not positive definite. */
+static double lml(const double *theta, Work *w)
+{
+    const Py_ssize_t n = w->n;
+    build(theta, w, 0);
+    if (!cholesky(w)) return -INFINITY;
+    double quad = 0.0, logdet = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double s = w->y[i];
+        for (Py_ssize_t k = 0; k < i; k++) s -= w->L[i * n + k] * w->z[k];
+        w->z[i] = s / w->L[i * n + i];
+        quad += w->z[i] * w->z[i];
+        logdet += log(w->L[i * n + i]);
+    }
+    return -0.5 * quad - logdet - 0.5 * (double)n * LOG_2PI;
+}
+
+/* L^-1 stored transposed (Li[j*n + i] = (L^-1)[i, j], so columns are contiguous) and
+ * K^-1 = L^-T L^-1 into Ki.  Inner loops run over contiguous memory. */
+static void inverses(Work *w)
+{
+    const Py_ssize_t n = w->n;
+    const double *L = w->L;
+    double *Li = w->Li, *Ki = w->Ki;
+    for (Py_ssize_t j = 0; j < n; j++) { /* column j of L^-1 by forward substitution */
+        double *x = Li + j * n;
+        for (Py_ssize_t i = 0; i < j; i++) x[i] = 0.0;
+        x[j] = 1.0 / L[j * n + j];
+        for (Py_ssize_t i = j + 1; i < n; i++) {
+            const double *li = L + i * n;
+            double s = 0.0;
+            for (Py_ssize_t k = j; k < i; k++) s += li[k] * x[k];
+            x[i] = -s / li[i];
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double *xi = Li + i * n;
+        for (Py_ssize_t j = 0; j <= i; j++) {
+            const double *xj = Li + j * n;
+            double s = 0.0; /* sum_k X[k,i] X[k,j], nonzero for k >= i */
+            for (Py_ssize_t k = i; k < n; k++) s += xi[k] * xj[k];
+            Ki[i * n + j] = Ki[j * n + i] = s;
+        }
+    }
+}
+
+/* Likelihood, gradient and Hessian at theta. Returns -inf likelihood on failure. */
+static double evaluate(const double *theta, Work *w, double *g, double *H)
+{
+    const Py_ssize_t n = w->n;
+    build(theta, w, 1);
+    if (!cholesky(w)) return -INFINITY;
+    inverses(w);
+    double *Ki = w->Ki, *S = w->S, *Kl = w->Kl, *Kll = w->Kll, *Ml = w->Ml;
+    double logdet = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) logdet += log(w->L[i * n + i]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double s = 0.0;
+        for (Py_ssize_t k = 0; k < n; k++) s += Ki[i * n + k] * w->y[k];
+        w->alpha[i] = s;
+    }
+    double ya = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) ya += w->y[i] * w->alpha[i];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double sa = 0.0, sl = 0.0;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            sa += S[i * n + k] * w->alpha[k];
+            sl += Kl[i * n + k] * w->alpha[k];
+        }
+        w->va[i] = sa;
+        w->vl[i] = sl;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double sa = 0.0, sl = 0.0;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            sa += Ki[i * n + k] * w->va[k];
+            sl += Ki[i * n + k] * w->vl[k];
+        }
+        w->wa[i] = sa;
+        w->wl[i] = sl;
+    }
+    /* M_l = K^-1 K_l: M_l[i, j] = K^-1[i, :] . K_l[j, :] (K_l symmetric), contiguous dots;
+     * its transpose is kept too so that the trace loop below reads memory in order. */
+    double *restrict Mlt = w->Mlt;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double *restrict ki = Ki + i * n;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const double *restrict kl = Kl + j * n;
+            double acc = 0.0;
+            for (Py_ssize_t k = 0; k < n; k++) acc += ki[k] * kl[k];
+            Ml[i * n + j] = acc;
+            Mlt[j * n + i] = acc;
+        }
+    }
+    /* Traces.  M_a = K^-1 S = I - K^-1 D: with a_ij = K^-1[i,j] var_j, b_ij = K^-1[i,j]
+     * var_i (K^-1 symmetric), tr(M_a M_a) = sum a b + sum_i (1 - 2 a_ii) and
+     * tr(M_a M_l) = tr(M_l) - sum a_ij M_l[j,i]. */
+    double tr_a = 0, tr_l = 0, tr_ll = 0, t_ab = 0, t_al = 0, t_ll = 0, alla = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double *restrict ki = Ki + i * n, *restrict si = S + i * n;
+        const double *restrict kli = Kl + i * n, *restrict klli = Kll + i * n;
+        const double *restrict mli = Ml + i * n, *restrict mlti = Mlt + i * n;
+        const double *restrict var = w->var, *restrict alpha = w->alpha;
+        const double vi = var[i], ai = alpha[i];
+        double s_a = 0, s_l = 0, s_ll = 0, s_ab = 0, s_al = 0, s_mm = 0, s_k = 0;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const double kij = ki[j];
+            const double a = kij * var[j];
+            s_a += kij * si[j];
+            s_l += kij * kli[j];
+            s_ll += kij * klli[j];
+            s_ab += a * (kij * vi);
+            s_al += a * mlti[j];
+            s_mm += mli[j] * mlti[j];
+            s_k += klli[j] * alpha[j];
+        }
+        const double aii = ki[i] * vi;
+        tr_a += s_a;
+        tr_l += s_l;
+        tr_ll += s_ll;
+        t_ab += s_ab + 1.0 - 2.0 * aii;
+        t_al += mli[i] - s_al;
+        t_ll += s_mm;
+        alla += ai * s_k;
+    }
+    const double t_aa = t_ab;
+    double asa = 0, ala = 0, vawa = 0, vawl = 0, vlwl = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        asa += w->alpha[i] * w->va[i];
+        ala += w->alpha[i] * w->vl[i];
+        vawa += w->va[i] * w->wa[i];
+        vawl += w->va[i] * w->wl[i];
+        vlwl += w->vl[i] * w->wl[i];
+    }
+    const double f = -0.5 * ya - logdet - 0.5 * (double)n * LOG_2PI;
+    g[0] = 0.5 * asa - 0.5 * tr_a;
+    g[1] = 0.5 * ala - 0.5 * tr_l;
+    H[0] = 0.5 * asa - vawa - 0.5 * tr_a + 0.5 * t_aa;
+    H[1] = H[2] = 0.5 * ala - vawl - 0.5 * tr_l + 0.5 * t_al;
+    H[3] = 0.5 * alla - vlwl - 0.5 * tr_ll + 0.5 * t_ll;
+    if (!isfinite(f) || !isfinite(g[0]) || !isfinite(g[1])) return -INFINITY;
+    return f;
+}
+
+static double model_gain(const double *s, const double *g, const double *h)
+{
+    return g[0] * s[0] + g[1] * s[1]
+        + 0.5 * (s[0] * (h[0] * s[0] + h[1] * s[1]) + s[1] * (h[2] * s[0] + h[3] * s[1]));
+}
+
+static double clamp(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* One bounded trust-region step (see gp.py notes); returns the gain of the full step. */
+static double trust_step(const double *theta, const double *grad, const double *hess,
+                         double radius, const Settings *cfg, double *step)
+{
+    double g[2], h[4];
+    int frozen[2];
+    memcpy(h, hess, sizeof h);
+    for (int j = 0; j < 2; j++) {
+        frozen[j] = (theta[j] <= cfg->lo[j] + 1e-12 && grad[j] < 0)
+            || (theta[j] >= cfg->hi[j] - 1e-12 && grad[j] > 0);
+        g[j] = frozen[j] ? 0.0 : grad[j];
+    }
+    for (int j = 0; j < 2; j++) {
+        if (frozen[j]) {
+            h[j * 2 + 0] = h[j * 2 + 1] = 0.0;
+            h[0 * 2 + j] = h[1 * 2 + j] = 0.0;
+            h[j * 2 + j] = -1.0;
+        }
+    }
+    /* largest eigenvalue of the symmetric 2x2 h */
+    const double mean = 0.5 * (h[0] + h[3]);
+    const double dif = 0.5 * (h[0] - h[3]);
+    const double lam_max = mean + sqrt(dif * dif + h[1] * h[1]);
+    const double mu = lam_max < -1e-10 ? 0.0 : lam_max + 1e-6 + 1e-3 * fabs(lam_max);
+    const double a00 = mu - h[0], a01 = -h[1], a11 = mu - h[3];
+    const double det = a00 * a11 - a01 * a01;
+    step[0] = (a11 * g[0] - a01 * g[1]) / det;
+    step[1] = (a00 * g[1] - a01 * g[0]) / det;
+    const double a_diag[2] = {a00, a11};
+    for (int j = 0; j < 2; j++) { /* fix a coordinate crossing its bound, re-solve the other */
+        const double target = clamp(theta[j] + step[j], cfg->lo[j], cfg->hi[j]);
+        if (target != theta[j] + step[j]) {
+            const int i = 1 - j;
+            step[j] = target - theta[j];
+            step[i] = (g[i] + h[i * 2 + j] * step[j]) / a_diag[i];
+        }
+    }
+    for (int j = 0; j < 2; j++) step[j] = clamp(theta[j] + step[j], cfg->lo[j], cfg->hi[j]) - theta[j];
+    double full_gain = model_gain(step, g, h);
+    const double norm = sqrt(step[0] * step[0] + step[1] * step[1]);
+    if (norm > radius) {
+        step[0] *= radius / norm;
+        step[1] *= radius / norm;
+    }
+    if (!(model_gain(step, g, h) > 0.0)) { /* projected gradient step instead */
+        const double gn = fmax(sqrt(g[0] * g[0] + g[1] * g[1]), 1e-300);
+        for (int j = 0; j < 2; j++)
+            step[j] = clamp(theta[j] + g[j] * radius / gn, cfg->lo[j], cfg->hi[j]) - theta[j];
+        full_gain = fmax(full_gain, model_gain(step, g, h));
+    }
+    return isfinite(full_gain) ? full_gain : 0.0;
+}
+
+/* Newton ascent from theta (updated in place). Returns the final likelihood. */
+static double newton(double *theta, Work *w, const Settings *cfg, int *n_iter, int *status)
+{
+    double g[2], H[4], gt[2], Ht[4], step[2], trial[2];
+    double f = evaluate(theta, w, g, H);
+    double radius = 2.0;
+    *status = isfinite(f) ? ST_MAX_ITER : ST_FALLBACK;
+    if (!isfinite(f)) return f;
+    for (int it = 0; it < cfg->max_iter; it++) {
+        const double gain = trust_step(theta, g, H, radius, cfg, step);
+        if (gain < cfg->tol || radius < 1e-8) {
+            *status = ST_OK;
+            break;
+        }
+        trial[0] = theta[0] + step[0];
+        trial[1] = theta[1] + step[1];
+        const double ft = evaluate(trial, w, gt, Ht);
+        (*n_iter)++;
+        if (ft >= f - 1e-12 * fabs(f)) {
+            const double norm = sqrt(step[0] * step[0] + step[1] * step[1]);
+            theta[0] = trial[0];
+            theta[1] = trial[1];
+            f = ft;
+            memcpy(g, gt, sizeof g);
+            memcpy(H, Ht, sizeof H);
+            if (norm >= 0.9 * radius) radius = fmin(2.0 * radius, 8.0);
+        } else {
+            radius *= 0.25;
+        }
+    }
+    return f;
+}
+
+/* Fit one light curve; writes theta[2], f, n_iter, status, mean/std[n_grid]. */
+static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize_t n_cand,
+                    const double *grid_t, Py_ssize_t n_steps, const double *grid_lam,
+                    Py_ssize_t n_bands, double *theta_out, double *f_out, int *iter_out,
+                    int *status_out, double *mean, double *std)
+{
+    const Py_ssize_t n = w->n;
+    /* 1. screening */
+    double best_f[8];
+    Py_ssize_t best_c[8];
+    int k = cfg->n_starts < 8 ? cfg->n_starts : 8;
+    if (k > n_cand) k = (int)n_cand;
+    for (int i = 0; i < k; i++) {
+        best_f[i] = -INFINITY;
+        best_c[i] = -1;
+    }
+    for (Py_ssize_t c = 0; c < n_cand; c++) {
+        const double fc = lml(starts + 2 * c, w);
+        for (int i = 0; i < k; i++) { /* insertion into the top-k (stable: earlier wins) */
+            if (fc > best_f[i] || best_c[i] < 0) {
+                for (int m = k - 1; m > i; m--) {
+                    best_f[m] = best_f[m - 1];
+                    best_c[m] = best_c[m - 1];
+                }
+                best_f[i] = fc;
+                best_c[i] = c;
+                break;
+            }
+        }
+    }
+    /* 2. Newton from the best starts */
+    double theta[2] = {starts[0], starts[1]}, f = -INFINITY;
+    int status = ST_FALLBACK, iters = 0;
+    for (int i = 0; i < k; i++) {
+        double th[2] = {starts[2 * best_c[i]], starts[2 * best_c[i] + 1]};
+        int st = ST_FALLBACK;
+        const double fi = newton(th, w, cfg, &iters, &st);
+        if (st != ST_FALLBACK && fi > f) {
+            f = fi;
+            theta[0] = th[0];
+            theta[1] = th[1];
+            status = st;
+        }
+    }
+    /* noise-only limit */
+    double noise = -0.5 * (double)n * LOG_2PI;
+    for (Py_ssize_t i = 0; i < n; i++)
+        noise -= 0.5 * w->y[i] * w->y[i] / w->var[i] + 0.5 * log(w->var[i]);
+    if (status != ST_FALLBACK && noise > f + 1e-9) {
+        theta[0] = cfg->lo[0];
+        status = ST_OK;
+    }
+    if (status == ST_FALLBACK) {
+        theta[0] = starts[0];
+        theta[1] = starts[1];
+    }
+    /* 3. final factorisation and the grid */
+    double g[2], H[4];
+    f = evaluate(theta, w, g, H);
+    theta_out[0] = theta[0];
+    theta_out[1] = theta[1];
+    *f_out = f;
+    *iter_out = iters;
+    *status_out = isfinite(f) ? status : ST_FALLBACK;
+    const double amp2 = exp(theta[0]);
+    const double inv_l = exp(-theta[1]);
+    if (!isfinite(f)) {
+        for (Py_ssize_t m = 0; m < n_steps * n_bands; m++) mean[m] = std[m] = NAN;
+        return;
+    }
+    double *ks = w->z, *v = w->va;
+    for (Py_ssize_t s = 0; s < n_steps; s++) {
+        for (Py_ssize_t b = 0; b < n_bands; b++) {
+            double mu = 0.0, red = 0.0;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                const double dt = (grid_t[s] - w->t[i]) * inv_l;
+                const double dl = grid_lam[b] - w->lam[i];
+                const double r = sqrt(dt * dt + dl * dl);
+                ks[i] = amp2 * (1.0 + SQRT3 * r) * exp_neg(-SQRT3 * r);
+                mu += ks[i] * w->alpha[i];
+            }
+            for (Py_ssize_t i = 0; i < n; i++) { /* L v = k*, var = A^2 - |v|^2 */
+                const double *li = w->L + i * n;
+                double acc = ks[i];
+                for (Py_ssize_t j = 0; j < i; j++) acc -= li[j] * v[j];
+                v[i] = acc / li[i];
+                red += v[i] * v[i];
+            }
+            mean[s * n_bands + b] = mu;
+            std[s * n_bands + b] = sqrt(fmax(amp2 - red, 0.0));
+        }
+    }
+}
+
+static int alloc_work(Work *w, Py_ssize_t nmax)
+{
+    const size_t nn = (size_t)nmax * (size_t)nmax;
+    double *mem = malloc(sizeof(double) * (8 * nn + 6 * (size_t)nmax + 1));
+    if (!mem) return 0;
+    w->S = mem;
+    w->Kl = w->S + nn;
+    w->Kll = w->Kl + nn;
+    w->L = w->Kll + nn;
+    w->Li = w->L + nn;
+    w->Ki = w->Li + nn;
+    w->Ml = w->Ki + nn;
+    w->Mlt = w->Ml + nn;
+    w->alpha = w->Mlt + nn;
+    w->va = w->alpha + nmax;
+    w->vl = w->va + nmax;
+    w->wa = w->vl + nmax;
+    w->wl = w->wa + nmax;
+    w->z = w->wl + nmax;
+    return 1;
+}
+
+static PyObject *fit_range(PyObject *self, PyObject *args)
+{
+    Py_buffer b_off, b_t, b_lam, b_y, b_var, b_starts, b_grid_t, b_grid_lam, b_bounds;
+    Py_buffer b_theta, b_f, b_iter, b_status, b_mean, b_std;
+    Py_ssize_t lo, hi;
+    int max_iter, n_starts;
+    double tol;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*nnidiw*w*w*w*w*w*", &b_off, &b_t, &b_lam,
+                          &b_y, &b_var, &b_starts, &b_grid_t, &b_grid_lam, &b_bounds, &lo, &hi,
+                          &max_iter, &tol, &n_starts, &b_theta, &b_f, &b_iter, &b_status,
+                          &b_mean, &b_std))
+        return NULL;
+    const long long *off = b_off.buf;
+    const double *t = b_t.buf, *lam = b_lam.buf, *y = b_y.buf, *var = b_var.buf;
+    const double *starts = b_starts.buf, *grid_t = b_grid_t.buf, *grid_lam = b_grid_lam.buf;
+    const double *bounds = b_bounds.buf;
+    const Py_ssize_t n_cand = b_starts.len / (Py_ssize_t)(2 * sizeof(double));
+    const Py_ssize_t n_bands = b_grid_lam.len / (Py_ssize_t)sizeof(double);
+    const Py_ssize_t n_obj = b_f.len / (Py_ssize_t)sizeof(double);
+    const Py_ssize_t n_steps = b_grid_t.len / (Py_ssize_t)sizeof(double) / (n_obj ? n_obj : 1);
+    double *theta = b_theta.buf, *f = b_f.buf, *mean = b_mean.buf, *std = b_std.buf;
+    int *iters = b_iter.buf, *status = b_status.buf;
+    Settings cfg = {{bounds[0], bounds[2]}, {bounds[1], bounds[3]}, max_iter, tol, n_starts};
+
+    Py_ssize_t nmax = 1;
+    for (Py_ssize_t o = lo; o < hi; o++)
+        if (off[o + 1] - off[o] > nmax) nmax = off[o + 1] - off[o];
+    Work w;
+    int ok = alloc_work(&w, nmax);
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t o = lo; o < hi; o++) {
+            const Py_ssize_t a = off[o], n = off[o + 1] - off[o];
+            const Py_ssize_t m = n_steps * n_bands;
+            if (n == 0) {
+                status[o] = ST_SKIPPED;
+                continue;
+            }
+            w.n = n;
+            w.t = t + a;
+            w.lam = lam + a;
+            w.y = y + a;
+            w.var = var + a;
+            fit_one(&w, &cfg, starts, n_cand, grid_t + o * n_steps, n_steps, grid_lam, n_bands,
+                    theta + 2 * o, f + o, iters + o, status + o, mean + o * m, std + o * m);
+        }
+        Py_END_ALLOW_THREADS
+        free(w.S);
+    }
+    PyBuffer_Release(&b_off); PyBuffer_Release(&b_t); PyBuffer_Release(&b_lam);
+    PyBuffer_Release(&b_y); PyBuffer_Release(&b_var); PyBuffer_Release(&b_starts);
+    PyBuffer_Release(&b_grid_t); PyBuffer_Release(&b_grid_lam); PyBuffer_Release(&b_bounds);
+    PyBuffer_Release(&b_theta); PyBuffer_Release(&b_f); PyBuffer_Release(&b_iter);
+    PyBuffer_Release(&b_status); PyBuffer_Release(&b_mean); PyBuffer_Release(&b_std);
+    if (!ok) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"fit_range", fit_range, METH_VARARGS,
+     "fit_range(offsets, t, lam, y, var, starts, grid_t, grid_lam, bounds, lo, hi, max_iter, "
+     "tol, n_starts, theta, f, n_iter, status, mean, std): fit light curves lo..hi-1."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_gpcore",
+                                    "Per-light-curve GP fitting kernels of astrot2.gp.", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__gpcore(void) { return PyModule_Create(&module); }
