@@ -33,7 +33,9 @@ typedef struct {
     const double *t, *lam, *y, *var;
     /* n*n work matrices */
     double *S, *Kl, *Kll, *L, *Li, *Ki, *Ml, *Mlt;
-    double *alpha, *va, *vl, *wa, *wl, *z;
+    double *alpha, *va, *vl, *wa, *wl, *z, *dinv;
+    double *grid; /* n x M */
+    double *gt, *gl; /* M grid coordinates */
 } Work;
 
 typedef struct {
@@ -110,24 +112,27 @@ static void build(const double *theta, Work *w, int derivs)
     }
 }
 
-/* Cholesky of S + diag(var) into L (lower, row-major). Returns 0 on failure. */
+/* Cholesky of S + diag(var) into L (lower, row-major). Returns 0 on failure.
+ * w->dinv keeps 1 / L[j, j] (multiplications instead of divisions on the hot path). */
 static int cholesky(Work *w)
 {
     const Py_ssize_t n = w->n;
-    double *L = w->L;
+    double *restrict L = w->L, *restrict dinv = w->dinv;
     for (Py_ssize_t i = 0; i < n; i++) {
+        double *restrict li = L + i * n;
         for (Py_ssize_t j = 0; j <= i; j++) {
+            const double *restrict lj = L + j * n;
             double sum = w->S[i * n + j] + (i == j ? w->var[i] : 0.0);
-            const double *li = L + i * n, *lj = L + j * n;
             for (Py_ssize_t k = 0; k < j; k++) sum -= li[k] * lj[k];
             if (i == j) {
                 if (!(sum > 0.0) || !isfinite(sum)) return 0;
-                L[i * n + i] = sqrt(sum);
+                li[i] = sqrt(sum);
+                dinv[i] = 1.0 / li[i];
             } else {
-                L[i * n + j] = sum / L[j * n + j];
+                li[j] = sum * dinv[j];
             }
         }
-        for (Py_ssize_t j = i + 1; j < n; j++) L[i * n + j] = 0.0;
+        for (Py_ssize_t j = i + 1; j < n; j++) li[j] = 0.0;
     }
     return 1;
 }
@@ -142,7 +147,7 @@ static double lml(const double *theta, Work *w)
     for (Py_ssize_t i = 0; i < n; i++) {
         double s = w->y[i];
         for (Py_ssize_t k = 0; k < i; k++) s -= w->L[i * n + k] * w->z[k];
-        w->z[i] = s / w->L[i * n + i];
+        w->z[i] = s * w->dinv[i];
         quad += w->z[i] * w->z[i];
         logdet += log(w->L[i * n + i]);
     }
@@ -164,7 +169,7 @@ static void inverses(Work *w)
             const double *li = L + i * n;
             double s = 0.0;
             for (Py_ssize_t k = j; k < i; k++) s += li[k] * x[k];
-            x[i] = -s / li[i];
+            x[i] = -s * w->dinv[i];
         }
     }
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -440,34 +445,53 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
         for (Py_ssize_t m = 0; m < n_steps * n_bands; m++) mean[m] = std[m] = NAN;
         return;
     }
-    double *ks = w->z, *v = w->va;
+    /* K* (n x M, row-major), mean = alpha . K*, then L V = K* row by row: every inner
+     * loop runs over the M grid points (contiguous, independent). */
+    const Py_ssize_t M = n_steps * n_bands;
+    double *restrict ks = w->grid, *restrict gt = w->gt, *restrict gl = w->gl;
     for (Py_ssize_t s = 0; s < n_steps; s++) {
         for (Py_ssize_t b = 0; b < n_bands; b++) {
-            double mu = 0.0, red = 0.0;
-            for (Py_ssize_t i = 0; i < n; i++) {
-                const double dt = (grid_t[s] - w->t[i]) * inv_l;
-                const double dl = grid_lam[b] - w->lam[i];
-                const double r = sqrt(dt * dt + dl * dl);
-                ks[i] = amp2 * (1.0 + SQRT3 * r) * exp_neg(-SQRT3 * r);
-                mu += ks[i] * w->alpha[i];
-            }
-            for (Py_ssize_t i = 0; i < n; i++) { /* L v = k*, var = A^2 - |v|^2 */
-                const double *li = w->L + i * n;
-                double acc = ks[i];
-                for (Py_ssize_t j = 0; j < i; j++) acc -= li[j] * v[j];
-                v[i] = acc / li[i];
-                red += v[i] * v[i];
-            }
-            mean[s * n_bands + b] = mu;
-            std[s * n_bands + b] = sqrt(fmax(amp2 - red, 0.0));
+            gt[s * n_bands + b] = grid_t[s];
+            gl[s * n_bands + b] = grid_lam[b];
         }
     }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double *restrict row = ks + i * M;
+        const double ti = w->t[i], li = w->lam[i];
+        for (Py_ssize_t m = 0; m < M; m++) {
+            const double dt = (gt[m] - ti) * inv_l;
+            const double dl = gl[m] - li;
+            const double r = sqrt(dt * dt + dl * dl);
+            row[m] = amp2 * (1.0 + SQRT3 * r) * exp_neg(-SQRT3 * r);
+        }
+    }
+    for (Py_ssize_t m = 0; m < M; m++) {
+        mean[m] = 0.0;
+        std[m] = 0.0; /* accumulates |v|^2 */
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double *restrict row = ks + i * M;
+        const double ai = w->alpha[i];
+        for (Py_ssize_t m = 0; m < M; m++) mean[m] += ai * row[m];
+        const double *restrict li = w->L + i * n;
+        for (Py_ssize_t j = 0; j < i; j++) { /* row_i -= L[i, j] * V_j (V_j in place) */
+            const double lij = li[j];
+            const double *restrict vj = ks + j * M;
+            for (Py_ssize_t m = 0; m < M; m++) row[m] -= lij * vj[m];
+        }
+        const double d = w->dinv[i];
+        for (Py_ssize_t m = 0; m < M; m++) {
+            row[m] *= d;
+            std[m] += row[m] * row[m];
+        }
+    }
+    for (Py_ssize_t m = 0; m < M; m++) std[m] = sqrt(fmax(amp2 - std[m], 0.0));
 }
 
-static int alloc_work(Work *w, Py_ssize_t nmax)
+static int alloc_work(Work *w, Py_ssize_t nmax, Py_ssize_t m)
 {
     const size_t nn = (size_t)nmax * (size_t)nmax;
-    double *mem = malloc(sizeof(double) * (8 * nn + 6 * (size_t)nmax + 1));
+    double *mem = malloc(sizeof(double) * (8 * nn + 7 * (size_t)nmax + (size_t)(nmax + 2) * m + 1));
     if (!mem) return 0;
     w->S = mem;
     w->Kl = w->S + nn;
@@ -483,6 +507,10 @@ static int alloc_work(Work *w, Py_ssize_t nmax)
     w->wa = w->vl + nmax;
     w->wl = w->wa + nmax;
     w->z = w->wl + nmax;
+    w->dinv = w->z + nmax;
+    w->grid = w->dinv + nmax;
+    w->gt = w->grid + (size_t)nmax * m;
+    w->gl = w->gt + m;
     return 1;
 }
 
@@ -514,7 +542,7 @@ static PyObject *fit_range(PyObject *self, PyObject *args)
     for (Py_ssize_t o = lo; o < hi; o++)
         if (off[o + 1] - off[o] > nmax) nmax = off[o + 1] - off[o];
     Work w;
-    int ok = alloc_work(&w, nmax);
+    int ok = alloc_work(&w, nmax, n_steps * n_bands);
     if (ok) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t o = lo; o < hi; o++) {

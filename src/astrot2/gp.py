@@ -31,9 +31,11 @@ Which points are fitted
 -----------------------
 By default only points inside the output window ``[first detection - 50 d, last
 detection + 50 d]`` (t2's window) are used, both to fit and to predict.  Light curves with
-more than ``max_points`` points in the window (long Rubin histories reach > 1,000
-sources) keep the ``max_points`` points of highest signal-to-noise, always including every
-point of the last 100 days; the fit status records it (``STATUS_THINNED``).
+more than ``max_points`` points in the window (default 64; long Rubin histories reach
+> 1,000 sources, and 45 % of PLAsTiCC objects exceed 64 in the window) keep the points of
+the last 100 days (latest first), then the others by decreasing signal-to-noise; the fit
+status records it (``STATUS_THINNED``).  The cost of a fit grows as ``n_points**3``: the cap
+bounds the worst case (see ``benchmarks/gp.py`` for throughput at other caps).
 
 Where it fails (Cholesky breakdown, no finite likelihood), the initial guess is kept and
 the status says so (``STATUS_FALLBACK``); a light curve with no usable point is skipped
@@ -118,7 +120,7 @@ class GPConfig:
     length_scale_bounds: tuple[float, float] = (1.0, 1000.0)
     initial_length_scale: float = 20.0
     fit_window_only: bool = True
-    max_points: int = 512
+    max_points: int = 64
     max_iter: int = 50
     tol: float = 1e-5
     n_starts: int = 2
@@ -228,17 +230,17 @@ def _thin(
 ) -> np.ndarray:
     """Keep at most ``limit`` points of the light curves in ``over``.
 
-    Priority: points of the last 100 days before the last detection, then highest
-    signal-to-noise.  Deterministic (stable sort on the observation index).
+    Priority: points of the 100 days up to the last detection, latest first, then the
+    other points by decreasing signal-to-noise.  Deterministic (index order breaks ties).
     """
     owner = batch.owner
     keep = keep.copy()
     snr = np.abs(batch.flux) / batch.flux_err
     recent = batch.time >= (last[owner] - 100.0)
-    priority = np.where(recent, np.inf, snr)
+    secondary = np.where(recent, -batch.time, -snr)
     for obj in np.flatnonzero(over):
         idx = np.flatnonzero(keep & (owner == obj))
-        order = np.argsort(-priority[idx], kind="stable")
+        order = np.lexsort((secondary[idx], ~recent[idx]))  # recent first
         keep[idx[order[limit:]]] = False
     return keep
 
