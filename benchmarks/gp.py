@@ -158,11 +158,14 @@ def main() -> None:
     args = parser.parse_args()
     results = {
         "config": GPConfig().__dict__,
+        "command": "python benchmarks/gp.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
         "ztf": run_dataset("ztf", real_ztf_alerts(), args.ztf_copies, args.ref_ztf,
                            args.repeats),
-        "plasticc": run_dataset("plasticc", plasticc_objects(args.plasticc), 1,
-                                args.ref_plasticc, args.repeats),
     }
+    if args.plasticc > 0:
+        results["plasticc"] = run_dataset("plasticc", plasticc_objects(args.plasticc), 1,
+                                          args.ref_plasticc, args.repeats)
     print("wrote", write_result("gp", results))
 
 

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from astrot2.errors import ConfigError
-from astrot2.lightcurves import LightCurveBatch
+from astrot2.lightcurves import LightCurveBatch, segment_reduce
 
 __all__ = [
     "STATUS_FALLBACK",
@@ -125,7 +125,7 @@ class GPConfig:
     tol: float = 1e-5
     n_starts: int = 2
     start_length_scales: tuple[float, ...] = (1.0, 4.0, 20.0, 100.0, 400.0)
-    start_amplitudes: tuple[float, ...] = (0.5, 2.0, 100.0)
+    start_amplitudes: tuple[float, ...] = (0.5, 100.0)
 
     def __post_init__(self) -> None:
         lo, hi = self.length_scale_bounds
@@ -196,20 +196,12 @@ def _select_points(
     owner = batch.owner
     time = batch.time
     det_time = np.where(batch.detected, time, np.nan)
-    first = np.full(n, np.inf)
-    last = np.full(n, -np.inf)
-    np.fmin.at(first, owner, det_time)
-    np.fmax.at(last, owner, det_time)
-    # Light curves without a detection: window over all their points.
-    no_det = ~np.isfinite(first)
-    if no_det.any():
-        first_all = np.full(n, np.inf)
-        last_all = np.full(n, -np.inf)
-        np.minimum.at(first_all, owner, time)
-        np.maximum.at(last_all, owner, time)
-        first[no_det], last[no_det] = first_all[no_det], last_all[no_det]
-    empty = ~np.isfinite(first)  # no observation at all: NaN window
-    first[empty], last[empty] = np.nan, np.nan
+    first = batch.reduce(det_time, np.fmin)
+    last = batch.reduce(det_time, np.fmax)
+    # Light curves without a detection: window over all their points (times are sorted).
+    no_det = np.isnan(first) & (batch.n_points > 0)
+    first[no_det] = time[batch.offsets[:-1][no_det]]
+    last[no_det] = time[batch.offsets[1:][no_det] - 1]
     t_start = first - config.window_before
     t_end = last + config.window_after
     if config.fit_window_only:
@@ -266,8 +258,8 @@ def _flux_scale(
     avocado's S/N, which floors the error at 1 % of the light curve's peak flux; falls
     back to the point's error, then 1, when that flux is 0.
     """
-    peak = np.zeros(n)
-    np.maximum.at(peak, owner, y)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    peak = segment_reduce(y, offsets, np.maximum, 0.0)
     snr = np.abs(y) / np.sqrt(var + (1e-2 * peak[owner]) ** 2)
     order = np.lexsort((-snr, owner))  # per owner, best S/N first
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -329,8 +321,8 @@ def fit_gp(
     f = np.full(n, np.nan)
     n_iter = np.zeros(n, dtype=np.int32)
     status = np.full(n, STATUS_SKIPPED, dtype=np.int32)
-    mean = np.full((n, ns, nb), np.nan)
-    std = np.full((n, ns, nb), np.nan)
+    mean = np.empty((n, ns, nb))  # the C core writes every fitted row
+    std = np.empty((n, ns, nb))
     args = (offsets, t, lam, y, var, starts, times, grid_lam, bounds)
     tail = (config.max_iter, config.tol, config.n_starts, theta, f, n_iter, status, mean, std)
 
@@ -340,8 +332,10 @@ def fit_gp(
     _run_ranges(run, _balanced_ranges(counts, n_threads), n_threads)
 
     fitted = status != STATUS_SKIPPED
-    mean[fitted] *= scale[fitted, None, None]
-    std[fitted] *= scale[fitted, None, None]
+    mean *= scale[:, None, None]
+    std *= scale[:, None, None]
+    mean[~fitted] = np.nan
+    std[~fitted] = np.nan
     status = np.where((status == STATUS_OK) & thinned, STATUS_THINNED, status).astype(np.int8)
     return GPResult(
         times=times,

@@ -24,7 +24,7 @@ import numpy as np
 
 from astrot2.surveys import Survey
 
-__all__ = ["METADATA_COLUMNS", "LightCurve", "LightCurveBatch"]
+__all__ = ["METADATA_COLUMNS", "LightCurve", "LightCurveBatch", "segment_reduce"]
 
 #: Per-object metadata every batch carries (float64, NaN when unknown).
 METADATA_COLUMNS = ("hostgal_photoz", "hostgal_photoz_err", "mwebv")
@@ -262,6 +262,22 @@ class LightCurveBatch:
         """True for light curves with no reject reason, shape (n_objects,)."""
         return self.reject == ""
 
+    def reduce(self, values: np.ndarray, ufunc: np.ufunc, empty: float = np.nan) -> np.ndarray:
+        """Reduce per-observation ``values`` over each light curve with ``ufunc``.
+
+        Parameters
+        ----------
+        values : ndarray of shape (n_obs,)
+        ufunc : numpy ufunc with a ``reduceat`` (``np.fmin``, ``np.add``...)
+        empty : float
+            Result for light curves without observations.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_objects,)
+        """
+        return segment_reduce(values, self.offsets, ufunc, empty)
+
     def __getitem__(self, i: int) -> LightCurve:
         if not -len(self) <= i < len(self):
             raise IndexError(f"light curve {i} out of range for a batch of {len(self)}")
@@ -358,6 +374,22 @@ class LightCurveBatch:
             "dropped_points": int(self.n_dropped.sum()),
             "rejected": {str(r): int(c) for r, c in zip(reasons, counts, strict=True)},
         }
+
+
+def segment_reduce(
+    values: np.ndarray, offsets: np.ndarray, ufunc: np.ufunc, empty: float = np.nan
+) -> np.ndarray:
+    """``ufunc.reduceat`` over CSR segments ``values[offsets[i]:offsets[i + 1]]``.
+
+    Empty segments get ``empty`` (``reduceat`` alone would return a neighbour's value).
+    """
+    n = len(offsets) - 1
+    out = np.full(n, empty, dtype=np.float64)
+    nonempty = offsets[1:] > offsets[:-1]
+    if nonempty.any():
+        out[nonempty] = ufunc.reduceat(np.asarray(values, dtype=np.float64),
+                                       offsets[:-1][nonempty])
+    return out
 
 
 def _as_str_array(values: Sequence[object] | np.ndarray) -> np.ndarray:
