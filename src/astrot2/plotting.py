@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from astrot2.gp import GPResult
 from astrot2.lightcurves import LightCurveBatch
 
