@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Kept out of line so that profiles attribute time per stage (a call per evaluation). */
+#define NOINLINE __attribute__((noinline))
 #define SQRT3 1.7320508075688772
 #define LOG_2PI 1.8378770664093453
 
@@ -74,7 +76,7 @@ static inline double exp_neg(double x)
 
 /* Signal covariance S and (optionally) its derivatives w.r.t. log l_t.  Each row is
  * computed in vectorisable passes (distances, exponentials, then the matrices). */
-static void build(const double *theta, Work *w, int derivs)
+NOINLINE static void build(const double *theta, Work *w, int derivs)
 {
     const Py_ssize_t n = w->n;
     const double amp2 = exp(theta[0]);
@@ -114,7 +116,7 @@ static void build(const double *theta, Work *w, int derivs)
 
 /* Cholesky of S + diag(var) into L (lower, row-major). Returns 0 on failure.
  * w->dinv keeps 1 / L[j, j] (multiplications instead of divisions on the hot path). */
-static int cholesky(Work *w)
+NOINLINE static int cholesky(Work *w)
 {
     const Py_ssize_t n = w->n;
     double *restrict L = w->L, *restrict dinv = w->dinv;
@@ -138,7 +140,7 @@ static int cholesky(Work *w)
 }
 
 /* Log marginal likelihood only (scaled units); -inf if not positive definite. */
-static double lml(const double *theta, Work *w)
+NOINLINE static double lml(const double *theta, Work *w)
 {
     const Py_ssize_t n = w->n;
     build(theta, w, 0);
@@ -156,7 +158,7 @@ static double lml(const double *theta, Work *w)
 
 /* L^-1 stored transposed (Li[j*n + i] = (L^-1)[i, j], so columns are contiguous) and
  * K^-1 = L^-T L^-1 into Ki.  Inner loops run over contiguous memory. */
-static void inverses(Work *w)
+NOINLINE static void inverses(Work *w)
 {
     const Py_ssize_t n = w->n;
     const double *L = w->L;
@@ -184,7 +186,7 @@ static void inverses(Work *w)
 }
 
 /* Likelihood, gradient and Hessian at theta. Returns -inf likelihood on failure. */
-static double evaluate(const double *theta, Work *w, double *g, double *H)
+NOINLINE static double evaluate(const double *theta, Work *w, double *g, double *H)
 {
     const Py_ssize_t n = w->n;
     build(theta, w, 1);
@@ -375,6 +377,57 @@ static double newton(double *theta, Work *w, const Settings *cfg, int *n_iter, i
     return f;
 }
 
+/* Posterior mean and std on the grid at theta, from the last evaluate() (L, alpha). */
+NOINLINE static void predict(Work *w, const double *theta, const double *grid_t,
+                             Py_ssize_t n_steps, const double *grid_lam, Py_ssize_t n_bands,
+                             double *mean, double *std)
+{
+    const Py_ssize_t n = w->n;
+    const double amp2 = exp(theta[0]);
+    const double inv_l = exp(-theta[1]);
+    /* K* (n x M, row-major), mean = alpha . K*, then L V = K* row by row: every inner
+     * loop runs over the M grid points (contiguous, independent). */
+    const Py_ssize_t M = n_steps * n_bands;
+    double *restrict ks = w->grid, *restrict gt = w->gt, *restrict gl = w->gl;
+    for (Py_ssize_t s = 0; s < n_steps; s++) {
+        for (Py_ssize_t b = 0; b < n_bands; b++) {
+            gt[s * n_bands + b] = grid_t[s];
+            gl[s * n_bands + b] = grid_lam[b];
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double *restrict row = ks + i * M;
+        const double ti = w->t[i], li = w->lam[i];
+        for (Py_ssize_t m = 0; m < M; m++) {
+            const double dt = (gt[m] - ti) * inv_l;
+            const double dl = gl[m] - li;
+            const double r = sqrt(dt * dt + dl * dl);
+            row[m] = amp2 * (1.0 + SQRT3 * r) * exp_neg(-SQRT3 * r);
+        }
+    }
+    for (Py_ssize_t m = 0; m < M; m++) {
+        mean[m] = 0.0;
+        std[m] = 0.0; /* accumulates |v|^2 */
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double *restrict row = ks + i * M;
+        const double ai = w->alpha[i];
+        for (Py_ssize_t m = 0; m < M; m++) mean[m] += ai * row[m];
+        const double *restrict li = w->L + i * n;
+        for (Py_ssize_t j = 0; j < i; j++) { /* row_i -= L[i, j] * V_j (V_j in place) */
+            const double lij = li[j];
+            const double *restrict vj = ks + j * M;
+            for (Py_ssize_t m = 0; m < M; m++) row[m] -= lij * vj[m];
+        }
+        const double d = w->dinv[i];
+        for (Py_ssize_t m = 0; m < M; m++) {
+            row[m] *= d;
+            std[m] += row[m] * row[m];
+        }
+    }
+    for (Py_ssize_t m = 0; m < M; m++) std[m] = sqrt(fmax(amp2 - std[m], 0.0));
+}
+
 /* Fit one light curve; writes theta[2], f, n_iter, status, mean/std[n_grid]. */
 static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize_t n_cand,
                     const double *grid_t, Py_ssize_t n_steps, const double *grid_lam,
@@ -439,53 +492,11 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
     *f_out = f;
     *iter_out = iters;
     *status_out = isfinite(f) ? status : ST_FALLBACK;
-    const double amp2 = exp(theta[0]);
-    const double inv_l = exp(-theta[1]);
     if (!isfinite(f)) {
         for (Py_ssize_t m = 0; m < n_steps * n_bands; m++) mean[m] = std[m] = NAN;
         return;
     }
-    /* K* (n x M, row-major), mean = alpha . K*, then L V = K* row by row: every inner
-     * loop runs over the M grid points (contiguous, independent). */
-    const Py_ssize_t M = n_steps * n_bands;
-    double *restrict ks = w->grid, *restrict gt = w->gt, *restrict gl = w->gl;
-    for (Py_ssize_t s = 0; s < n_steps; s++) {
-        for (Py_ssize_t b = 0; b < n_bands; b++) {
-            gt[s * n_bands + b] = grid_t[s];
-            gl[s * n_bands + b] = grid_lam[b];
-        }
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double *restrict row = ks + i * M;
-        const double ti = w->t[i], li = w->lam[i];
-        for (Py_ssize_t m = 0; m < M; m++) {
-            const double dt = (gt[m] - ti) * inv_l;
-            const double dl = gl[m] - li;
-            const double r = sqrt(dt * dt + dl * dl);
-            row[m] = amp2 * (1.0 + SQRT3 * r) * exp_neg(-SQRT3 * r);
-        }
-    }
-    for (Py_ssize_t m = 0; m < M; m++) {
-        mean[m] = 0.0;
-        std[m] = 0.0; /* accumulates |v|^2 */
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double *restrict row = ks + i * M;
-        const double ai = w->alpha[i];
-        for (Py_ssize_t m = 0; m < M; m++) mean[m] += ai * row[m];
-        const double *restrict li = w->L + i * n;
-        for (Py_ssize_t j = 0; j < i; j++) { /* row_i -= L[i, j] * V_j (V_j in place) */
-            const double lij = li[j];
-            const double *restrict vj = ks + j * M;
-            for (Py_ssize_t m = 0; m < M; m++) row[m] -= lij * vj[m];
-        }
-        const double d = w->dinv[i];
-        for (Py_ssize_t m = 0; m < M; m++) {
-            row[m] *= d;
-            std[m] += row[m] * row[m];
-        }
-    }
-    for (Py_ssize_t m = 0; m < M; m++) std[m] = sqrt(fmax(amp2 - std[m], 0.0));
+    predict(w, theta, grid_t, n_steps, grid_lam, n_bands, mean, std);
 }
 
 static int alloc_work(Work *w, Py_ssize_t nmax, Py_ssize_t m)

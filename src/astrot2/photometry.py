@@ -21,7 +21,10 @@ FLUXCAL_ZEROPOINT = 27.5
 NJY_ZEROPOINT = 31.4
 #: Multiply nJy by this to get FLUXCAL: 10**(-(31.4 - 27.5) / 2.5).
 NJY_TO_FLUXCAL = 10.0 ** (-(NJY_ZEROPOINT - FLUXCAL_ZEROPOINT) / 2.5)
-_LN10_04 = 0.4 * np.log(10.0)  # 0.921034...
+#: The constants of the SNANA / Fink error formula, kept as published so that results
+#: match theirs to the last digit: flux_err = 9.21034e10 exp(-0.921034 mag) sigma.
+_ERR_FACTOR = 9.21034e10
+_ERR_EXPONENT = 0.921034
 
 
 def mag_to_fluxcal(
@@ -29,8 +32,9 @@ def mag_to_fluxcal(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Convert difference-image PSF magnitudes to FLUXCAL flux and error.
 
-    ``flux = 10**(-0.4 mag) * 1e11`` and ``flux_err = 0.921034 * flux * mag_err`` (first
-    order propagation), as SNANA and the ZTF brokers do.
+    ``flux = 10**(-0.4 mag) * 1e11`` and ``flux_err = 9.21034e10 exp(-0.921034 mag)
+    mag_err`` (first-order propagation, 0.921034 = 0.4 ln 10, with the published
+    constants), as SNANA and the ZTF brokers do.
 
     Parameters
     ----------
@@ -53,7 +57,7 @@ def mag_to_fluxcal(
     mag = np.asarray(mag, dtype=np.float64)
     mag_err = np.asarray(mag_err, dtype=np.float64)
     flux = np.power(10.0, -0.4 * (mag - FLUXCAL_ZEROPOINT))
-    flux_err = _LN10_04 * flux * mag_err
+    flux_err = _ERR_FACTOR * np.exp(-_ERR_EXPONENT * mag) * mag_err
     if isdiffpos is not None:
         sign = np.where(np.isin(np.asarray(isdiffpos, dtype=object), ["f", "0"]), -1.0, 1.0)
         flux = flux * sign
