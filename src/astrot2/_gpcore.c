@@ -38,6 +38,8 @@ typedef struct {
     double *alpha, *va, *vl, *wa, *wl, *z, *dinv;
     double *grid; /* n x M */
     double *gt, *gl; /* M grid coordinates */
+    double last_theta[2], last_f; /* what L, dinv and alpha currently hold */
+    int last_valid;
 } Work;
 
 typedef struct {
@@ -143,6 +145,7 @@ NOINLINE static int cholesky(Work *w)
 NOINLINE static double lml(const double *theta, Work *w)
 {
     const Py_ssize_t n = w->n;
+    w->last_valid = 0;
     build(theta, w, 0);
     if (!cholesky(w)) return -INFINITY;
     double quad = 0.0, logdet = 0.0;
@@ -189,6 +192,7 @@ NOINLINE static void inverses(Work *w)
 NOINLINE static double evaluate(const double *theta, Work *w, double *g, double *H)
 {
     const Py_ssize_t n = w->n;
+    w->last_valid = 0;
     build(theta, w, 1);
     if (!cholesky(w)) return -INFINITY;
     inverses(w);
@@ -280,6 +284,10 @@ NOINLINE static double evaluate(const double *theta, Work *w, double *g, double 
     H[1] = H[2] = 0.5 * ala - vawl - 0.5 * tr_l + 0.5 * t_al;
     H[3] = 0.5 * alla - vlwl - 0.5 * tr_ll + 0.5 * t_ll;
     if (!isfinite(f) || !isfinite(g[0]) || !isfinite(g[1])) return -INFINITY;
+    w->last_theta[0] = theta[0];
+    w->last_theta[1] = theta[1];
+    w->last_f = f;
+    w->last_valid = 1;
     return f;
 }
 
@@ -484,9 +492,13 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
         theta[0] = starts[0];
         theta[1] = starts[1];
     }
-    /* 3. final factorisation and the grid */
-    double g[2], H[4];
-    f = evaluate(theta, w, g, H);
+    /* 3. final factorisation (unless the work buffers already hold it) and the grid */
+    if (w->last_valid && w->last_theta[0] == theta[0] && w->last_theta[1] == theta[1]) {
+        f = w->last_f;
+    } else {
+        double g[2], H[4];
+        f = evaluate(theta, w, g, H);
+    }
     theta_out[0] = theta[0];
     theta_out[1] = theta[1];
     *f_out = f;
