@@ -122,7 +122,7 @@ class GPConfig:
     fit_window_only: bool = True
     max_points: int = 64
     max_iter: int = 50
-    tol: float = 1e-5
+    tol: float = 1e-4
     n_starts: int = 2
     start_length_scales: tuple[float, ...] = (1.0, 4.0, 20.0, 100.0, 400.0)
     start_amplitudes: tuple[float, ...] = (0.5, 100.0)
