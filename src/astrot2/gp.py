@@ -227,13 +227,16 @@ def _thin(
     """
     owner = batch.owner
     keep = keep.copy()
-    snr = np.abs(batch.flux) / batch.flux_err
-    recent = batch.time >= (last[owner] - 100.0)
-    secondary = np.where(recent, -batch.time, -snr)
-    for obj in np.flatnonzero(over):
-        idx = np.flatnonzero(keep & (owner == obj))
-        order = np.lexsort((secondary[idx], ~recent[idx]))  # recent first
-        keep[idx[order[limit:]]] = False
+    idx = np.flatnonzero(keep & over[owner])  # candidate points of the light curves to thin
+    snr = np.abs(batch.flux[idx]) / batch.flux_err[idx]
+    recent = batch.time[idx] >= (last[owner[idx]] - 100.0)
+    secondary = np.where(recent, -batch.time[idx], -snr)
+    # One stable sort for all: by light curve, recent first, then latest / highest S/N.
+    order = np.lexsort((secondary, ~recent, owner[idx]))
+    grouped = owner[idx][order]
+    first = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    keep[idx[order[rank >= limit]]] = False
     return keep
 
 
