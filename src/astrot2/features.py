@@ -1,0 +1,110 @@
+"""The preprocessing seam: GP fits -> model inputs, defined once for training and inference.
+
+The lesson of the deployed t2 (REFERENCE): accuracy is decided here (normalisation, bands,
+windowing), so this module is torch-free, used unchanged by training and by the runtime,
+and its :class:`FeatureConfig` is stored in every model manifest.
+
+Inputs of a model, per light curve:
+
+- ``x`` (n_steps, n_channels), float32: the GP mean on the grid for each band (and, with
+  ``use_std``, the GP std), divided by a per-object scale = the largest |GP mean| over
+  the grid and the bands the model uses (so 1 at peak whatever the distance or survey
+  depth);
+- ``extra`` (n_extra,), float32: ``log10`` of that scale (brightness, FLUXCAL), and with
+  ``use_redshift`` the host photo-z and its error (0 when unknown, plus a flag).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from astrot2.errors import ConfigError
+from astrot2.gp import GPResult
+from astrot2.lightcurves import LightCurveBatch
+
+__all__ = ["FeatureConfig", "build_inputs"]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How GP fits become model inputs.
+
+    Parameters
+    ----------
+    bands : tuple of str
+        Survey bands fed to the model, in order (e.g. ``("g", "r")`` for the ZTF model).
+    use_std : bool
+        Add the GP std of each band as channels.
+    use_redshift : bool
+        Add host photo-z, its error and a "known" flag to the extra features.
+    """
+
+    bands: tuple[str, ...] = ("u", "g", "r", "i", "z", "y")
+    use_std: bool = False
+    use_redshift: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.bands:
+            raise ConfigError("FeatureConfig.bands must name at least one band")
+
+    @property
+    def n_channels(self) -> int:
+        """Channels per time step."""
+        return len(self.bands) * (2 if self.use_std else 1)
+
+    @property
+    def n_extra(self) -> int:
+        """Extra per-object features."""
+        return 1 + (3 if self.use_redshift else 0)
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain dict, for manifests."""
+        return asdict(self)
+
+
+def build_inputs(
+    batch: LightCurveBatch, gp: GPResult, config: FeatureConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs for every light curve.
+
+    Parameters
+    ----------
+    batch : LightCurveBatch
+        The light curves (for metadata).
+    gp : GPResult
+        ``fit_gp(batch)``.
+    config : FeatureConfig
+
+    Returns
+    -------
+    x : ndarray of float32, shape (n_objects, n_steps, n_channels)
+    extra : ndarray of float32, shape (n_objects, n_extra)
+        Rows of skipped light curves (no GP) are zeros; callers reject those alerts.
+    """
+    survey = batch.survey
+    missing = [b for b in config.bands if b not in survey.bands]
+    if missing:
+        raise ConfigError(f"bands {missing} are not bands of survey {survey.name!r} "
+                          f"({survey.bands})")
+    idx = [survey.bands.index(b) for b in config.bands]
+    mean = gp.mean[:, :, idx]  # (n, T, nb)
+    scale = np.nanmax(np.abs(mean), axis=(1, 2)) if mean.size else np.zeros(0)
+    ok = np.isfinite(scale) & (scale > 0)
+    scale = np.where(ok, scale, 1.0)
+    channels = [mean / scale[:, None, None]]
+    if config.use_std:
+        channels.append(gp.std[:, :, idx] / scale[:, None, None])
+    x = np.concatenate(channels, axis=2)
+    extra = [np.log10(scale)]
+    if config.use_redshift:
+        z = batch.metadata["hostgal_photoz"]
+        z_err = batch.metadata["hostgal_photoz_err"]
+        known = np.isfinite(z)
+        extra += [np.where(known, z, 0.0), np.where(np.isfinite(z_err), z_err, 0.0),
+                  known.astype(np.float64)]
+    extra_arr = np.column_stack(extra)
+    x[~ok] = 0.0
+    extra_arr[~ok] = 0.0
+    return np.nan_to_num(x).astype(np.float32), extra_arr.astype(np.float32)
