@@ -43,6 +43,22 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    """``astrot2 train``: train t2 on the PLAsTiCC training set (needs the train extra)."""
+    from astrot2.data import fetch_plasticc
+    from astrot2.io.plasticc import read_plasticc
+    from astrot2.train import preset, train
+
+    files = fetch_plasticc(args.data, progress=False)
+    batch = read_plasticc(files.lightcurves, files.metadata)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("n_augment", args.n_augment),
+                                   ("seed", args.seed)) if v is not None}
+    out = args.out or Path("models") / args.model
+    train(batch, preset(args.model, **overrides), out)
+    print(f"model written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``astrot2`` command."""
     from astrot2 import __version__
@@ -78,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where to get it: $ASTROT2_DATA folder, Zenodo, or the snmachine "
                        "wheel on PyPI (auto tries them in that order)")
     fetch.set_defaults(func=_cmd_data_fetch)
+
+    tr = sub.add_parser("train", help="train t2 on the PLAsTiCC training set")
+    tr.add_argument("--model", choices=["lsst", "ztf"], default="lsst")
+    tr.add_argument("--out", type=Path, default=None, help="output folder (models/NAME)")
+    tr.add_argument("--data", type=Path, default=None,
+                    help="data folder for the PLAsTiCC files (default: the cache)")
+    tr.add_argument("--epochs", type=int, default=None)
+    tr.add_argument("--n-augment", type=int, default=None)
+    tr.add_argument("--seed", type=int, default=None)
+    tr.set_defaults(func=_cmd_train)
     return parser
 
 

@@ -24,7 +24,7 @@ from astrot2.errors import ConfigError
 from astrot2.gp import GPResult
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["FeatureConfig", "build_inputs"]
+__all__ = ["FeatureConfig", "build_inputs", "select_bands"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,29 @@ class FeatureConfig:
     def to_dict(self) -> dict[str, object]:
         """Plain dict, for manifests."""
         return asdict(self)
+
+
+def select_bands(batch: LightCurveBatch, config: FeatureConfig) -> LightCurveBatch:
+    """Keep only the observations in the model's bands (the GP is fitted on those alone).
+
+    Raises
+    ------
+    ConfigError
+        If a band of the model is not a band of the batch's survey.
+    """
+    survey = batch.survey
+    missing = [b for b in config.bands if b not in survey.bands]
+    if missing:
+        raise ConfigError(f"bands {missing} are not bands of survey {survey.name!r} "
+                          f"({survey.bands})")
+    wanted = np.array([survey.bands.index(b) for b in config.bands])
+    if len(wanted) == survey.n_bands:
+        return batch
+    keep = np.isin(batch.band, wanted)
+    return LightCurveBatch.from_observations(
+        survey, batch.alert_id, batch.object_id, batch.owner[keep], batch.time[keep],
+        batch.flux[keep], batch.flux_err[keep], batch.band[keep], batch.detected[keep],
+        metadata=batch.metadata, reject=batch.reject, extra=batch.extra)
 
 
 def build_inputs(

@@ -91,8 +91,7 @@ class SelfAttention(nn.Module):
         q = q.view(b, t, h, hs).transpose(1, 2)  # (B, h, T, hs)
         k = k.view(b, t, h, hs).transpose(1, 2)
         v = v.view(b, t, h, hs).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * self.scale  # (B, h, T, T)
-        y = F.softmax(att, dim=-1) @ v  # (B, h, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, scale=self.scale)  # (B, h, T, hs)
         y = y.transpose(1, 2).reshape(b, t, d)  # (B, T, d)
         return self.proj(y)
 

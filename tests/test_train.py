@@ -1,0 +1,47 @@
+"""A tiny real training run on the PLAsTiCC fixture: outputs, reproducibility, split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+from astrot2.classes import class_index  # noqa: E402
+from astrot2.io.plasticc import read_plasticc  # noqa: E402
+from astrot2.train import preset, stratified_split, train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sample(fixtures):
+    folder = fixtures / "plasticc"
+    return read_plasticc(folder / "plasticc_lc_sample.csv.gz", folder / "plasticc_meta_sample.csv")
+
+
+def test_split_is_stratified_disjoint_and_seeded():
+    labels = np.repeat(np.arange(5), [10, 20, 30, 7, 3])
+    tr, va, te = stratified_split(labels, (0.7, 0.15, 0.15), seed=3)
+    assert len(np.intersect1d(tr, va)) == len(np.intersect1d(tr, te)) == 0
+    assert len(tr) + len(va) + len(te) == len(labels)
+    assert np.bincount(labels[tr]).tolist() == [7, 14, 21, 5, 2]
+    again = stratified_split(labels, (0.7, 0.15, 0.15), seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((tr, va, te), again, strict=True))
+
+
+@pytest.mark.parametrize("name", ["ztf", "lsst"])
+def test_tiny_training_run_is_reproducible(sample, tmp_path, name):
+    cfg = preset(name, epochs=2, n_augment=1, steps_per_epoch=2, batch_size=32)
+    m1 = train(sample, cfg, tmp_path / "a", log=lambda *_: None)
+    m2 = train(sample, cfg, tmp_path / "b", log=lambda *_: None)
+    assert m1["whole"]["flat_log_loss"] == m2["whole"]["flat_log_loss"]
+    assert np.isfinite(m1["alert_windows"]["flat_log_loss"])
+    split = json.loads((tmp_path / "a" / "split.json").read_text())
+    assert sum(len(v) for v in split.values()) == len(sample)
+    assert not set(split["train"]) & set(split["test"])
+    y = class_index(sample.extra["target"])
+    assert m1["whole"]["n"] == len(split["test"]) and len(np.unique(y)) == 14
+    session = ort.InferenceSession(str(tmp_path / "a" / "model.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["x", "extra"]
