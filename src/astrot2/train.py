@@ -87,8 +87,8 @@ def stratified_split(
     parts: list[list[np.ndarray]] = [[], [], []]
     for label in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == label))
-        n_train = int(round(fractions[0] * len(idx)))
-        n_val = int(round(fractions[1] * len(idx)))
+        n_train = round(fractions[0] * len(idx))
+        n_val = round(fractions[1] * len(idx))
         for k, chunk in enumerate((idx[:n_train], idx[n_train:n_train + n_val],
                                    idx[n_train + n_val:])):
             parts[k].append(chunk)
