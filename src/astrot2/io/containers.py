@@ -17,7 +17,8 @@ import pyarrow as pa
 
 from astrot2.errors import AlertFormatError
 
-__all__ = ["FieldSpec", "prune_record", "read_avro", "read_parquet", "sniff_container"]
+__all__ = ["FieldSpec", "prune_record", "read_alert_table", "read_avro", "read_parquet",
+           "sniff_container"]
 
 #: A nested field selection: ``{"candid": None, "candidate": {"jd": None, ...},
 #: "prv_candidates": [{"jd": None, ...}]}``.  ``None`` keeps a leaf; a dict selects fields of
@@ -172,3 +173,14 @@ def avro_schema(path: Path) -> dict[str, Any]:
         raise AlertFormatError(
             f"unreadable Avro header ({type(exc).__name__}: {exc})", path=str(path)
         ) from exc
+
+
+def read_alert_table(path: Path, spec: FieldSpec) -> pa.Table:
+    """Alerts of an Avro (plain or gzipped) or Parquet file as a table of ``spec``'s fields.
+
+    Parquet keeps its own nested types (only the top-level columns of ``spec`` are read);
+    Avro records are pruned to ``spec`` while decoding.
+    """
+    if sniff_container(path) == "parquet":
+        return read_parquet(path, columns=list(spec))
+    return read_avro(path, spec)[0]

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from astrot2.errors import AlertFormatError
 from astrot2.io import _arrow as A
-from astrot2.io.containers import read_avro, read_parquet
+from astrot2.io.containers import read_alert_table
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.photometry import njy_to_fluxcal
 from astrot2.surveys import LSST
@@ -57,12 +57,7 @@ AVRO_SPEC = {
 def read_rubin(path: Path, *, include_forced: bool = False) -> LightCurveBatch:
     """Read a Rubin or ELAsTiCC alert file (Avro, gzipped Avro or Parquet)."""
     path = Path(path)
-    with open(path, "rb") as fh:
-        is_parquet = fh.read(4) == b"PAR1"
-    if is_parquet:
-        table = read_parquet(path, columns=list(AVRO_SPEC))
-    else:
-        table, _ = read_avro(path, AVRO_SPEC)
+    table = read_alert_table(path, AVRO_SPEC)
     return rubin_from_table(table, source=str(path), include_forced=include_forced)
 
 

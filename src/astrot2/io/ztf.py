@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from astrot2.errors import AlertFormatError
 from astrot2.io import _arrow as A
-from astrot2.io.containers import read_avro, read_parquet
+from astrot2.io.containers import read_alert_table
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.photometry import limit_to_fluxcal_err, mag_to_fluxcal
 from astrot2.surveys import ZTF
@@ -42,12 +42,7 @@ _JD_TO_MJD = 2400000.5
 def read_ztf(path: Path) -> LightCurveBatch:
     """Read a ZTF alert file (Avro, gzipped Avro or Parquet) into a light-curve batch."""
     path = Path(path)
-    with open(path, "rb") as fh:
-        is_parquet = fh.read(4) == b"PAR1"
-    if is_parquet:
-        table = read_parquet(path, columns=list(AVRO_SPEC))
-    else:
-        table, _ = read_avro(path, AVRO_SPEC)
+    table = read_alert_table(path, AVRO_SPEC)
     return ztf_from_table(table, source=str(path))
 
 
