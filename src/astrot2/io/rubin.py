@@ -88,7 +88,7 @@ def rubin_from_table(
             )
 
     reject = np.full(n, "", dtype=object)
-    has_current = current.is_valid().to_numpy(zero_copy_only=False)
+    has_current = A.valid(current)
     reject[~has_current] = "bad_record: diaSource is null"
     keep = np.flatnonzero(has_current)
     parts = [(keep, _source_columns(current, n, keep), True)]

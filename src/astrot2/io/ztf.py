@@ -117,7 +117,7 @@ def _points_from_structs(
     if not pa.types.is_struct(candidate.type):
         raise AlertFormatError("'candidate' is not a record", field="candidate")
     reject = np.full(n, "", dtype=object)
-    has_current = candidate.is_valid().to_numpy(zero_copy_only=False)
+    has_current = A.valid(candidate)
     reject[~has_current] = "bad_record: candidate is null"
     current = _point_columns(candidate, n)
     hist_owner, hist = A.list_points(A.column(table, "prv_candidates"))
