@@ -7,9 +7,9 @@ and its :class:`FeatureConfig` is stored in every model manifest.
 Inputs of a model, per light curve:
 
 - ``x`` (n_steps, n_channels), float32: the GP mean on the grid for each band (and, with
-  ``use_std``, the GP std), divided by a per-object scale = the largest |GP mean| over
-  the grid and the bands the model uses (so 1 at peak whatever the distance or survey
-  depth);
+  ``use_std``, the GP std, capped at 5), divided by a per-object scale = the largest
+  |GP mean| over the grid and the bands the model uses (so 1 at peak whatever the
+  distance or survey depth);
 - ``extra`` (n_extra,), float32: ``log10`` of that scale (brightness, FLUXCAL), and with
   ``use_redshift`` the host photo-z and its error (0 when unknown, plus a flag).
 """
@@ -24,7 +24,10 @@ from astrot2.errors import ConfigError
 from astrot2.gp import GPResult
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["FeatureConfig", "build_inputs", "select_bands"]
+__all__ = ["MAX_RELATIVE_STD", "FeatureConfig", "build_inputs", "select_bands"]
+
+#: Cap of the GP std channels, in units of the light curve's peak |GP mean|.
+MAX_RELATIVE_STD = 5.0
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,10 @@ def build_inputs(
     scale = np.where(ok, scale, 1.0)
     channels = [mean / scale[:, None, None]]
     if config.use_std:
-        channels.append(gp.std[:, :, idx] / scale[:, None, None])
+        # std relative to the peak; far from the data it tends to the GP amplitude, which
+        # can dwarf the peak: capped at MAX_RELATIVE_STD.
+        std = gp.std[:, :, idx] / scale[:, None, None]
+        channels.append(np.minimum(std, MAX_RELATIVE_STD))
     x = np.concatenate(channels, axis=2)
     extra = [np.log10(scale)]
     if config.use_redshift:

@@ -141,6 +141,7 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     ok_tr = np.concatenate([f[2] for f in feats])
     y_tr = np.tile(y_all[tr], len(copies))
     x_tr, e_tr, y_tr = x_tr[ok_tr], e_tr[ok_tr], y_tr[ok_tr]
+    assert np.isfinite(x_tr).all() and np.isfinite(e_tr).all(), "non-finite model inputs"
     x_va, e_va, _ = _inputs(batch.take(va), config)
     y_va = y_all[va]
     log(f"features: {len(y_tr)} training views, {len(y_va)} validation objects "
@@ -173,6 +174,8 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
         val = weighted_log_loss(y_va, _predict(model, x_va, e_va))
+        if not np.isfinite(val):
+            raise FloatingPointError(f"validation loss is {val} at epoch {epoch}: check inputs")
         sched.step(val)
         if val < best - 1e-4:
             best, wait = val, 0
