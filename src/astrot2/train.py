@@ -30,8 +30,10 @@ from astrot2.classes import CLASSES, class_index
 from astrot2.features import FeatureConfig, build_inputs, select_bands
 from astrot2.gp import STATUS_SKIPPED, GPConfig, fit_gp
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.manifest import write_manifest
 from astrot2.metrics import classification_report, weighted_log_loss
 from astrot2.model import T2, T2Config, export_onnx
+from astrot2.surveys import get_survey
 
 __all__ = ["PRESETS", "TrainConfig", "preset", "stratified_split", "train"]
 
@@ -41,6 +43,8 @@ class TrainConfig:
     """Everything that defines a training run."""
 
     name: str = "lsst"
+    survey: str = "lsst"  # the survey whose alerts the model classifies
+    version: str = "0.1.0"
     features: FeatureConfig = field(default_factory=FeatureConfig)
     gp: GPConfig = field(default_factory=GPConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -71,6 +75,7 @@ def preset(name: str, **overrides: object) -> TrainConfig:
         # at most 30 days of history.
         base = TrainConfig(
             name="ztf",
+            survey="ztf",
             features=FeatureConfig(bands=("g", "r"), use_redshift=False),
             augment=AugmentConfig(max_history=30.0, max_days=100.0),
         )
@@ -101,6 +106,18 @@ def _inputs(batch: LightCurveBatch, config: TrainConfig) -> tuple[np.ndarray, ..
     gp = fit_gp(batch, config.gp)
     x, extra = build_inputs(batch, gp, config.features)
     return x, extra, gp.status != STATUS_SKIPPED
+
+
+def batch_fingerprint(batch: LightCurveBatch) -> str:
+    """sha256 of a batch's ids, photometry and labels: identifies the training data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    digest.update("\n".join(batch.object_id.astype(str)).encode())
+    for arr in (batch.offsets, batch.time, batch.flux, batch.flux_err, batch.band,
+                batch.detected, batch.extra.get("target", np.zeros(0))):
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
 
 
 def alert_windows(batch: LightCurveBatch, config: TrainConfig, seed: int) -> LightCurveBatch:
@@ -199,6 +216,16 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     export_onnx(model, str(out / "model.onnx"))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
+    summary = {split: {k: metrics[split][k] for k in ("flat_log_loss", "kaggle_log_loss",
+                                                       "accuracy", "macro_f1")}
+               for split in ("whole", "alert_windows")}
+    write_manifest(out, name=config.name, version=config.version,
+                   survey=get_survey(config.survey), gp=config.gp, features=config.features,
+                   model=model.config.to_dict(), model_file="model.onnx",
+                   training={"data": "PLAsTiCC training set", "data_sha256":
+                             batch_fingerprint(batch), "seed": config.seed,
+                             "split": "split.json", "config": "train_config.json"},
+                   metrics={"test_split": summary})
     log(f"test flat log-loss: whole {metrics['whole']['flat_log_loss']:.4f}, "
         f"alert windows {metrics['alert_windows']['flat_log_loss']:.4f}")
     return metrics

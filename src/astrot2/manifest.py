@@ -1,0 +1,126 @@
+"""Model manifests: everything needed to reproduce a model's input, with checksums.
+
+A model is a folder holding ``manifest.json`` and the ONNX file it names.  The manifest
+records the survey (bands, wavelengths), the classes in output order, the GP and feature
+settings (the preprocessing seam), the network sizes, the training data checksums and
+the held-out metrics, and the sha256 of the ONNX file, which loading verifies.  JSON only:
+nothing in a model folder is executed or unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from astrot2.classes import CLASSES
+from astrot2.errors import ModelError
+from astrot2.features import FeatureConfig
+from astrot2.gp import GPConfig
+from astrot2.surveys import Survey, get_survey
+from astrot2.utils import sha256_file
+
+__all__ = ["FORMAT", "Manifest", "read_manifest", "write_manifest"]
+
+FORMAT = "astrot2-model/1"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed, validated model manifest."""
+
+    name: str
+    version: str
+    survey: Survey
+    gp: GPConfig
+    features: FeatureConfig
+    model_file: Path
+    sha256: str
+    n_extra: int
+    raw: dict[str, Any]
+
+    @property
+    def slug_columns(self) -> list[str]:
+        """Output probability column names, ``p_<slug>``, in output order."""
+        return [f"p_{c['slug']}" for c in self.raw["classes"]]
+
+
+def _dataclass_from(cls, data: dict[str, Any], where: str):
+    """Build a config dataclass from a manifest section, refusing unknown keys."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ModelError(f"{where}: unknown settings {sorted(unknown)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**values)
+
+
+def write_manifest(folder: Path, *, name: str, version: str, survey: Survey, gp: GPConfig,
+                   features: FeatureConfig, model: dict[str, Any], model_file: str,
+                   training: dict[str, Any], metrics: dict[str, Any]) -> Path:
+    """Write ``folder/manifest.json`` for the ONNX file ``folder/model_file``."""
+    path = folder / model_file
+    doc = {
+        "format": FORMAT,
+        "name": name,
+        "version": version,
+        "survey": {"name": survey.name, "bands": list(survey.bands),
+                   "wavelengths": list(survey.wavelengths)},
+        "classes": [{"code": c.code, "name": c.name, "slug": c.slug} for c in CLASSES],
+        "gp": {f.name: getattr(gp, f.name) for f in fields(gp)},
+        "features": features.to_dict(),
+        "model": model,
+        "onnx": {"file": model_file, "sha256": sha256_file(path),
+                 "bytes": path.stat().st_size},
+        "training": training,
+        "metrics": metrics,
+    }
+    out = folder / "manifest.json"
+    out.write_text(json.dumps(doc, indent=2, default=list) + "\n")
+    return out
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Parse and check a manifest (a folder or its ``manifest.json``).
+
+    Raises
+    ------
+    ModelError
+        Missing file, wrong format, unknown survey or settings, classes that differ from
+        :data:`astrot2.classes.CLASSES`, or an ONNX file whose sha256 does not match.
+    """
+    path = Path(path)
+    file = path / "manifest.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ModelError(f"no model manifest at {file}")
+    try:
+        doc = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{file}: unreadable manifest ({exc})") from exc
+    if doc.get("format") != FORMAT:
+        raise ModelError(f"{file}: format {doc.get('format')!r}, expected {FORMAT!r}")
+    try:
+        survey = get_survey(doc["survey"]["name"])
+        if list(survey.bands) != doc["survey"]["bands"]:
+            raise ModelError(f"{file}: band order {doc['survey']['bands']} differs from "
+                             f"the {survey.name} survey's {list(survey.bands)}")
+        expected = [{"code": c.code, "name": c.name, "slug": c.slug} for c in CLASSES]
+        if doc["classes"] != expected:
+            raise ModelError(f"{file}: classes differ from astrot2's 14 PLAsTiCC classes")
+        gp = _dataclass_from(GPConfig, doc["gp"], f"{file} [gp]")
+        features = _dataclass_from(FeatureConfig, doc["features"], f"{file} [features]")
+        model_file = file.parent / doc["onnx"]["file"]
+        sha = doc["onnx"]["sha256"]
+        n_extra = int(doc["model"]["n_extra"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{file}: malformed manifest ({exc})") from exc
+    if not model_file.is_file():
+        raise ModelError(f"{file}: model file {model_file} is missing")
+    got = sha256_file(model_file)
+    if got != sha:
+        raise ModelError(f"{model_file}: sha256 {got} does not match the manifest ({sha}); "
+                         "the file was modified or corrupted: re-install or re-train it")
+    return Manifest(name=doc["name"], version=doc["version"], survey=survey, gp=gp,
+                    features=features, model_file=model_file, sha256=sha, n_extra=n_extra,
+                    raw=doc)

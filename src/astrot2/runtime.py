@@ -1,0 +1,109 @@
+"""The inference runtime: ONNX Runtime only (importing this module never imports torch).
+
+``Classifier.load(path)`` reads and verifies a model folder (manifest + ONNX), and
+``predict(batch)`` runs the whole chain on a :class:`LightCurveBatch`: band selection,
+batched GP, the feature seam of :mod:`astrot2.features`, the network, softmax.  The GP
+and feature settings come from the manifest, so inference reproduces training's inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from astrot2.errors import ModelError
+from astrot2.features import build_inputs, select_bands
+from astrot2.gp import STATUS_SKIPPED, fit_gp
+from astrot2.lightcurves import LightCurveBatch
+from astrot2.manifest import Manifest, read_manifest
+
+__all__ = ["Classifier", "Prediction"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Class probabilities of a batch.
+
+    Attributes
+    ----------
+    probabilities : ndarray of float32, shape (n_alerts, n_classes)
+        Rows sum to 1 for ``ok`` alerts; all zeros for rejected ones (never NaN).
+    status : ndarray of object (str), shape (n_alerts,)
+        ``"ok"`` or the reject reason.
+    """
+
+    probabilities: np.ndarray
+    status: np.ndarray
+
+
+class Classifier:
+    """A verified model ready to classify light curves.
+
+    Use :meth:`load`; the constructor takes an already-verified manifest and session.
+    """
+
+    def __init__(self, manifest: Manifest, session) -> None:
+        self.manifest = manifest
+        self.session = session
+        self._inputs = [i.name for i in session.get_inputs()]
+
+    @classmethod
+    def load(cls, path: str | Path, *, threads: int | None = None) -> Classifier:
+        """Load a model folder (or its manifest.json), checking its sha256.
+
+        Parameters
+        ----------
+        path : str or Path
+        threads : int, optional
+            ONNX Runtime intra-op threads (default: its own choice).
+
+        Raises
+        ------
+        ModelError
+            See :func:`astrot2.manifest.read_manifest`; also if ONNX Runtime rejects it.
+        """
+        import onnxruntime as ort
+
+        manifest = read_manifest(Path(path))
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(manifest.model_file), sess_options=opts,
+                                           providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"{manifest.model_file}: ONNX Runtime cannot load it ({exc})") \
+                from exc
+        return cls(manifest, session)
+
+    @property
+    def name(self) -> str:
+        """``name@version``."""
+        return f"{self.manifest.name}@{self.manifest.version}"
+
+    def predict(self, batch: LightCurveBatch) -> Prediction:
+        """Class probabilities for every light curve of ``batch`` (one row each)."""
+        m = self.manifest
+        if batch.survey.name != m.survey.name:
+            raise ModelError(f"model {self.name} is for {m.survey.name} alerts, got "
+                             f"{batch.survey.name} light curves; pick the matching model")
+        selected = select_bands(batch, m.features)
+        gp = fit_gp(selected, m.gp)
+        x, extra = build_inputs(selected, gp, m.features)
+        status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
+        status[(status == "ok") & (gp.status == STATUS_SKIPPED)] = "no_points_in_model_bands"
+        feeds = {"x": x}
+        if "extra" in self._inputs:
+            feeds["extra"] = extra
+        logits = self.session.run(None, feeds)[0].astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        prob = np.exp(logits)
+        prob /= prob.sum(axis=1, keepdims=True)
+        bad = ~np.isfinite(prob).all(axis=1)
+        status[(status == "ok") & bad] = "non_finite_output"
+        prob[status != "ok"] = 0.0
+        return Prediction(probabilities=prob.astype(np.float32), status=status)

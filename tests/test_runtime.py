@@ -1,0 +1,80 @@
+"""Manifest + ONNX Runtime classifier: a real (tiny) trained model, end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from astrot2.demo import demo_alerts_dir
+from astrot2.errors import ModelError
+from astrot2.io import read_alerts
+from astrot2.io.plasticc import read_plasticc
+from astrot2.runtime import Classifier
+from astrot2.train import preset, train
+
+
+@pytest.fixture(scope="module")
+def ztf_model(tmp_path_factory, fixtures):
+    folder = fixtures / "plasticc"
+    sample = read_plasticc(folder / "plasticc_lc_sample.csv.gz",
+                           folder / "plasticc_meta_sample.csv")
+    out = tmp_path_factory.mktemp("model") / "ztf"
+    train(sample, preset("ztf", epochs=2, n_augment=1, steps_per_epoch=2, batch_size=32), out,
+          log=lambda *_: None)
+    return out
+
+
+def test_runtime_does_not_import_torch():
+    import subprocess
+
+    code = "import sys, astrot2.runtime, astrot2.manifest; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_classifies_real_ztf_alerts(ztf_model):
+    clf = Classifier.load(ztf_model, threads=1)
+    batch = read_alerts(demo_alerts_dir())
+    pred = clf.predict(batch)
+    assert pred.probabilities.shape == (len(batch), 14)
+    ok = pred.status == "ok"
+    assert ok.sum() >= len(batch) - 2
+    np.testing.assert_allclose(pred.probabilities[ok].sum(axis=1), 1.0, rtol=1e-5)
+    assert np.isfinite(pred.probabilities).all()
+    assert clf.name == "ztf@0.1.0"
+    manifest = json.loads((ztf_model / "manifest.json").read_text())
+    assert manifest["survey"]["bands"] == ["g", "r", "i"]
+    assert manifest["features"]["bands"] == ["g", "r"]
+    assert len(manifest["training"]["data_sha256"]) == 64
+
+
+def test_wrong_survey_is_refused(ztf_model, fixtures):
+    lsst = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz")
+    with pytest.raises(ModelError, match="ztf alerts"):
+        Classifier.load(ztf_model).predict(lsst)
+
+
+def test_tampered_model_is_refused(ztf_model, tmp_path):
+    copy = tmp_path / "m"
+    shutil.copytree(ztf_model, copy)
+    data = bytearray((copy / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        Classifier.load(copy)
+    doc = json.loads((ztf_model / "manifest.json").read_text())
+    doc["features"]["bands"] = ["r", "g"]  # a mismatch the checksum cannot see...
+    doc["gp"]["secret"] = 1  # ...but unknown settings are refused
+    shutil.copy(ztf_model / "model.onnx", copy / "model.onnx")
+    (copy / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="unknown settings"):
+        Classifier.load(copy)
+    with pytest.raises(ModelError, match="no model manifest"):
+        Classifier.load(tmp_path / "nowhere")
