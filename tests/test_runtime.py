@@ -78,3 +78,31 @@ def test_tampered_model_is_refused(ztf_model, tmp_path):
         Classifier.load(copy)
     with pytest.raises(ModelError, match="no model manifest"):
         Classifier.load(tmp_path / "nowhere")
+
+
+def test_classify_cli_one_row_per_alert(ztf_model, fixtures, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from astrot2.cli import main
+    from astrot2.io import expand_inputs, read_file
+
+    out = tmp_path / "out.parquet"
+    assert main(["classify", str(fixtures / "ztf"), "-o", str(out), "--model", str(ztf_model),
+                 "--batch-size", "3", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    ids = [a for p in expand_inputs(fixtures / "ztf") for a in read_file(p).alert_id]
+    table = pq.read_table(out)
+    assert table.column("alert_id").to_pylist() == ids == [str(i) for i in ids]
+    assert summary["alerts_in"] == len(ids) == table.num_rows
+    assert summary["classified"] + sum(summary["rejected"].values()) == len(ids)
+    probs = np.column_stack([table.column(c).to_numpy() for c in table.column_names
+                             if c.startswith("p_")])
+    assert probs.shape[1] == 14 and np.isfinite(probs).all()
+    ok = np.array(table.column("status").to_pylist()) == "ok"
+    np.testing.assert_allclose(probs[ok].sum(axis=1), 1.0, rtol=1e-5)
+    assert set(table.column("model").to_pylist()) == {"ztf@0.1.0"}
+    csv_out = tmp_path / "out.csv"
+    assert main(["classify", str(fixtures / "ztf"), "-o", str(csv_out), "--model",
+                 str(ztf_model), "--quiet", "--min-points", "10"]) == 0
+    rejected = json.loads(capsys.readouterr().out)["rejected"]
+    assert rejected.get("fewer_than_10_points", 0) >= 1

@@ -43,6 +43,19 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_classify(args: argparse.Namespace) -> int:
+    """``astrot2 classify``: alerts in, one row of class probabilities per alert out."""
+    from astrot2.classify import classify_files
+    from astrot2.runtime import Classifier
+
+    clf = Classifier.load(args.model, threads=args.threads)
+    summary = classify_files(args.inputs, args.output, clf, format=args.format,
+                             batch_size=args.batch_size, min_points=args.min_points,
+                             metadata=args.metadata, progress=not args.quiet)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     """``astrot2 train``: train t2 on the PLAsTiCC training set (needs the train extra)."""
     from astrot2.data import fetch_plasticc
@@ -83,6 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("-o", "--output", type=Path, default=None,
                       help="write the light curves to this Parquet file")
     read.set_defaults(func=_cmd_read)
+
+    cl = sub.add_parser("classify", help="classify alerts: one output row per input alert")
+    cl.add_argument("inputs", nargs="+", type=Path, help="alert files or directories")
+    cl.add_argument("-o", "--output", type=Path, required=True,
+                    help="output file: .parquet, .csv or .json")
+    cl.add_argument("--model", type=Path, required=True,
+                    help="model folder (manifest.json + model.onnx)")
+    cl.add_argument("--format", choices=FORMATS, default=None)
+    cl.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
+    cl.add_argument("--batch-size", type=int, default=8192, help="light curves per chunk")
+    cl.add_argument("--min-points", type=int, default=1,
+                    help="reject light curves with fewer points")
+    cl.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    cl.add_argument("--quiet", action="store_true", help="no progress bar")
+    cl.set_defaults(func=_cmd_classify)
 
     data = sub.add_parser("data", help="obtain data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
