@@ -48,11 +48,36 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from astrot2.classify import classify_files
     from astrot2.runtime import Classifier
 
-    clf = Classifier.load(args.model, threads=args.threads)
+    model = args.model
+    if model is None:  # default: the shipped model of the inputs' survey
+        from astrot2.io import detect_format, expand_inputs
+
+        files = expand_inputs(args.inputs)
+        fmt = args.format or (detect_format(files[0]) if files else "ztf")
+        model = "ztf" if fmt == "ztf" else "lsst"
+    clf = Classifier.load(model, threads=args.threads)
     summary = classify_files(args.inputs, args.output, clf, format=args.format,
                              batch_size=args.batch_size, min_points=args.min_points,
                              metadata=args.metadata, progress=not args.quiet)
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    """``astrot2 models``: list the shipped models."""
+    from astrot2.manifest import read_manifest
+    from astrot2.runtime import shipped_models
+
+    rows = []
+    for name, folder in shipped_models().items():
+        m = read_manifest(folder)
+        test = m.raw.get("metrics", {}).get("test_split", {})
+        rows.append({"name": name, "version": m.version, "survey": m.survey.name,
+                     "bands": list(m.features.bands), "bytes": m.raw["onnx"]["bytes"],
+                     "path": str(folder),
+                     "flat_log_loss": {k: round(v["flat_log_loss"], 4)
+                                       for k, v in test.items()}})
+    print(json.dumps(rows, indent=2))
     return 0
 
 
@@ -101,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("inputs", nargs="+", type=Path, help="alert files or directories")
     cl.add_argument("-o", "--output", type=Path, required=True,
                     help="output file: .parquet, .csv or .json")
-    cl.add_argument("--model", type=Path, required=True,
-                    help="model folder (manifest.json + model.onnx)")
+    cl.add_argument("--model", default=None,
+                    help="shipped model name (ztf, lsst) or model folder; default: the "
+                    "shipped model of the inputs' survey")
     cl.add_argument("--format", choices=FORMATS, default=None)
     cl.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
     cl.add_argument("--batch-size", type=int, default=8192, help="light curves per chunk")
@@ -122,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where to get it: $ASTROT2_DATA folder, Zenodo, or the snmachine "
                        "wheel on PyPI (auto tries them in that order)")
     fetch.set_defaults(func=_cmd_data_fetch)
+
+    models = sub.add_parser("models", help="list the models shipped with astrot2")
+    models.set_defaults(func=_cmd_models)
 
     tr = sub.add_parser("train", help="train t2 on the PLAsTiCC training set")
     tr.add_argument("--model", choices=["lsst", "ztf"], default="lsst")

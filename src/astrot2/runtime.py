@@ -19,7 +19,29 @@ from astrot2.gp import STATUS_SKIPPED, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
 
-__all__ = ["Classifier", "Prediction"]
+__all__ = ["Classifier", "Prediction", "resolve_model", "shipped_models"]
+
+
+def shipped_models() -> dict[str, Path]:
+    """Models installed with astrot2: name -> folder (``astrot2/models/NAME``)."""
+    from importlib import resources
+
+    root = Path(str(resources.files("astrot2") / "models"))
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / "manifest.json").is_file()}
+
+
+def resolve_model(name_or_path: str | Path) -> Path:
+    """A model folder from a path, or from the name of a shipped model."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    shipped = shipped_models()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    raise ModelError(f"no model folder {path} and no shipped model called {name_or_path!r} "
+                     f"(shipped: {sorted(shipped) or 'none'})")
 
 
 @dataclass(frozen=True)
@@ -51,7 +73,9 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | Path, *, threads: int | None = None) -> Classifier:
-        """Load a model folder (or its manifest.json), checking its sha256.
+        """Load a model folder (or its manifest.json, or a shipped model's name).
+
+        The ONNX file's sha256 is checked against the manifest.
 
         Parameters
         ----------
@@ -66,7 +90,7 @@ class Classifier:
         """
         import onnxruntime as ort
 
-        manifest = read_manifest(Path(path))
+        manifest = read_manifest(resolve_model(path))
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads is not None:
