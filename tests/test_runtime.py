@@ -76,7 +76,7 @@ def test_tampered_model_is_refused(ztf_model, tmp_path):
     (copy / "manifest.json").write_text(json.dumps(doc))
     with pytest.raises(ModelError, match="unknown settings"):
         Classifier.load(copy)
-    with pytest.raises(ModelError, match="no model manifest"):
+    with pytest.raises(ModelError, match="no model folder"):
         Classifier.load(tmp_path / "nowhere")
 
 

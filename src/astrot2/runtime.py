@@ -40,7 +40,7 @@ def resolve_model(name_or_path: str | Path) -> Path:
     shipped = shipped_models()
     if str(name_or_path) in shipped:
         return shipped[str(name_or_path)]
-    raise ModelError(f"no model folder {path} and no shipped model called {name_or_path!r} "
+    raise ModelError(f"no model folder {path} and no shipped model called {str(name_or_path)!r} "
                      f"(shipped: {sorted(shipped) or 'none'})")
 
 
