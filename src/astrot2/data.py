@@ -1,43 +1,68 @@
 """Obtain and verify the data sets astrot2 trains and tests on.
 
 ``astrot2 data fetch plasticc`` gets the PLAsTiCC training set (7,848 simulated LSST
-objects, 14 classes; Kessler et al. 2019, The PLAsTiCC team, CC-BY 4.0, Zenodo record
-2539456) from, in order (``source="auto"``):
+objects, 1,421,705 observations, 14 classes) from, in order (``source="auto"``):
 
 1. ``local``: a folder named by ``$ASTROT2_DATA`` holding ``plasticc/training_set.csv.gz``
    and ``plasticc/training_set_metadata.csv`` (how CI and development machines run);
 2. ``zenodo``: the official release (``plasticc_train_lightcurves.csv.gz``,
-   ``plasticc_train_metadata.csv.gz``);
-3. ``pypi``: the wheel of ``snmachine==2.0.0.post3`` (BSD-3; it ships the same files under
-   ``snmachine/example_data/``), downloaded with pip.
+   ``plasticc_train_metadata.csv.gz`` of Zenodo record 2539456), over HTTPS with a short
+   timeout;
+3. ``pypi``: the wheel of ``snmachine==2.0.0.post3``, downloaded with
+   ``pip download --no-deps --only-binary=:all:``; it ships the same files, uncompressed,
+   as ``snmachine/example_data/plasticc_train_{lightcurves,metadata}.csv``.
 
-Every file is verified by the sha256 of its *uncompressed* content (the copies from the
-three sources are byte-identical once decompressed), stored gzip-compressed in the
-cache (``$ASTROT2_CACHE`` or ``~/.cache/astrot2``), written atomically, and never fetched
-again once a verified copy is there.
+Every file is verified by the sha256 of its *uncompressed* content
+(:data:`PLASTICC_FILES`), so the same constant holds whether a source ships it gzipped or
+not: the wheel's two files were checked to have exactly the content of the
+``$ASTROT2_DATA`` copies.  The Zenodo files could not be checked from the build machine;
+a Zenodo copy whose content differs is refused and ``auto`` moves on to PyPI.  The cache
+(``$ASTROT2_CACHE`` or ``~/.cache/astrot2``, subfolder ``plasticc/``) always stores both
+files gzip-compressed, written atomically (temporary file + rename); a cache that already
+verifies is used as is, without any download.
+
+Attribution
+-----------
+PLAsTiCC data: The PLAsTiCC team, "Unblinded Data for PLAsTiCC Classification Challenge",
+Zenodo record 2539456 (doi:10.5281/zenodo.2539456), licence CC-BY 4.0; see also Kessler et
+al. 2019, PASP 131, 094501.  The PyPI copy comes from snmachine (Lochner et al.;
+https://github.com/LSSTDESC/snmachine), BSD-3-Clause licence,
+"Copyright (c) 2016-2021, snmachine contributors".  astrot2 redistributes neither: it
+fetches them on the user's request.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from astrot2.errors import ConfigError, DataFetchError
 from astrot2.utils import atomic_path
 
-__all__ = ["PLASTICC_FILES", "PlasticcFiles", "default_data_dir", "fetch_plasticc"]
+__all__ = [
+    "PLASTICC_FILES",
+    "SOURCES",
+    "PlasticcFiles",
+    "content_sha256",
+    "default_data_dir",
+    "fetch_plasticc",
+]
 
 ZENODO_URL = "https://zenodo.org/records/2539456/files/{name}?download=1"
+ZENODO_TIMEOUT_S = 10.0
 SNMACHINE = "snmachine==2.0.0.post3"
+_READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -46,45 +71,58 @@ class _Remote:
 
     cache_name: str
     sha256: str  # of the uncompressed content
-    local_name: str
+    local_name: str  # under $ASTROT2_DATA/plasticc/
     zenodo_name: str
     wheel_member: str
 
 
+#: The two PLAsTiCC training files.  Checksums of the uncompressed content, computed from
+#: the ``snmachine==2.0.0.post3`` wheel members, equal to the ``$ASTROT2_DATA`` copies.
 PLASTICC_FILES = {
     "lightcurves": _Remote(
-        "training_set.csv.gz",
-        "da0efda0c6a3c6abec42dcab166ca18814be8597ee9f998e24e9792f6ca6998c",
-        "training_set.csv.gz",
-        "plasticc_train_lightcurves.csv.gz",
-        "snmachine/example_data/plasticc_train_lightcurves.csv",
+        cache_name="training_set.csv.gz",
+        sha256="da0efda0c6a3c6abec42dcab166ca18814be8597ee9f998e24e9792f6ca6998c",
+        local_name="training_set.csv.gz",
+        zenodo_name="plasticc_train_lightcurves.csv.gz",
+        wheel_member="snmachine/example_data/plasticc_train_lightcurves.csv",
     ),
     "metadata": _Remote(
-        "training_set_metadata.csv.gz",
-        "3d7fe4298e820244677437fe371c8b56cc8e3633dc8c196a9866aff427c88ee0",
-        "training_set_metadata.csv",
-        "plasticc_train_metadata.csv.gz",
-        "snmachine/example_data/plasticc_train_metadata.csv",
+        cache_name="training_set_metadata.csv.gz",
+        sha256="3d7fe4298e820244677437fe371c8b56cc8e3633dc8c196a9866aff427c88ee0",
+        local_name="training_set_metadata.csv",
+        zenodo_name="plasticc_train_metadata.csv.gz",
+        wheel_member="snmachine/example_data/plasticc_train_metadata.csv",
     ),
 }
 
 
 @dataclass(frozen=True)
 class PlasticcFiles:
-    """Paths of a verified local copy of the PLAsTiCC training set."""
+    """Paths of a verified local copy of the PLAsTiCC training set.
+
+    Attributes
+    ----------
+    lightcurves, metadata : Path
+        The gzipped light-curve and metadata CSVs (read them with
+        :func:`astrot2.io.plasticc.read_plasticc`).
+    source : str
+        Where they came from this time: ``"cache"`` when nothing had to be fetched, else
+        ``"local"``, ``"zenodo"`` or ``"pypi"``.
+    """
 
     lightcurves: Path
     metadata: Path
-    source: str  # "cache" when nothing had to be fetched
+    source: str
 
 
 def default_data_dir() -> Path:
     """Cache folder: ``$ASTROT2_CACHE`` or ``~/.cache/astrot2``."""
-    return Path(os.environ.get("ASTROT2_CACHE", Path.home() / ".cache" / "astrot2"))
+    env = os.environ.get("ASTROT2_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "astrot2"
 
 
-def content_sha256(path: Path) -> str:
-    """sha256 of a file's content, decompressed first when it is gzip."""
+def content_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's content, decompressed first when it is gzip."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
@@ -95,79 +133,6 @@ def content_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _verified(path: Path, sha256: str) -> bool:
-    try:
-        return path.is_file() and content_sha256(path) == sha256
-    except (OSError, EOFError):
-        return False
-
-
-def _store(src: Path, dest: Path, sha256: str) -> None:
-    """Check ``src`` and write it gzip-compressed to ``dest`` atomically."""
-    got = content_sha256(src)
-    if got != sha256:
-        raise DataFetchError(f"{src}: checksum {got} does not match the expected {sha256}")
-    with open(src, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    with atomic_path(dest) as tmp:
-        if gz:
-            shutil.copyfile(src, tmp)
-        else:
-            with open(src, "rb") as fin, gzip.open(tmp, "wb", compresslevel=6) as fout:
-                shutil.copyfileobj(fin, fout)
-
-
-def _from_local(dest: Path, progress: bool) -> None:
-    root = os.environ.get("ASTROT2_DATA")
-    if not root:
-        raise DataFetchError("ASTROT2_DATA is not set")
-    for remote in PLASTICC_FILES.values():
-        src = Path(root) / "plasticc" / remote.local_name
-        if not src.is_file():
-            raise DataFetchError(f"{src} does not exist")
-        _store(src, dest / remote.cache_name, remote.sha256)
-
-
-def _from_zenodo(dest: Path, progress: bool) -> None:
-    import urllib.request
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for remote in PLASTICC_FILES.values():
-            url = ZENODO_URL.format(name=remote.zenodo_name)
-            part = Path(tmp) / remote.zenodo_name
-            try:
-                with urllib.request.urlopen(url, timeout=10) as resp, open(part, "wb") as out:
-                    shutil.copyfileobj(resp, out)
-            except OSError as exc:
-                raise DataFetchError(f"cannot download {url}: {exc}") from exc
-            _store(part, dest / remote.cache_name, remote.sha256)
-
-
-def _from_pypi(dest: Path, progress: bool) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", SNMACHINE, "-d", tmp]
-        if not progress:
-            cmd.append("-q")
-        done = subprocess.run(cmd, capture_output=not progress, text=True, check=False)
-        wheels = list(Path(tmp).glob("snmachine-*.whl"))
-        if done.returncode != 0 or not wheels:
-            raise DataFetchError(f"pip download {SNMACHINE} failed: {done.stderr or ''}".strip())
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            for remote in PLASTICC_FILES.values():
-                part = Path(tmp) / Path(remote.wheel_member).name
-                with wheel.open(remote.wheel_member) as fin, open(part, "wb") as fout:
-                    shutil.copyfileobj(fin, fout)
-                _store(part, dest / remote.cache_name, remote.sha256)
-
-
-SOURCES: dict[str, Callable[[Path, bool], None]] = {
-    "local": _from_local,
-    "zenodo": _from_zenodo,
-    "pypi": _from_pypi,
-}
-
-
 def fetch_plasticc(
     dest: Path | None = None, *, source: str = "auto", progress: bool = True
 ) -> PlasticcFiles:
@@ -176,11 +141,11 @@ def fetch_plasticc(
     Parameters
     ----------
     dest : Path, optional
-        Data folder (default :func:`default_data_dir`).
+        Data folder (default :func:`default_data_dir`); the files go to its ``plasticc/``.
     source : {"auto", "local", "zenodo", "pypi"}
-        Where to get the files when the cache lacks them; ``auto`` tries each in order.
+        Where to get the files the cache lacks; ``auto`` tries each in that order.
     progress : bool
-        Let pip print its progress.
+        Say what is being downloaded (on stderr) and let pip show its progress.
 
     Returns
     -------
@@ -188,26 +153,140 @@ def fetch_plasticc(
 
     Raises
     ------
+    ConfigError
+        ``source`` is not one of the choices.
     DataFetchError
-        When no source gave files with the expected checksums (the message lists what
-        each source said).
+        No source gave files with the expected checksums; the message lists what each
+        source said and how to fix it.
     """
     if source != "auto" and source not in SOURCES:
         raise ConfigError(f"unknown source {source!r}; choose auto or one of {sorted(SOURCES)}")
-    folder = Path(dest or default_data_dir()) / "plasticc"
-    paths = {k: folder / r.cache_name for k, r in PLASTICC_FILES.items()}
-    if all(_verified(paths[k], r.sha256) for k, r in PLASTICC_FILES.items()):
+    folder = Path(dest) if dest is not None else default_data_dir()
+    folder = folder / "plasticc"
+    paths = {key: folder / remote.cache_name for key, remote in PLASTICC_FILES.items()}
+    missing = [r for r in PLASTICC_FILES.values() if not _verified(folder / r.cache_name,
+                                                                      r.sha256)]
+    if not missing:
         return PlasticcFiles(paths["lightcurves"], paths["metadata"], source="cache")
-    order = list(SOURCES) if source == "auto" else [source]
     errors = []
-    for name in order:
+    for name in list(SOURCES) if source == "auto" else [source]:
         try:
-            SOURCES[name](folder, progress)
-            return PlasticcFiles(paths["lightcurves"], paths["metadata"], source=name)
+            SOURCES[name](folder, missing, progress)
         except DataFetchError as exc:
             errors.append(f"{name}: {exc}")
+            continue
+        return PlasticcFiles(paths["lightcurves"], paths["metadata"], source=name)
     raise DataFetchError(
         "could not obtain the PLAsTiCC training set; tried " + "; ".join(errors)
-        + ". Fix: set ASTROT2_DATA to a folder with plasticc/training_set.csv.gz and "
-        "plasticc/training_set_metadata.csv, or allow access to PyPI or Zenodo."
+        + ". Fix: set ASTROT2_DATA to a folder holding plasticc/training_set.csv.gz and "
+        "plasticc/training_set_metadata.csv, or allow access to Zenodo (zenodo.org) or "
+        "PyPI (pip download snmachine==2.0.0.post3), then run "
+        "`astrot2 data fetch plasticc` again."
     )
+
+
+# ------------------------------------------------------------------ checks and storage
+def _verified(path: Path, sha256: str) -> bool:
+    """True when ``path`` exists and its content has the checksum ``sha256``."""
+    try:
+        return path.is_file() and content_sha256(path) == sha256
+    except _READ_ERRORS:
+        return False
+
+
+def _store(src: Path, dest: Path, sha256: str) -> None:
+    """Check the content of ``src`` and write it gzip-compressed to ``dest``, atomically."""
+    try:
+        got = content_sha256(src)
+    except _READ_ERRORS as exc:
+        raise DataFetchError(f"{src} is unreadable or truncated ({exc})") from exc
+    if got != sha256:
+        raise DataFetchError(f"{src}: content checksum {got} is not the expected {sha256}")
+    with open(src, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    with atomic_path(dest) as tmp:
+        if gz:
+            shutil.copyfile(src, tmp)
+        else:
+            with open(src, "rb") as fin, gzip.open(tmp, "wb", compresslevel=6) as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr)
+
+
+# ------------------------------------------------------------------ sources
+def _from_local(folder: Path, remotes: Sequence[_Remote], progress: bool) -> None:
+    """Copy from ``$ASTROT2_DATA/plasticc/``."""
+    root = os.environ.get("ASTROT2_DATA")
+    if not root:
+        raise DataFetchError("ASTROT2_DATA is not set")
+    for remote in remotes:
+        src = Path(root) / "plasticc" / remote.local_name
+        if not src.is_file():
+            raise DataFetchError(f"{src} does not exist")
+        _say(progress, f"copying {src}")
+        _store(src, folder / remote.cache_name, remote.sha256)
+
+
+def _from_zenodo(folder: Path, remotes: Sequence[_Remote], progress: bool) -> None:
+    """Download from the official release on Zenodo."""
+    import urllib.request
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for remote in remotes:
+            url = ZENODO_URL.format(name=remote.zenodo_name)
+            part = Path(tmp) / remote.zenodo_name
+            _say(progress, f"downloading {url}")
+            try:
+                with urllib.request.urlopen(url, timeout=ZENODO_TIMEOUT_S) as resp, \
+                        open(part, "wb") as out:
+                    shutil.copyfileobj(resp, out, 1 << 20)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                raise DataFetchError(f"cannot download {url}: {exc}") from exc
+            _store(part, folder / remote.cache_name, remote.sha256)
+
+
+def _from_pypi(folder: Path, remotes: Sequence[_Remote], progress: bool) -> None:
+    """Download the snmachine wheel with pip and extract the data files from it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = _pip_download_wheel(Path(tmp), progress)
+        try:
+            with zipfile.ZipFile(wheel) as zf:
+                for remote in remotes:
+                    part = Path(tmp) / Path(remote.wheel_member).name
+                    with zf.open(remote.wheel_member) as fin, open(part, "wb") as fout:
+                        shutil.copyfileobj(fin, fout, 1 << 20)
+                    _store(part, folder / remote.cache_name, remote.sha256)
+        except (zipfile.BadZipFile, KeyError, *_READ_ERRORS) as exc:
+            raise DataFetchError(f"{wheel.name} lacks a readable data file ({exc})") from exc
+
+
+def _pip_download_wheel(tmp: Path, progress: bool) -> Path:
+    """``pip download`` the snmachine wheel into ``tmp`` and return its path."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "--timeout", "30", "--retries", "1",
+           SNMACHINE, "-d", str(tmp)]
+    if not progress:
+        cmd.append("-q")
+    _say(progress, "running " + " ".join(cmd[2:]))
+    try:
+        done = subprocess.run(cmd, stdout=None if progress else subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, check=False)
+    except OSError as exc:
+        raise DataFetchError(f"cannot run pip ({exc})") from exc
+    wheels = sorted(tmp.glob("snmachine-*.whl"))
+    if done.returncode != 0 or not wheels:
+        tail = "\n".join((done.stderr or "").strip().splitlines()[-5:])
+        raise DataFetchError(f"pip download {SNMACHINE} failed (exit {done.returncode}): {tail}")
+    return wheels[0]
+
+
+#: Sources in the order ``auto`` tries them; each gets (folder, files to get, progress).
+SOURCES: dict[str, Callable[[Path, Sequence[_Remote], bool], None]] = {
+    "local": _from_local,
+    "zenodo": _from_zenodo,
+    "pypi": _from_pypi,
+}

@@ -116,7 +116,8 @@ def build_inputs(
                           f"({survey.bands})")
     idx = [survey.bands.index(b) for b in config.bands]
     mean = gp.mean[:, :, idx]  # (n, T, nb)
-    scale = np.nanmax(np.abs(mean), axis=(1, 2)) if mean.size else np.zeros(0)
+    absmean = np.where(np.isfinite(mean), np.abs(mean), -np.inf)
+    scale = absmean.max(axis=(1, 2)) if mean.size else np.zeros(0)  # -inf: no GP
     ok = np.isfinite(scale) & (scale > 0)
     scale = np.where(ok, scale, 1.0)
     channels = [mean / scale[:, None, None]]

@@ -69,14 +69,14 @@ PRESETS = ("lsst", "ztf")
 def preset(name: str, **overrides: object) -> TrainConfig:
     """The training configuration of a shipped model, with optional field overrides."""
     if name == "lsst":
-        base = TrainConfig(name="lsst")
+        base = TrainConfig(name="lsst", features=FeatureConfig(use_std=True))
     elif name == "ztf":
         # Trained on PLAsTiCC g, r only and applied at ZTF wavelengths; ZTF alerts carry
         # at most 30 days of history.
         base = TrainConfig(
             name="ztf",
             survey="ztf",
-            features=FeatureConfig(bands=("g", "r"), use_redshift=False),
+            features=FeatureConfig(bands=("g", "r"), use_std=True, use_redshift=False),
             augment=AugmentConfig(max_history=30.0, max_days=100.0),
         )
     else:

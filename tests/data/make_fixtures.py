@@ -8,19 +8,16 @@ down (fewer alerts/objects, image cutouts removed) with pyarrow/fastavro.
 
 from __future__ import annotations
 
-import gzip
 import os
 import shutil
 from pathlib import Path
 
 import fastavro
-import numpy as np
-import pyarrow.csv as pacsv
+import make_fixtures_plasticc  # same folder: run as a script
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 SRC = Path(os.environ["ASTROT2_DATA"])
-N_PER_CLASS = 7
 
 
 def copy(rel: str, dest: str) -> None:
@@ -51,26 +48,6 @@ def avro_records(rel: str, dest: str, rows: int) -> None:
         fastavro.writer(out, fastavro.parse_schema(schema), records)
 
 
-def plasticc_sample() -> None:
-    """~7 objects of every class: light curves (gzipped) and metadata (all columns)."""
-    meta = pacsv.read_csv(SRC / "plasticc" / "training_set_metadata.csv")
-    target = meta.column("target").to_numpy()
-    ids = meta.column("object_id").to_numpy()
-    keep = np.sort(np.concatenate([np.sort(ids[target == c])[:N_PER_CLASS]
-                                   for c in np.unique(target)]))
-    mask = np.isin(ids, keep)
-    out = HERE / "plasticc"
-    out.mkdir(exist_ok=True)
-    pacsv.write_csv(meta.filter(mask), out / "plasticc_meta_sample.csv")
-    with gzip.open(SRC / "plasticc" / "training_set.csv.gz", "rt") as fin, \
-            gzip.open(out / "plasticc_lc_sample.csv.gz", "wt", compresslevel=9) as fout:
-        fout.write(fin.readline())
-        wanted = {str(i) for i in keep}
-        for line in fin:
-            if line.split(",", 1)[0] in wanted:
-                fout.write(line)
-
-
 def main() -> None:
     copy("ztf/ztf-avro-alert/2019_01_10_739260766315010006.avro", "ztf/ztf_3.2_single.avro")
     copy("ztf/ztf-avro-alert/472263571115115000.avro", "ztf/ztf_3.3_single.avro")
@@ -87,7 +64,7 @@ def main() -> None:
          "elasticc/elasticc_single.avro.gz")
     parquet_rows("elasticc/ftransfer_elasticc_2023-02-08_902820/classId=111/part-0-0.parquet",
                  "elasticc/elasticc_snia_20.parquet", 20)
-    plasticc_sample()
+    make_fixtures_plasticc.write_sample(SRC, HERE / "plasticc")
 
 
 if __name__ == "__main__":
