@@ -8,7 +8,7 @@ metric).  Evaluated on the test split of :func:`astrot2.train.stratified_split` 
 the same seed, whole light curves and alert-like windows, like t2.
 Writes ``benchmarks/results/baseline.json``.
 
-Usage: python benchmarks/baseline.py [--seed 0]
+Usage: python -m benchmarks.baseline [--seed 0]
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ default window [first detection - 50 d, last detection + 50 d]):
 
 Writes ``benchmarks/results/gp.json``.  Needs ``pip install george`` (the reference only).
 
-Usage: python benchmarks/gp.py [--ztf-copies 40] [--plasticc 2000] [--ref-ztf 300]
+Usage: python -m benchmarks.gp [--ztf-copies 40] [--plasticc 2000] [--ref-ztf 300]
 [--ref-plasticc 150] [--repeats 3]
 """
 
@@ -168,7 +168,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {
         "config": GPConfig().__dict__,
-        "command": "python benchmarks/gp.py " + " ".join(
+        "command": "python -m benchmarks.gp " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
         "ztf": run_dataset("ztf", real_ztf_alerts(), args.ztf_copies, args.ref_ztf,
                            args.repeats),

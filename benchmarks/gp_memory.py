@@ -4,7 +4,7 @@ Each mode runs in a fresh process and reports its peak RSS (``ru_maxrss``): the 
 curves alone, then ``iter_fit_gp`` over them (results dropped as they come, as a
 classifier does).  Writes ``benchmarks/results/gp_memory.json``.
 
-Usage: python benchmarks/gp_memory.py [--n 100000] [--chunk-size 8192]
+Usage: python -m benchmarks.gp_memory [--n 100000] [--chunk-size 8192]
 """
 
 from __future__ import annotations

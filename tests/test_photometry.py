@@ -14,9 +14,21 @@ from astrot2.photometry import (
 
 
 def test_reference_vector():
+    """The published test vector (18.9, 0.07) -> (2754.2287, 177.5718)."""
     flux, err = mag_to_fluxcal([18.9], [0.07])
-    assert flux[0] == pytest.approx(2754.2287, abs=5e-5)
-    assert err[0] == pytest.approx(177.5718, abs=5e-5)
+    np.testing.assert_allclose(flux, [2754.2287], rtol=1e-7)
+    np.testing.assert_allclose(err, [177.5718], rtol=1e-7)
+    # and the same formulas written out independently
+    assert flux[0] == pytest.approx(10 ** (-0.4 * (18.9 - 27.5)), rel=1e-12)
+    assert err[0] == pytest.approx(9.21034e10 * np.exp(-0.921034 * 18.9) * 0.07, rel=1e-12)
+
+
+def test_error_is_first_order_propagation():
+    """0.921034 = 0.4 ln 10 to 6 digits: err ~ |d flux / d mag| * sigma."""
+    mag = np.linspace(14.0, 22.0, 9)
+    flux, err = mag_to_fluxcal(mag, np.full(9, 0.01))
+    np.testing.assert_allclose(err, 0.4 * np.log(10) * flux * 0.01, rtol=1e-6)
+    assert (np.diff(flux) < 0).all()  # fainter is less flux
 
 
 @pytest.mark.parametrize("sign, expected", [("t", 1), ("1", 1), ("f", -1), ("0", -1)])
@@ -28,7 +40,9 @@ def test_isdiffpos_sign(sign, expected):
 
 def test_limit_is_five_sigma_of_the_limiting_flux():
     assert limit_to_fluxcal_err([27.5])[0] == pytest.approx(0.2)
-    assert limit_to_fluxcal_err([20.0])[0] == pytest.approx(10 ** (0.4 * 7.5) / 5)
+    lim = np.array([19.5, 20.0, 21.3])
+    np.testing.assert_allclose(limit_to_fluxcal_err(lim), 10 ** (-0.4 * (lim - 27.5)) / 5,
+                               rtol=1e-12)
 
 
 def test_njy_zero_points():

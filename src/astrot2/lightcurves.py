@@ -303,7 +303,9 @@ class LightCurveBatch:
     def take(self, indices: np.ndarray | Sequence[int]) -> LightCurveBatch:
         """Return a new batch of the light curves at ``indices`` (in that order)."""
         indices = np.asarray(indices, dtype=np.int64)
-        lengths = self.n_points[indices]
+        lengths = self.n_points[indices]  # IndexError when out of range
+        # offsets has n + 1 entries: offsets[-1] is the end, not the last light curve's start
+        indices = np.where(indices < 0, indices + len(self), indices)
         offsets = np.zeros(len(indices) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         starts = self.offsets[indices]

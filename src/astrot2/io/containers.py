@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def sniff_container(path: Path) -> str:
         try:
             with gzip.open(path, "rb") as fh:
                 inner = fh.read(4)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise AlertFormatError(f"corrupt gzip stream ({exc})", path=str(path)) from exc
         return "avro.gz" if inner == _AVRO_MAGIC else "csv.gz"
     if all(32 <= c < 127 or c in (9, 10, 13) for c in head):

@@ -1,0 +1,84 @@
+"""``astrot2 read``: summary counts, Parquet output, clear errors with exit status 2."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import fastavro
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from astrot2.cli import main
+from astrot2.io import expand_inputs
+
+
+def _raw_alerts(folder):
+    """Every alert record of a fixture folder, read with fastavro / pyarrow only."""
+    recs = []
+    for path in expand_inputs(folder):
+        if path.name.endswith(".parquet"):
+            recs += pq.read_table(path).to_pylist()
+        else:
+            opener = gzip.open if path.name.endswith(".gz") else open
+            with opener(path, "rb") as fh:
+                recs += list(fastavro.reader(fh))
+    return recs
+
+
+@pytest.mark.parametrize("folder, history, id_field, survey", [
+    ("ztf", "prv_candidates", "candid", "ztf"),
+    ("rubin", "prvDiaSources", "diaSourceId", "lsst"),
+    ("elasticc", "prvDiaSources", "alertId", "lsst"),
+])
+def test_read_prints_the_right_counts(fixtures, capsys, folder, history, id_field, survey):
+    recs = _raw_alerts(fixtures / folder)
+    assert main(["read", str(fixtures / folder)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    n_obs = sum(len(r[history] or []) + 1 for r in recs)
+    assert summary["survey"] == survey
+    assert summary["light_curves"] == len(recs) == {"ztf": 30, "rubin": 10, "elasticc": 21}[folder]
+    assert summary["observations"] == n_obs
+    assert summary["dropped_points"] == 0 and summary["rejected"] == {}
+    if folder == "ztf":  # detections = points with a magnitude
+        n_det = sum(p["magpsf"] is not None for r in recs
+                    for p in [*(r[history] or []), r["candidate"]])
+        assert summary["detections"] == n_det < n_obs
+    else:
+        assert summary["detections"] == n_obs
+
+
+def test_read_writes_one_row_per_alert(fixtures, tmp_path, capsys):
+    out = tmp_path / "lc.parquet"
+    assert main(["read", str(fixtures / "ztf"), "-o", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    table = pq.read_table(out)
+    recs = _raw_alerts(fixtures / "ztf")
+    assert table.num_rows == summary["light_curves"] == len(recs)
+    assert table.column("alert_id").to_pylist() == [str(r["candid"]) for r in recs]
+    lengths = [len(t) for t in table.column("time").to_pylist()]
+    assert lengths == [len(r["prv_candidates"] or []) + 1 for r in recs]
+    assert sum(lengths) == summary["observations"]
+    times = table.column("time").to_pylist()
+    assert all(np.all(np.diff(t) >= 0) for t in times)
+    assert table.schema.metadata[b"astrot2.survey"] == b"ztf"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lc.parquet"]  # no .part left
+
+
+def test_format_override_on_the_wrong_file_exits_2(fixtures, capsys):
+    path = fixtures / "ztf" / "ztf_3.3_single.avro"
+    assert main(["read", str(path), "--format", "rubin"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("astrot2: error:")
+    assert "ztf_3.3_single.avro" in captured.err and "diaSource" in captured.err
+
+
+def test_unreadable_input_exits_2(tmp_path, capsys):
+    bad = tmp_path / "junk.avro"
+    bad.write_bytes(b"\x00\x01\x02\x03" * 8)
+    assert main(["read", str(bad)]) == 2
+    assert "junk.avro" in capsys.readouterr().err
+    assert main(["read", str(tmp_path / "missing")]) == 2
+    assert "missing" in capsys.readouterr().err
