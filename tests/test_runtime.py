@@ -106,3 +106,25 @@ def test_classify_cli_one_row_per_alert(ztf_model, fixtures, tmp_path, capsys):
                  str(ztf_model), "--quiet", "--min-points", "10"]) == 0
     rejected = json.loads(capsys.readouterr().out)["rejected"]
     assert rejected.get("fewer_than_10_points", 0) >= 1
+
+
+@pytest.mark.shared
+def test_shipped_lsst_model_reproduces_its_test_metrics(shared_data):
+    """Through the torch-free runtime, the shipped model gives its manifest's figure."""
+    from astrot2.classes import class_index
+    from astrot2.metrics import weighted_log_loss
+    from astrot2.runtime import shipped_models
+
+    if "lsst" not in shipped_models():
+        pytest.skip("no shipped lsst model")
+    clf = Classifier.load("lsst")
+    folder = shipped_models()["lsst"]
+    test_ids = json.loads((folder / "split.json").read_text())["test"]
+    batch = read_plasticc(shared_data / "plasticc" / "training_set.csv.gz",
+                          shared_data / "plasticc" / "training_set_metadata.csv")
+    test = batch.take(np.flatnonzero(np.isin(batch.object_id, test_ids)))
+    pred = clf.predict(test)
+    assert (pred.status == "ok").all()
+    got = weighted_log_loss(class_index(test.extra["target"]), pred.probabilities)
+    expected = clf.manifest.raw["metrics"]["test_split"]["whole"]["flat_log_loss"]
+    assert got == pytest.approx(expected, abs=1e-3)
