@@ -55,3 +55,10 @@ def test_band_selection_and_inputs(sample):
                                rtol=1e-6)
     with pytest.raises(ConfigError):
         select_bands(sample, FeatureConfig(bands=("g", "q")))
+
+
+def test_inputs_without_extra_features(sample):
+    cfg = FeatureConfig(bands=("g", "r"), use_brightness=False, use_redshift=False)
+    assert cfg.n_extra == 0
+    x, extra = build_inputs(select_bands(sample, cfg), fit_gp(select_bands(sample, cfg)), cfg)
+    assert x.shape == (len(sample), 100, 2) and extra.shape == (len(sample), 0)

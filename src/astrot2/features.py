@@ -40,12 +40,16 @@ class FeatureConfig:
         Survey bands fed to the model, in order (e.g. ``("g", "r")`` for the ZTF model).
     use_std : bool
         Add the GP std of each band as channels.
+    use_brightness : bool
+        Add ``log10`` of the peak |GP mean| (FLUXCAL) to the extra features.  Off for
+        models that must transfer to a survey of another depth.
     use_redshift : bool
         Add host photo-z, its error and a "known" flag to the extra features.
     """
 
     bands: tuple[str, ...] = ("u", "g", "r", "i", "z", "y")
     use_std: bool = False
+    use_brightness: bool = True
     use_redshift: bool = True
 
     def __post_init__(self) -> None:
@@ -60,7 +64,7 @@ class FeatureConfig:
     @property
     def n_extra(self) -> int:
         """Extra per-object features."""
-        return 1 + (3 if self.use_redshift else 0)
+        return (1 if self.use_brightness else 0) + (3 if self.use_redshift else 0)
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict, for manifests."""
@@ -127,14 +131,14 @@ def build_inputs(
         std = gp.std[:, :, idx] / scale[:, None, None]
         channels.append(np.minimum(std, MAX_RELATIVE_STD))
     x = np.concatenate(channels, axis=2)
-    extra = [np.log10(scale)]
+    extra = [np.log10(scale)] if config.use_brightness else []
     if config.use_redshift:
         z = batch.metadata["hostgal_photoz"]
         z_err = batch.metadata["hostgal_photoz_err"]
         known = np.isfinite(z)
         extra += [np.where(known, z, 0.0), np.where(np.isfinite(z_err), z_err, 0.0),
                   known.astype(np.float64)]
-    extra_arr = np.column_stack(extra)
+    extra_arr = np.column_stack(extra) if extra else np.zeros((len(scale), 0))
     x[~ok] = 0.0
     extra_arr[~ok] = 0.0
     return np.nan_to_num(x).astype(np.float32), extra_arr.astype(np.float32)
