@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from astrot2.errors import ConfigError
-from astrot2.gp import GPResult
+from astrot2.gp import GPConfig, GPResult, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["MAX_RELATIVE_STD", "FeatureConfig", "build_inputs", "select_bands"]
+__all__ = ["MAX_RELATIVE_STD", "FeatureConfig", "build_inputs", "prepare", "select_bands"]
 
 #: Cap of the GP std channels, in units of the light curve's peak |GP mean|.
 MAX_RELATIVE_STD = 5.0
@@ -142,3 +142,17 @@ def build_inputs(
     x[~ok] = 0.0
     extra_arr[~ok] = 0.0
     return np.nan_to_num(x).astype(np.float32), extra_arr.astype(np.float32)
+
+
+def prepare(
+    batch: LightCurveBatch, gp_config: GPConfig, config: FeatureConfig
+) -> tuple[np.ndarray, np.ndarray, LightCurveBatch, GPResult]:
+    """The whole seam, as training and inference both run it.
+
+    Band selection, GP fit, model inputs.  Returns ``x``, ``extra`` (see
+    :func:`build_inputs`), the band-selected batch and its GP result.
+    """
+    selected = select_bands(batch, config)
+    gp = fit_gp(selected, gp_config)
+    x, extra = build_inputs(selected, gp, config)
+    return x, extra, selected, gp

@@ -300,8 +300,9 @@ def fit_gp(
     config = config or GPConfig()
     n, nb, ns = batch.n_objects, batch.survey.n_bands, config.n_steps
     keep, t_start, t_end, thinned = _select_points(batch, config)
-    keep &= batch.ok[batch.owner]
-    owner = batch.owner[keep]
+    all_owner = batch.owner  # np.repeat over the batch: computed once here
+    keep &= batch.ok[all_owner]
+    owner = all_owner[keep]
     counts = np.bincount(owner, minlength=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])

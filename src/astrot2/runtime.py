@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from astrot2.errors import ModelError
-from astrot2.features import build_inputs, select_bands
-from astrot2.gp import STATUS_SKIPPED, fit_gp
+from astrot2.features import prepare
+from astrot2.gp import STATUS_SKIPPED
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
 
@@ -115,9 +115,7 @@ class Classifier:
         if batch.survey.name != m.survey.name:
             raise ModelError(f"model {self.name} is for {m.survey.name} alerts, got "
                              f"{batch.survey.name} light curves; pick the matching model")
-        selected = select_bands(batch, m.features)
-        gp = fit_gp(selected, m.gp)
-        x, extra = build_inputs(selected, gp, m.features)
+        x, extra, selected, gp = prepare(batch, m.gp, m.features)
         status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
         status[(status == "ok") & (gp.status == STATUS_SKIPPED)] = "no_points_in_model_bands"
         feeds = {"x": x}

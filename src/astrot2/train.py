@@ -27,8 +27,8 @@ from torch import nn
 
 from astrot2.augment import AugmentConfig, augment
 from astrot2.classes import CLASSES, class_index
-from astrot2.features import FeatureConfig, build_inputs, select_bands
-from astrot2.gp import STATUS_SKIPPED, GPConfig, fit_gp
+from astrot2.features import FeatureConfig, prepare
+from astrot2.gp import STATUS_SKIPPED, GPConfig
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import write_manifest
 from astrot2.metrics import classification_report, weighted_log_loss
@@ -102,9 +102,7 @@ def stratified_split(
 
 def _inputs(batch: LightCurveBatch, config: TrainConfig) -> tuple[np.ndarray, ...]:
     """Model inputs and a usable-mask for every light curve of ``batch``."""
-    batch = select_bands(batch, config.features)
-    gp = fit_gp(batch, config.gp)
-    x, extra = build_inputs(batch, gp, config.features)
+    x, extra, _, gp = prepare(batch, config.gp, config.features)
     return x, extra, gp.status != STATUS_SKIPPED
 
 
