@@ -17,11 +17,12 @@ import argparse
 
 import numpy as np
 
+from astrot2.augment import alert_windows
 from astrot2.classes import CLASSES, class_index
 from astrot2.features import FeatureConfig, select_bands
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.metrics import classification_report
-from astrot2.train import alert_windows, preset, stratified_split
+from astrot2.train import preset, stratified_split
 from benchmarks.common import plasticc_objects, write_result
 
 
@@ -68,7 +69,7 @@ def run(name: str, seed: int) -> dict[str, object]:
     test = batch.take(te)
     out = {"whole": classification_report(
         y[te], model.predict_proba(band_features(test, feats.bands, feats.use_redshift)), names)}
-    windows = alert_windows(test, cfg, seed + 99)
+    windows = alert_windows(test, cfg.augment, seed + 99)
     out["alert_windows"] = classification_report(
         y[te], model.predict_proba(band_features(windows, feats.bands, feats.use_redshift)),
         names)

@@ -15,13 +15,13 @@ Redshifting of extragalactic objects (avocado) is not implemented yet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["AugmentConfig", "augment"]
+__all__ = ["AugmentConfig", "alert_windows", "augment"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,14 @@ def augment(batch: LightCurveBatch, config: AugmentConfig, seed: int) -> LightCu
         reject=batch.reject,
         extra=batch.extra,
     )
+
+
+def alert_windows(batch: LightCurveBatch, config: AugmentConfig, seed: int) -> LightCurveBatch:
+    """Alert-like views of ``batch`` for evaluation: always truncated, few dropped points.
+
+    The cut and the history limit come from ``config`` (the model's training
+    augmentation), the time shift is off; used identically by ``astrot2 train`` and
+    ``astrot2 evaluate`` so that their alert-window figures agree.
+    """
+    cfg = replace(config, p_truncate=1.0, drop_fraction=(0.0, 0.1), max_shift=0.0)
+    return augment(batch, cfg, seed)

@@ -97,6 +97,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    """``astrot2 evaluate``: a model's metrics on its held-out PLAsTiCC split, with a report."""
+    from astrot2.data import fetch_plasticc
+    from astrot2.evaluate import evaluate_model, plot_confusion
+    from astrot2.io.plasticc import read_plasticc
+
+    files = fetch_plasticc(args.data, progress=False)
+    batch = read_plasticc(files.lightcurves, files.metadata)
+    report = evaluate_model(args.model, batch, split=args.split, threads=args.threads)
+    out = args.output or Path("out") / f"evaluate-{Path(str(args.model)).name}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    for key in ("whole", "alert_windows"):
+        plot_confusion(report[key], out / f"confusion-{key}.png",
+                       f"{report['model']} - {args.split} split, {key.replace('_', ' ')}")
+    summary = {key: {k: round(report[key][k], 4) for k in
+                     ("flat_log_loss", "kaggle_log_loss", "accuracy", "macro_f1")}
+               for key in ("whole", "alert_windows")}
+    print(json.dumps({"model": report["model"], "split": args.split,
+                      "n_objects": report["n_objects"], **summary,
+                      "difference_vs_manifest": report["difference"],
+                      "report": str(out)}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``astrot2`` command."""
     from astrot2 import __version__
@@ -161,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--n-augment", type=int, default=None)
     tr.add_argument("--seed", type=int, default=None)
     tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")
+    ev.add_argument("--model", default="lsst", help="shipped model name or model folder")
+    ev.add_argument("--split", choices=["test", "validation"], default="test")
+    ev.add_argument("--data", type=Path, default=None,
+                    help="data folder for the PLAsTiCC files (default: the cache)")
+    ev.add_argument("-o", "--output", type=Path, default=None,
+                    help="report folder (default: out/evaluate-NAME)")
+    ev.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    ev.set_defaults(func=_cmd_evaluate)
     return parser
 
 

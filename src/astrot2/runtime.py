@@ -109,10 +109,19 @@ class Classifier:
         """``name@version``."""
         return f"{self.manifest.name}@{self.manifest.version}"
 
-    def predict(self, batch: LightCurveBatch) -> Prediction:
-        """Class probabilities for every light curve of ``batch`` (one row each)."""
+    def predict(self, batch: LightCurveBatch, *, check_survey: bool = True) -> Prediction:
+        """Class probabilities for every light curve of ``batch`` (one row each).
+
+        Parameters
+        ----------
+        batch : LightCurveBatch
+        check_survey : bool
+            Refuse light curves of another survey than the model's (default).  Evaluation
+            turns it off to score the ``ztf`` model on the PLAsTiCC g, r bands it was
+            trained on.
+        """
         m = self.manifest
-        if batch.survey.name != m.survey.name:
+        if check_survey and batch.survey.name != m.survey.name:
             raise ModelError(f"model {self.name} is for {m.survey.name} alerts, got "
                              f"{batch.survey.name} light curves; pick the matching model")
         x, extra, selected, gp = prepare(batch, m.gp, m.features)

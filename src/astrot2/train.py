@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from astrot2.augment import AugmentConfig, augment
+from astrot2.augment import AugmentConfig, alert_windows, augment
 from astrot2.classes import CLASSES, class_index
 from astrot2.features import FeatureConfig, prepare
 from astrot2.gp import STATUS_SKIPPED, GPConfig
@@ -118,12 +118,6 @@ def batch_fingerprint(batch: LightCurveBatch) -> str:
     return digest.hexdigest()
 
 
-def alert_windows(batch: LightCurveBatch, config: TrainConfig, seed: int) -> LightCurveBatch:
-    """Alert-like views for evaluation: always truncated, few dropped points."""
-    cfg = replace(config.augment, p_truncate=1.0, drop_fraction=(0.0, 0.1), max_shift=0.0)
-    return augment(batch, cfg, seed)
-
-
 def _predict(model: T2, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
     model.eval()
     with torch.no_grad():
@@ -208,7 +202,7 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     x_te, e_te, _ = _inputs(test_b, config)
     metrics = {"validation_flat_log_loss": best, "epochs": epoch + 1,
                "whole": classification_report(y_all[te], _predict(model, x_te, e_te), names)}
-    x_al, e_al, _ = _inputs(alert_windows(test_b, config, config.seed + 99), config)
+    x_al, e_al, _ = _inputs(alert_windows(test_b, config.augment, config.seed + 99), config)
     metrics["alert_windows"] = classification_report(y_all[te], _predict(model, x_al, e_al),
                                                      names)
     export_onnx(model, str(out / "model.onnx"))

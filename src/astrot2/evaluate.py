@@ -1,0 +1,135 @@
+"""Evaluate a model folder on its held-out PLAsTiCC split (``astrot2 evaluate``).
+
+Torch-free: predictions come from the ONNX model through :class:`astrot2.Classifier`, with
+the GP and feature settings of its manifest, so the figures are those a broker gets.  The
+test objects are the ``test`` ids of the model's ``split.json``; the alert-like windows
+use the training augmentation settings of ``train_config.json`` and the same seed as
+``astrot2 train`` (:func:`astrot2.augment.alert_windows`), so a shipped model's stored
+metrics are reproduced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from astrot2.augment import AugmentConfig, alert_windows
+from astrot2.classes import CLASSES, class_index
+from astrot2.errors import ModelError
+from astrot2.lightcurves import LightCurveBatch
+from astrot2.metrics import classification_report
+from astrot2.runtime import Classifier, resolve_model
+
+__all__ = ["evaluate_model", "plot_confusion", "split_indices"]
+
+
+def split_indices(batch: LightCurveBatch, folder: Path, split: str = "test") -> np.ndarray:
+    """Indices in ``batch`` of the objects of one split of a model folder's ``split.json``.
+
+    Raises
+    ------
+    ModelError
+        If the folder has no split file, or ids of the split are missing from ``batch``.
+    """
+    file = folder / "split.json"
+    if not file.is_file():
+        raise ModelError(f"{folder}: no split.json, cannot tell its held-out objects")
+    ids = np.asarray(json.loads(file.read_text())[split]).astype(str)
+    pos = {oid: i for i, oid in enumerate(batch.object_id.astype(str))}
+    missing = [oid for oid in ids if oid not in pos]
+    if missing:
+        raise ModelError(f"{file}: {len(missing)} {split} objects are not in the data "
+                         f"(first: {missing[0]}); was it trained on another data set?")
+    return np.array([pos[oid] for oid in ids], dtype=np.int64)
+
+
+def _augment_config(folder: Path) -> tuple[AugmentConfig, int]:
+    """The training augmentation settings and seed stored in ``train_config.json``."""
+    file = folder / "train_config.json"
+    if not file.is_file():
+        raise ModelError(f"{folder}: no train_config.json, cannot rebuild alert windows")
+    doc = json.loads(file.read_text())
+    aug = dict(doc["augment"])
+    for key in ("drop_fraction", "bands"):
+        if aug.get(key) is not None:
+            aug[key] = tuple(aug[key])
+    return AugmentConfig(**aug), int(doc["seed"])
+
+
+def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "test",
+                   threads: int | None = None) -> dict:
+    """Metrics of a model on one split of its data, whole light curves and alert windows.
+
+    Parameters
+    ----------
+    model : str or Path
+        Shipped model name or model folder (with ``split.json`` and ``train_config.json``).
+    batch : LightCurveBatch
+        The labelled PLAsTiCC training set (``extra['target']``), as read by
+        :func:`astrot2.io.plasticc.read_plasticc`.
+    split : str
+        ``test`` (default) or ``validation``.
+    threads : int, optional
+        ONNX Runtime threads.
+
+    Returns
+    -------
+    dict
+        ``{"model", "split", "n_objects", "whole": report, "alert_windows": report,
+        "stored": {...}, "difference": {...}}`` where a report is
+        :func:`astrot2.metrics.classification_report` and ``difference`` compares the
+        flat log-loss with the figures stored in the manifest.
+    """
+    folder = resolve_model(model)
+    clf = Classifier.load(folder, threads=threads)
+    part = batch.take(split_indices(batch, folder, split))
+    y = class_index(part.extra["target"])
+    aug, seed = _augment_config(folder)
+    names = [c.name for c in CLASSES]
+    out: dict = {"model": clf.name, "split": split, "n_objects": int(part.n_objects)}
+    for key, view in (("whole", part), ("alert_windows", alert_windows(part, aug, seed + 99))):
+        pred = clf.predict(view, check_survey=False)
+        prob = pred.probabilities.astype(np.float64)
+        rejected = pred.status != "ok"
+        prob[rejected] = 1.0 / len(CLASSES)  # a reject counts as "no information"
+        out[key] = classification_report(y, prob, names)
+        out[key]["n_rejected"] = int(rejected.sum())
+    stored = clf.manifest.raw.get("metrics", {}).get("test_split", {}) if split == "test" \
+        else {}
+    out["stored"] = stored
+    out["difference"] = {k: out[k]["flat_log_loss"] - stored[k]["flat_log_loss"]
+                         for k in ("whole", "alert_windows") if k in stored}
+    return out
+
+
+def plot_confusion(report: dict, path: str | Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix of a classification report as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(report["confusion_matrix"]["counts"], dtype=np.float64)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    labels = [c.name for c in CLASSES]
+    fig, ax = plt.subplots(figsize=(8.5, 7.5))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if cm[i, j]:
+                ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,46 @@
+"""``astrot2 evaluate``: shipped models reproduce their stored held-out metrics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from astrot2.cli import main
+from astrot2.errors import ModelError
+from astrot2.evaluate import split_indices
+from astrot2.io.plasticc import read_plasticc
+from astrot2.runtime import shipped_models
+
+
+def test_split_indices_refuses_foreign_data(fixtures, tmp_path):
+    """A split naming objects that are not in the data is a clear error, not a subset."""
+    batch = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
+                          fixtures / "plasticc" / "plasticc_meta_sample.csv")
+    ids = batch.object_id.astype(str).tolist()
+    (tmp_path / "split.json").write_text(json.dumps({"test": ids[:3]}))
+    np.testing.assert_array_equal(split_indices(batch, tmp_path), [0, 1, 2])
+    (tmp_path / "split.json").write_text(json.dumps({"test": [*ids[:3], "no-such-id"]}))
+    with pytest.raises(ModelError, match="not in the data"):
+        split_indices(batch, tmp_path)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(shipped_models()))
+def test_shipped_model_reproduces_its_metrics(name, shared_data, tmp_path, capsys,
+                                              monkeypatch):
+    """``astrot2 evaluate --model NAME`` gives the manifest's figures (whole and windows)."""
+    monkeypatch.setenv("ASTROT2_DATA", str(shared_data))
+    out = tmp_path / "report"
+    assert main(["evaluate", "--model", name, "-o", str(out), "--data",
+                 str(tmp_path / "cache")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_objects"] > 1000
+    for key in ("whole", "alert_windows"):
+        assert abs(summary["difference_vs_manifest"][key]) < 1e-3
+        assert (out / f"confusion-{key}.png").stat().st_size > 10_000
+    report = json.loads((out / "report.json").read_text())
+    counts = np.array(report["whole"]["confusion_matrix"]["counts"])
+    assert counts.sum() == summary["n_objects"]
