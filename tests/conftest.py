@@ -1,4 +1,4 @@
-"""Shared fixtures: the committed small real-data fixtures and the optional full data."""
+"""Shared fixtures: the committed small real-data fixtures, the optional full data, models."""
 
 from __future__ import annotations
 
@@ -25,3 +25,29 @@ def shared_data() -> Path:
         if cand.is_dir():
             return cand
     pytest.skip("real data folder not available (set ASTROT2_DATA)")
+
+
+@pytest.fixture(scope="session")
+def ztf_model(tmp_path_factory, fixtures) -> Path:
+    """A real (tiny) ztf model folder trained on the PLAsTiCC fixture; needs torch."""
+    pytest.importorskip("torch")
+    from astrot2.io.plasticc import read_plasticc
+    from astrot2.train import preset, train
+
+    folder = fixtures / "plasticc"
+    sample = read_plasticc(folder / "plasticc_lc_sample.csv.gz",
+                           folder / "plasticc_meta_sample.csv")
+    out = tmp_path_factory.mktemp("model") / "ztf"
+    train(sample, preset("ztf", epochs=2, n_augment=1, steps_per_epoch=2, batch_size=32), out,
+          log=lambda *_: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def lsst_classifier():
+    """The shipped ``lsst`` model, loaded with one ONNX Runtime thread."""
+    from astrot2.runtime import Classifier, shipped_models
+
+    if "lsst" not in shipped_models():
+        pytest.skip("no shipped lsst model")
+    return Classifier.load("lsst", threads=1)

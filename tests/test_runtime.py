@@ -16,18 +16,8 @@ from astrot2.errors import ModelError
 from astrot2.io import read_alerts
 from astrot2.io.plasticc import read_plasticc
 from astrot2.runtime import Classifier
-from astrot2.train import preset, train
 
-
-@pytest.fixture(scope="module")
-def ztf_model(tmp_path_factory, fixtures):
-    folder = fixtures / "plasticc"
-    sample = read_plasticc(folder / "plasticc_lc_sample.csv.gz",
-                           folder / "plasticc_meta_sample.csv")
-    out = tmp_path_factory.mktemp("model") / "ztf"
-    train(sample, preset("ztf", epochs=2, n_augment=1, steps_per_epoch=2, batch_size=32), out,
-          log=lambda *_: None)
-    return out
+# ztf_model: the tiny trained model of conftest.py (session-scoped, shared with other tests)
 
 
 def test_runtime_does_not_import_torch():

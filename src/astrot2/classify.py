@@ -2,7 +2,8 @@
 
 :func:`classify_batch` is the single batch function that the CLI (``astrot2 classify``)
 and, later, the Spark UDFs call.  :func:`classify_files` streams files in chunks (memory
-bounded by ``batch_size``) and writes Parquet, CSV or JSON atomically.
+bounded by ``batch_size``) and streams Parquet, CSV or JSON rows into a temporary file
+that becomes the output only when every alert has its row.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ import numpy as np
 import pyarrow as pa
 
 from astrot2.classes import CLASSES
+from astrot2.errors import Astrot2Error, ConfigError, ModelError
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.runtime import Classifier
 
-__all__ = ["classify_batch", "classify_files"]
+__all__ = ["ON_ERROR", "classify_batch", "classify_files", "default_model"]
+
+#: What :func:`classify_files` does with an unreadable input file.
+ON_ERROR = ("fail", "skip")
 
 
 def classify_batch(clf: Classifier, batch: LightCurveBatch,
@@ -52,62 +57,249 @@ def classify_batch(clf: Classifier, batch: LightCurveBatch,
     return pa.table(columns)
 
 
-def _writer(path: Path):
-    """A function writing a list of tables to ``path`` by its extension."""
-    suffix = path.name.lower()
-    if suffix.endswith(".parquet"):
-        import pyarrow.parquet as pq
+class _TableSink:
+    """Stream tables into one Parquet, CSV or JSON file (format from the file name).
 
-        return lambda table, tmp: pq.write_table(table, tmp)
-    if suffix.endswith(".csv"):
+    Tables are buffered up to ``flush_rows`` rows, then written (one Parquet row group per
+    flush), so memory stays bounded whatever the number of alerts.  The bytes of CSV and
+    JSON, and the rows of Parquet, are those of writing the concatenated tables at once.
+
+    Parameters
+    ----------
+    path : Path
+        Where to write (the temporary file of :func:`astrot2.utils.atomic_path`).
+    kind : {"parquet", "csv", "json"}
+    flush_rows : int
+        Rows buffered before a write.
+    """
+
+    def __init__(self, path: Path, kind: str, *, flush_rows: int = 65536) -> None:
+        self.path = path
+        self.kind = kind
+        self.flush_rows = flush_rows
+        self.rows_written = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._writer = None  # ParquetWriter or CSVWriter, opened with the first table
+        self._fh = None  # the JSON text file
+
+    def write(self, table: pa.Table) -> None:
+        """Buffer ``table``; write the buffer once it holds ``flush_rows`` rows."""
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= self.flush_rows:
+            self._flush()
+
+    def close(self, empty: pa.Table) -> None:
+        """Write what is buffered (or ``empty``, the schema, when nothing was) and close."""
+        if self._writer is None and self._fh is None and not self._pending:
+            self._pending.append(empty)
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+        if self._fh is not None:
+            self._fh.write("]")
+            self._fh.close()
+
+    def abort(self) -> None:
+        """Close the file without completing it (the caller discards it)."""
+        for handle in (self._writer, self._fh):
+            if handle is not None:
+                handle.close()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        self._pending, self._pending_rows = [], 0
+        if self.kind == "json":
+            self._write_json(table)
+        else:
+            if self._writer is None:
+                self._writer = self._open(table.schema)
+            self._writer.write_table(table)
+        self.rows_written += table.num_rows
+
+    def _open(self, schema: pa.Schema):
+        if self.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetWriter(self.path, schema)
         from pyarrow import csv
 
-        return lambda table, tmp: csv.write_csv(table, tmp)
-    if suffix.endswith(".json"):
+        return csv.CSVWriter(self.path, schema)
+
+    def _write_json(self, table: pa.Table) -> None:
+        """One JSON array over all flushes: ``[row, row, ...]`` as ``json.dumps`` writes it."""
         import json
 
-        return lambda table, tmp: Path(tmp).write_text(json.dumps(table.to_pylist()))
-    raise ValueError(f"output {path}: use a .parquet, .csv or .json file name")
+        first = self._fh is None
+        if first:
+            self._fh = open(self.path, "w", encoding="utf-8")  # closed by close() / abort()
+            self._fh.write("[")
+        for row in table.to_pylist():
+            if not first:
+                self._fh.write(", ")
+            self._fh.write(json.dumps(row))
+            first = False
+
+
+def _output_kind(path: Path) -> str:
+    """``"parquet"``, ``"csv"`` or ``"json"`` from the output file name."""
+    name = path.name.lower()
+    for kind in ("parquet", "csv", "json"):
+        if name.endswith("." + kind):
+            return kind
+    raise ConfigError(f"output {path}: use a .parquet, .csv or .json file name")
+
+
+def _empty_table(clf: Classifier) -> pa.Table:
+    """The output of no alerts: the columns and types, zero rows."""
+    empty = LightCurveBatch.from_observations(clf.manifest.survey, [], [], [], [], [], [], [],
+                                              [])
+    return classify_batch(clf, empty)
+
+
+def default_model(inputs: Iterable[str | Path], format: str | None = None) -> str:
+    """The shipped model for ``inputs``: ``ztf`` or ``lsst``, from the first readable file.
+
+    Files whose format cannot be told are passed over here (:func:`classify_files` then
+    fails or skips them); ``ztf`` when no file is readable.
+    """
+    from astrot2.io import detect_format, expand_inputs
+
+    fmt = format
+    for path in expand_inputs(inputs) if fmt is None else []:
+        try:
+            fmt = detect_format(path)
+        except Astrot2Error:
+            continue
+        break
+    return "lsst" if fmt in ("rubin", "elasticc", "plasticc") else "ztf"
+
+
+def _read_checked(path: Path, clf: Classifier, format: str | None,
+                  metadata: str | Path | None) -> LightCurveBatch:
+    """Read one file and check that its survey is the model's (errors name the file)."""
+    from astrot2.io import read_file
+
+    batch = read_file(path, format, metadata=metadata)
+    if batch.survey.name != clf.manifest.survey.name:
+        raise ModelError(f"file {path}: {batch.survey.name} alerts, but model {clf.name} is "
+                         f"for {clf.manifest.survey.name} alerts; pick the matching model")
+    return batch
 
 
 def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classifier, *,
                    format: str | None = None, batch_size: int = 8192, min_points: int = 1,
-                   metadata: str | Path | None = None, progress: bool = True) -> dict:
-    """Classify every alert of ``inputs`` into ``output``; returns a summary dict."""
+                   metadata: str | Path | None = None, progress: bool = True,
+                   on_error: str = "fail", errors_file: str | Path | None = None) -> dict:
+    """Classify every alert of ``inputs`` into ``output``; returns a summary dict.
+
+    Rows are streamed into a temporary file beside ``output`` that is renamed onto it only
+    once every alert has its row: an interrupted run leaves no ``output`` at all.  Memory is
+    bounded by the largest input file and ``batch_size``, not by the number of alerts.
+
+    Parameters
+    ----------
+    inputs : iterable of str or Path
+        Alert files and/or directories.
+    output : str or Path
+        ``.parquet``, ``.csv`` or ``.json`` (a JSON array of row objects).
+    clf : Classifier
+    format, metadata
+        See :func:`astrot2.io.read_file`.
+    batch_size : int
+        Light curves classified at once.
+    min_points : int
+        Light curves with fewer points get the status ``fewer_than_N_points``.
+    progress : bool
+        Show a progress bar on stderr.
+    on_error : {"fail", "skip"}
+        What to do with a file that cannot be read (an :class:`astrot2.errors.Astrot2Error`
+        naming it): ``fail`` stops with that error and writes nothing; ``skip`` leaves the
+        file out, lists it (path and error) in the summary and in ``errors_file``, and
+        classifies the rest.
+    errors_file : str or Path, optional
+        With ``on_error="skip"``: where to write the JSON list of skipped files (default
+        ``OUTPUT.errors.json``; written, atomically, even when it is empty).
+
+    Returns
+    -------
+    dict
+        ``alerts_in, classified, rejected`` (reason -> count), ``files, skipped_files``
+        (``[{"path", "error"}]``), timing, ``output, model`` (and ``errors_file`` with skip).
+
+    Raises
+    ------
+    Astrot2Error
+        With ``on_error="fail"``, the first unreadable file's error.
+    """
     from tqdm import tqdm
 
-    from astrot2.io import expand_inputs, read_file
+    from astrot2.io import expand_inputs
     from astrot2.utils import atomic_path
 
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     output = Path(output)
-    write = _writer(output)
+    kind = _output_kind(output)
     files = expand_inputs(inputs)
     start = time.perf_counter()
-    tables, statuses = [], Counter()
+    statuses: Counter[str] = Counter()
+    skipped: list[dict[str, str]] = []
     n_in = 0
     bar = tqdm(total=len(files), unit="file", disable=not progress, file=sys.stderr)
-    for path in files:
-        batch = read_file(path, format, metadata=metadata)
-        n_in += len(batch)
-        for chunk in batch.chunks(batch_size):
-            table = classify_batch(clf, chunk, min_points)
-            statuses.update(table.column("status").to_pylist())
-            tables.append(table)
-        bar.update(1)
-    bar.close()
-    result = pa.concat_tables(tables) if tables else classify_batch(
-        clf, LightCurveBatch.from_observations(clf.manifest.survey, [], [], [], [], [], [], [],
-                                               []))
-    assert result.num_rows == n_in, "every input alert must yield exactly one output row"
     with atomic_path(output) as tmp:
-        write(result, tmp)
+        sink = _TableSink(tmp, kind, flush_rows=batch_size)
+        try:
+            for path in files:
+                try:
+                    batch = _read_checked(path, clf, format, metadata)
+                except Astrot2Error as exc:
+                    if on_error == "fail":
+                        raise
+                    skipped.append({"path": str(path), "error": str(exc)})
+                    bar.update(1)
+                    continue
+                n_in += len(batch)
+                for chunk in batch.chunks(batch_size):
+                    table = classify_batch(clf, chunk, min_points)
+                    statuses.update(table.column("status").to_pylist())
+                    sink.write(table)
+                bar.update(1)
+            sink.close(_empty_table(clf))
+        except BaseException:
+            sink.abort()
+            raise
+        finally:
+            bar.close()
+        assert sink.rows_written == n_in, "every input alert must yield exactly one output row"
     elapsed = time.perf_counter() - start
-    return {
+    summary = {
         "alerts_in": n_in,
         "classified": statuses.pop("ok", 0),
         "rejected": dict(statuses),
+        "files": len(files),
+        "skipped_files": skipped,
         "seconds": round(elapsed, 3),
         "alerts_per_s": round(n_in / elapsed, 1) if elapsed > 0 else None,
         "output": str(output),
         "model": clf.name,
     }
+    if on_error == "skip":
+        errors_path = Path(errors_file) if errors_file else output.with_name(
+            output.name + ".errors.json")
+        _write_errors(errors_path, skipped)
+        summary["errors_file"] = str(errors_path)
+    return summary
+
+
+def _write_errors(path: Path, skipped: list[dict[str, str]]) -> None:
+    """The skipped files as a JSON list of ``{"path", "error"}``, written atomically."""
+    import json
+
+    from astrot2.utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(skipped, indent=2) + "\n")

@@ -50,15 +50,14 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
     model = args.model
     if model is None:  # default: the shipped model of the inputs' survey
-        from astrot2.io import detect_format, expand_inputs
+        from astrot2.classify import default_model
 
-        files = expand_inputs(args.inputs)
-        fmt = args.format or (detect_format(files[0]) if files else "ztf")
-        model = "ztf" if fmt == "ztf" else "lsst"
+        model = default_model(args.inputs, args.format)
     clf = Classifier.load(model, threads=args.threads)
     summary = classify_files(args.inputs, args.output, clf, format=args.format,
                              batch_size=args.batch_size, min_points=args.min_points,
-                             metadata=args.metadata, progress=not args.quiet)
+                             metadata=args.metadata, progress=not args.quiet,
+                             on_error=args.on_error, errors_file=args.errors_file)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -161,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="reject light curves with fewer points")
     cl.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     cl.add_argument("--quiet", action="store_true", help="no progress bar")
+    cl.add_argument("--on-error", choices=["fail", "skip"], default="fail",
+                    help="an unreadable input file: stop with its error (fail, default) or "
+                    "leave it out, list it in the summary and the errors file (skip)")
+    cl.add_argument("--errors-file", type=Path, default=None,
+                    help="with --on-error skip: JSON list of skipped files (default "
+                    "OUTPUT.errors.json)")
     cl.set_defaults(func=_cmd_classify)
 
     data = sub.add_parser("data", help="obtain data sets")

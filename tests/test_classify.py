@@ -1,0 +1,170 @@
+"""``classify_files`` / ``astrot2 classify``: streamed output identical to one write, atomic
+on failure, ``--on-error fail|skip`` with an errors file; the shipped lsst model on real
+Rubin and ELAsTiCC alerts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyarrow import csv
+
+from astrot2.classify import _TableSink, classify_batch, classify_files
+from astrot2.cli import main
+from astrot2.errors import AlertFormatError, ConfigError
+from astrot2.io import expand_inputs, read_file
+
+
+@pytest.fixture
+def inputs(fixtures, tmp_path):
+    """Two real lsst alert files and one truncated copy of the second, sorted between them."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(fixtures / "elasticc" / "elasticc_snia_20.parquet", folder / "a.parquet")
+    data = (fixtures / "rubin" / "rubin_raw_5.parquet").read_bytes()
+    (folder / "b_truncated.parquet").write_bytes(data[: len(data) // 2])
+    shutil.copy(fixtures / "rubin" / "rubin_raw_5.parquet", folder / "c.parquet")
+    return folder
+
+
+def _reference(clf, paths, batch_size):
+    """What classify_files must write: classify_batch of every chunk, concatenated."""
+    tables = [classify_batch(clf, chunk) for p in paths for chunk in
+              read_file(p).chunks(batch_size)]
+    return pa.concat_tables(tables)
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv", "json"])
+def test_sink_streams_what_one_write_would_write(lsst_classifier, fixtures, tmp_path, kind):
+    """Flushing every 4 rows gives the bytes (CSV, JSON) or rows (Parquet) of one write."""
+    ref = _reference(lsst_classifier, [fixtures / "elasticc" / "elasticc_snia_20.parquet",
+                                       fixtures / "rubin" / "rubin_raw_5.parquet"], 3)
+    path = tmp_path / f"out.{kind}"
+    sink = _TableSink(path, kind, flush_rows=4)
+    for batch in ref.to_batches(max_chunksize=3):
+        sink.write(pa.Table.from_batches([batch]))
+    sink.close(ref.slice(0, 0))
+    assert sink.rows_written == ref.num_rows == 25
+    one = tmp_path / f"one.{kind}"
+    if kind == "parquet":
+        written = pq.read_table(path)
+        assert written.equals(ref)
+        assert pq.ParquetFile(path).num_row_groups == 5  # chunks of 3 flushed by 6: 6+6+6+6+1
+    elif kind == "csv":
+        csv.write_csv(ref, one)
+        assert path.read_bytes() == one.read_bytes()
+    else:
+        assert path.read_text() == json.dumps(ref.to_pylist())
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv", "json"])
+def test_no_alerts_writes_the_columns(lsst_classifier, tmp_path, kind):
+    path = tmp_path / f"out.{kind}"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    summary = classify_files([empty], path, lsst_classifier, progress=False)
+    assert summary["alerts_in"] == 0 and summary["files"] == 0
+    if kind == "parquet":
+        table = pq.read_table(path)
+        assert table.num_rows == 0 and table.column_names[:3] == ["alert_id", "object_id",
+                                                                  "status"]
+    elif kind == "csv":
+        assert path.read_text().startswith('"alert_id","object_id","status"')
+    else:
+        assert path.read_text() == "[]"
+
+
+def test_output_equals_the_batch_function(lsst_classifier, fixtures, tmp_path):
+    files = expand_inputs([fixtures / "elasticc", fixtures / "rubin"])
+    out = tmp_path / "out.parquet"
+    summary = classify_files(files, out, lsst_classifier, batch_size=4, progress=False)
+    ref = _reference(lsst_classifier, files, 4)
+    assert pq.read_table(out).equals(ref)
+    assert summary["alerts_in"] == ref.num_rows == 31 and summary["skipped_files"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]  # nothing else
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv", "json"])
+def test_fail_mid_run_leaves_no_output(lsst_classifier, inputs, tmp_path, kind):
+    """The good first file was streamed to the temporary file; the bad second stops the run."""
+    out = tmp_path / "out" / f"classified.{kind}"
+    with pytest.raises(AlertFormatError, match=r"b_truncated\.parquet") as info:
+        classify_files([inputs], out, lsst_classifier, batch_size=4, progress=False)
+    assert info.value.path == str(inputs / "b_truncated.parquet")
+    assert list(out.parent.iterdir()) == []  # neither the output nor a temporary file
+
+
+def test_failed_run_keeps_the_previous_output(lsst_classifier, inputs, tmp_path):
+    out = tmp_path / "classified.parquet"
+    classify_files([inputs / "a.parquet"], out, lsst_classifier, progress=False)
+    before = out.read_bytes()
+    with pytest.raises(AlertFormatError):
+        classify_files([inputs], out, lsst_classifier, progress=False)
+    assert out.read_bytes() == before
+
+
+def test_skip_lists_the_bad_file_and_classifies_the_rest(lsst_classifier, inputs, tmp_path):
+    out = tmp_path / "classified.csv"
+    summary = classify_files([inputs], out, lsst_classifier, on_error="skip", progress=False)
+    bad = str(inputs / "b_truncated.parquet")
+    assert [s["path"] for s in summary["skipped_files"]] == [bad]
+    assert "truncated or corrupt Parquet" in summary["skipped_files"][0]["error"]
+    errors = json.loads((tmp_path / "classified.csv.errors.json").read_text())
+    assert errors == summary["skipped_files"]
+    assert summary["errors_file"] == str(tmp_path / "classified.csv.errors.json")
+    ids = [*read_file(inputs / "a.parquet").alert_id, *read_file(inputs / "c.parquet").alert_id]
+    table = csv.read_csv(out, convert_options=csv.ConvertOptions(
+        column_types={"alert_id": pa.string()}))
+    assert table.column("alert_id").to_pylist() == ids
+    assert summary["alerts_in"] == len(ids) == 25 and summary["files"] == 3
+
+
+def test_skip_refuses_files_of_another_survey(lsst_classifier, inputs, fixtures, tmp_path):
+    shutil.copy(fixtures / "ztf" / "fink_4.02_10.parquet", inputs / "d_ztf.parquet")
+    errors = tmp_path / "errors" / "skipped.json"
+    summary = classify_files([inputs], tmp_path / "o.json", lsst_classifier, on_error="skip",
+                             errors_file=errors, progress=False)
+    skipped = {s["path"]: s["error"] for s in json.loads(errors.read_text())}
+    assert set(skipped) == {str(inputs / "b_truncated.parquet"), str(inputs / "d_ztf.parquet")}
+    assert "ztf alerts, but model lsst@" in skipped[str(inputs / "d_ztf.parquet")]
+    assert len(json.loads((tmp_path / "o.json").read_text())) == summary["alerts_in"] == 25
+
+
+def test_bad_settings_are_config_errors(lsst_classifier, inputs, tmp_path):
+    with pytest.raises(ConfigError, match="on_error"):
+        classify_files([inputs], tmp_path / "o.csv", lsst_classifier, on_error="ignore")
+    with pytest.raises(ConfigError, match=r"\.parquet, \.csv or \.json"):
+        classify_files([inputs], tmp_path / "o.txt", lsst_classifier)
+
+
+def test_cli_on_error(inputs, tmp_path, capsys):
+    out = tmp_path / "out.parquet"
+    assert main(["classify", str(inputs), "-o", str(out), "--quiet", "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("astrot2: error: file ") and "b_truncated.parquet" in err
+    assert not out.exists()
+    assert main(["classify", str(inputs), "-o", str(out), "--quiet", "--threads", "1",
+                 "--on-error", "skip", "--errors-file", str(tmp_path / "e.json")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["alerts_in"] == pq.read_table(out).num_rows == 25
+    assert [s["path"] for s in json.loads((tmp_path / "e.json").read_text())] == [
+        str(inputs / "b_truncated.parquet")]
+
+
+def test_cli_default_model_passes_over_unreadable_files(inputs, tmp_path, capsys):
+    """The survey is told from the first readable file, so skip mode can pick the model."""
+    out = tmp_path / "out.json"
+    (inputs / "0_junk.parquet").write_bytes(b"PAR1 not parquet")
+    assert main(["classify", str(inputs), "-o", str(out), "--quiet", "--on-error",
+                 "skip"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model"].startswith("lsst@") and len(summary["skipped_files"]) == 2
+    rows = json.loads(out.read_text())
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(rows) == 25 and len(ok) >= 20
+    np.testing.assert_allclose([sum(v for k, v in r.items() if k.startswith("p_"))
+                                for r in ok], 1.0, rtol=1e-5)
