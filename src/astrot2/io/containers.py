@@ -128,7 +128,9 @@ def read_avro(path: Path, spec: FieldSpec) -> tuple[pa.Table, dict[str, Any]]:
 
 
 def read_parquet(path: Path, columns: Iterable[str] | None = None) -> pa.Table:
-    """Read the named top-level columns of a Parquet file (those that exist).
+    """Read the named columns of a Parquet file (those that exist).
+
+    A name is a top-level column or a dotted path to nested leaves (``candidate.jd``).
 
     Raises
     ------
@@ -140,7 +142,8 @@ def read_parquet(path: Path, columns: Iterable[str] | None = None) -> pa.Table:
     try:
         pf = pq.ParquetFile(path)
         present = set(pf.schema_arrow.names)
-        wanted = None if columns is None else [c for c in columns if c in present]
+        wanted = None if columns is None else [c for c in columns
+                                               if c.split(".", 1)[0] in present]
         return pf.read(columns=wanted)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise AlertFormatError(
@@ -179,9 +182,45 @@ def avro_schema(path: Path) -> dict[str, Any]:
 def read_alert_table(path: Path, spec: FieldSpec) -> pa.Table:
     """Alerts of an Avro (plain or gzipped) or Parquet file as a table of ``spec``'s fields.
 
-    Parquet keeps its own nested types (only the top-level columns of ``spec`` are read);
-    Avro records are pruned to ``spec`` while decoding.
+    Parquet keeps its own nested types, and only the leaf columns that ``spec`` names are
+    read (a ZTF ``candidate`` has ~100 fields, the light curve needs 6); Avro records are
+    pruned to ``spec`` while decoding.
     """
     if sniff_container(path) == "parquet":
-        return read_parquet(path, columns=list(spec))
+        return read_parquet(path, columns=_parquet_leaves(path, spec))
     return read_avro(path, spec)[0]
+
+
+def _parquet_leaves(path: Path, spec: FieldSpec) -> list[str]:
+    """The Parquet leaf column paths of a file that ``spec`` asks for.
+
+    A leaf path such as ``prv_candidates.list.element.jd`` is walked along ``spec``:
+    struct fields must match by name, while the wrapper levels of a list (``list``,
+    ``element``, ``item``, ``array``..., which differ between writers) are skipped.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.ParquetFile(path).schema
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise AlertFormatError(
+            f"truncated or corrupt Parquet footer ({type(exc).__name__}: {exc})", path=str(path)
+        ) from exc
+    leaves = []
+    for i in range(len(schema)):
+        parts = schema.column(i).path.split(".")
+        node: Any = spec
+        for k, part in enumerate(parts):
+            if isinstance(node, list):  # inside a list: skip its wrapper levels
+                node = node[0]
+                rest = [p for p in parts[k:] if p in node]
+                if not rest:
+                    break
+                part = rest[0]
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+            if node is None:
+                leaves.append(schema.column(i).path)
+                break
+    return leaves
