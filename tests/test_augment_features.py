@@ -62,3 +62,37 @@ def test_inputs_without_extra_features(sample):
     assert cfg.n_extra == 0
     x, extra = build_inputs(select_bands(sample, cfg), fit_gp(select_bands(sample, cfg)), cfg)
     assert x.shape == (len(sample), 100, 2) and extra.shape == (len(sample), 0)
+
+
+def test_resample_to_ztf_alerts(sample):
+    """PLAsTiCC light curves re-observed as ZTF g, r alerts: one per input, physical."""
+    from astrot2.augment import ResampleConfig, resample_to_survey, survey_windows
+    from astrot2.gp import GPConfig
+    from astrot2.surveys import ZTF
+
+    cfg = ResampleConfig()
+    a = survey_windows(sample, GPConfig(), ZTF, ("g", "r"), cfg, 3)
+    b = survey_windows(sample, GPConfig(), ZTF, ("g", "r"), cfg, 3)
+    np.testing.assert_array_equal(a.flux, b.flux)  # seeded
+    assert a.survey is ZTF and len(a) == len(sample)
+    np.testing.assert_array_equal(a.object_id, sample.object_id)
+    np.testing.assert_array_equal(a.extra["target"], sample.extra["target"])
+    assert set(np.unique(a.band)) <= {0, 1}  # g and r only
+    assert a.ok.mean() > 0.5
+    assert set(a.reject[~a.ok]) <= {"no_detection", "no_source_fit"}
+    # every kept copy has a detection, detections are >= 5 sigma, non-detections are 0 +/- err
+    assert (a.reduce(a.detected.astype(float), np.maximum)[a.ok] == 1).all()
+    assert (a.flux[a.detected] / a.flux_err[a.detected] >= cfg.detection_snr).all()
+    assert (a.flux[~a.detected] == 0).all()
+    # an alert: at most max_history days of history, inside the source's time span
+    span = a.reduce(a.time, np.fmax) - a.reduce(a.time, np.fmin)
+    assert (span[a.ok] <= cfg.max_history).all()
+    # moved closer, never farther; galactic objects stay at z = 0
+    z0 = np.nan_to_num(sample.metadata["hostgal_photoz"])
+    z1 = np.nan_to_num(a.metadata["hostgal_photoz"])
+    assert (z1 <= z0 + 1e-12).all() and (z1[z0 == 0] == 0).all()
+    assert (z1[z0 > 0.2] < z0[z0 > 0.2]).all()
+    # a source without a fit is rejected, not dropped
+    nan = np.full(len(sample), np.nan)
+    c = resample_to_survey(sample, nan, nan, ZTF, ("g", "r"), cfg, 3)
+    assert len(c) == len(sample) and (c.reject == "no_source_fit").all()

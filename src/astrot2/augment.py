@@ -10,7 +10,10 @@ carries only part of a light curve.  Each augmented copy of a light curve:
 - is shifted in time (``shift``; the GP grid is relative, so this tests invariance);
 - optionally keeps only some bands (``bands``: the ZTF model sees g and r only).
 
-Redshifting of extragalactic objects (avocado) is not implemented yet.
+:func:`resample_to_survey` goes further, for a model of another survey than the training
+set's: each light curve's 2D GP is moved to a lower redshift (avocado's redshifting, in
+the direction a shallow survey such as ZTF needs) and re-observed as that survey's alerts
+at its wavelengths, cadence and noise.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import numpy as np
 
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["AugmentConfig", "alert_windows", "augment"]
+__all__ = ["AugmentConfig", "ResampleConfig", "alert_windows", "augment", "resample_to_survey",
+           "survey_windows"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +114,201 @@ def alert_windows(batch: LightCurveBatch, config: AugmentConfig, seed: int) -> L
     """
     cfg = replace(config, p_truncate=1.0, drop_fraction=(0.0, 0.1), max_shift=0.0)
     return augment(batch, cfg, seed)
+
+
+@dataclass(frozen=True)
+class ResampleConfig:
+    """Settings of :func:`resample_to_survey`: a light curve re-observed by another survey.
+
+    Parameters
+    ----------
+    z_range : tuple of float
+        Target redshifts of extragalactic objects, drawn log-uniformly, never above the
+        object's own (host photo-z): moving an object closer only needs rest-frame
+        wavelengths the source survey measured.  ZTF's Bright Transient Survey: z < 0.15.
+    cadence : tuple of float
+        Range of the days between two visits of a band (uniform per light curve).
+    snr_peak : tuple of float
+        Range of the signal-to-noise ratio at the light curve's brightest point
+        (log-uniform per light curve); the noise is the same for every point.
+    detection_snr : float
+        Points below it are non-detections (ZTF: 5 sigma).
+    p_nondetections : float
+        Probability that a copy keeps its non-detections (as 0 +/- noise points, as the ZTF
+        readers turn upper limits); otherwise only detections are kept.
+    min_days, max_days, max_history : float
+        The alert: cut between ``min_days`` and ``max_days`` after the first detection
+        (log-uniform), carrying ``max_history`` days of history.
+    max_gap : float
+        A new point is kept only if the source light curve has a point within this many
+        (source-frame) days: no sampling inside seasonal gaps.
+    """
+
+    z_range: tuple[float, float] = (0.01, 0.15)
+    cadence: tuple[float, float] = (1.0, 4.0)
+    snr_peak: tuple[float, float] = (8.0, 100.0)
+    detection_snr: float = 5.0
+    p_nondetections: float = 0.5
+    min_days: float = 1.0
+    max_days: float = 100.0
+    max_history: float = 30.0
+    max_gap: float = 5.0
+
+
+def _target_redshift(z: np.ndarray, ratio_max: float, config: ResampleConfig,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Target redshifts: log-uniform in ``z_range``, at most ``z``, and such that the
+    reddest target wavelength maps inside the source survey (``ratio_max``)."""
+    lo, hi = config.z_range
+    draw = np.exp(rng.uniform(np.log(lo), np.log(hi), len(z)))
+    floor = (1.0 + z) / ratio_max - 1.0  # lowest z the source bands still cover
+    return np.where(z > 0, np.clip(np.minimum(draw, z), np.maximum(floor, 0.0), None), 0.0)
+
+
+def _cat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    """Concatenate per-light-curve arrays (an empty array of ``dtype`` when none)."""
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
+def _posterior_at(t: np.ndarray, lam: np.ndarray, y: np.ndarray, var: np.ndarray,
+                  tq: np.ndarray, lamq: np.ndarray, amplitude: float,
+                  length_scale: float, wavelength_scale: float) -> tuple[np.ndarray, ...]:
+    """GP posterior mean and variance at query points (the kernel of :mod:`astrot2.gp`)."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    def kernel(ta, la, tb, lb):
+        r = np.sqrt(((ta[:, None] - tb[None, :]) / length_scale) ** 2
+                    + ((la[:, None] - lb[None, :]) / wavelength_scale) ** 2)
+        return amplitude**2 * (1.0 + np.sqrt(3.0) * r) * np.exp(-np.sqrt(3.0) * r)
+
+    k = kernel(t, lam, t, lam)
+    k[np.diag_indices_from(k)] += var
+    factor = cho_factor(k, lower=True)
+    kq = kernel(tq, lamq, t, lam)
+    mean = kq @ cho_solve(factor, y)
+    v = cho_solve(factor, kq.T)
+    return mean, np.maximum(amplitude**2 - np.einsum("ij,ji->i", kq, v), 0.0)
+
+
+def resample_to_survey(batch: LightCurveBatch, amplitude: np.ndarray,
+                       length_scale: np.ndarray, target, bands: tuple[str, ...],
+                       config: ResampleConfig, seed: int,
+                       wavelength_scale: float = 6000.0) -> LightCurveBatch:
+    """Alerts of ``target`` (e.g. ZTF) simulated from well-sampled light curves.
+
+    avocado's augmentation, in the direction a low-redshift survey needs: each light
+    curve's 2D GP (fitted on all source bands, hyperparameters ``amplitude``,
+    ``length_scale`` from :func:`astrot2.gp.fit_gp`) is moved to a target redshift
+    ``z' <= z`` (time dilation ``(1+z')/(1+z)``, target band wavelengths mapped to the
+    source frame by ``(1+z)/(1+z')``) and re-observed at the target survey's cadence
+    with noise, inside an alert window (``max_history`` days before a random cut).
+    Galactic objects (``z = 0``) only change cadence and band wavelengths.  Which
+    points are detections follows from the noise; copies without a detection are
+    rejected (``no_detection``), so the result has one light curve per input, in order.
+
+    Parameters
+    ----------
+    batch : LightCurveBatch
+        Source light curves (e.g. PLAsTiCC, LSST bands), ``hostgal_photoz`` in metadata.
+    amplitude, length_scale : ndarray of shape (n_objects,)
+        The GP hyperparameters fitted to ``batch`` (NaN: the copy is rejected).
+    target : Survey
+        The survey to simulate.
+    bands : tuple of str
+        Target bands observed.
+    config : ResampleConfig
+    seed : int
+    wavelength_scale : float
+        The GP's wavelength length-scale (Angstrom).
+
+    Returns
+    -------
+    LightCurveBatch
+        Light curves of ``target``; ``hostgal_photoz`` set to the target redshift.
+    """
+    rng = np.random.default_rng(seed)
+    n = batch.n_objects
+    src_lam = batch.survey.wavelength_array
+    tgt_idx = target.band_index(np.array(bands)).astype(np.int64)
+    tgt_lam = target.wavelength_array[tgt_idx]
+    z = np.nan_to_num(batch.metadata["hostgal_photoz"], nan=0.0).clip(0.0, None)
+    z_new = _target_redshift(z, src_lam.max() / tgt_lam.max(), config, rng)
+    stretch = (1.0 + z_new) / (1.0 + z)
+    cadence = rng.uniform(*config.cadence, n)
+    snr = np.exp(rng.uniform(*np.log(config.snr_peak), n))
+    keep_nondet = rng.random(n) < config.p_nondetections
+    cut_days = np.exp(rng.uniform(np.log(config.min_days), np.log(config.max_days), n))
+
+    owners, times, fluxes, errors, band_out, det_out = [], [], [], [], [], []
+    reject = np.where(batch.ok, "", batch.reject).astype(object)
+    for i in range(n):
+        lc = batch[i]
+        if not batch.ok[i] or not np.isfinite(amplitude[i] * length_scale[i]) \
+                or not lc.detected.any():
+            reject[i] = reject[i] or "no_source_fit"
+            continue
+        first = lc.time[lc.detected].min()
+        # the alert window, in days after the first detection in the target frame
+        cut = min(cut_days[i], (lc.time.max() - first) * stretch[i])
+        start = cut - config.max_history
+        n_vis = int(config.max_history / cadence[i]) + 2
+        visits = [start + np.cumsum(rng.uniform(0.5, 1.5, n_vis) * cadence[i])
+                  for _ in tgt_idx]
+        tq_new = np.concatenate(visits)
+        bq = np.repeat(tgt_idx, n_vis)
+        inside = tq_new <= cut
+        tq_src = first + tq_new / stretch[i]
+        gap = np.abs(tq_src[:, None] - lc.time[None, :]).min(axis=1)
+        inside &= gap <= config.max_gap
+        if not inside.any():
+            reject[i] = "no_detection"
+            continue
+        tq_new, bq, tq_src = tq_new[inside], bq[inside], tq_src[inside]
+        lamq = target.wavelength_array[bq] * (1.0 + z[i]) / (1.0 + z_new[i])
+        near = np.abs(lc.time - tq_src.mean()) <= 150.0
+        mean, var = _posterior_at(lc.time[near], src_lam[lc.band[near]], lc.flux[near],
+                                  lc.flux_err[near] ** 2, tq_src, lamq, amplitude[i],
+                                  length_scale[i], wavelength_scale)
+        noise = np.abs(lc.flux[lc.detected]).max() / snr[i]
+        flux = mean + rng.normal(0.0, 1.0, len(mean)) * np.sqrt(noise**2 + var)
+        det = flux / noise >= config.detection_snr
+        if not det.any():
+            reject[i] = "no_detection"
+            continue
+        keep = det | keep_nondet[i]
+        owners.append(np.full(keep.sum(), i))
+        times.append(first + tq_new[keep])
+        fluxes.append(np.where(det, flux, 0.0)[keep])
+        errors.append(np.full(keep.sum(), noise))
+        band_out.append(bq[keep])
+        det_out.append(det[keep])
+    metadata = {**batch.metadata, "hostgal_photoz": np.where(z > 0, z_new, batch.metadata[
+        "hostgal_photoz"])}
+    return LightCurveBatch.from_observations(
+        target, batch.alert_id, batch.object_id, _cat(owners, np.int64), _cat(times, float),
+        _cat(fluxes, float), _cat(errors, float), _cat(band_out, np.int8), _cat(det_out, bool),
+        metadata=metadata, reject=reject, extra=batch.extra)
+
+
+def survey_windows(batch: LightCurveBatch, gp, target, bands: tuple[str, ...],
+                   config: ResampleConfig, seed: int) -> LightCurveBatch:
+    """Fit the GP of every light curve on all its bands, then :func:`resample_to_survey`.
+
+    Used identically by training (training copies, validation and test figures) and by
+    ``astrot2 evaluate``.
+
+    Parameters
+    ----------
+    batch : LightCurveBatch
+    gp : GPConfig
+        GP settings of the source fit (the model's).
+    target : Survey
+    bands : tuple of str
+    config : ResampleConfig
+    seed : int
+    """
+    from astrot2.gp import fit_gp
+
+    fit = fit_gp(batch, gp)
+    return resample_to_survey(batch, fit.amplitude, fit.length_scale, target, bands, config,
+                              seed, gp.wavelength_scale)

@@ -108,16 +108,50 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     out = args.output or Path("out") / f"evaluate-{Path(str(args.model)).name}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    for key in ("whole", "alert_windows"):
+    keys = [k for k in ("whole", "alert_windows", "survey_windows") if k in report]
+    for key in keys:
         plot_confusion(report[key], out / f"confusion-{key}.png",
                        f"{report['model']} - {args.split} split, {key.replace('_', ' ')}")
     summary = {key: {k: round(report[key][k], 4) for k in
                      ("flat_log_loss", "kaggle_log_loss", "accuracy", "macro_f1")}
-               for key in ("whole", "alert_windows")}
+               for key in keys}
     print(json.dumps({"model": report["model"], "split": args.split,
                       "n_objects": report["n_objects"], **summary,
                       "difference_vs_manifest": report["difference"],
                       "report": str(out)}, indent=2))
+    return 0
+
+
+def _cmd_spark_classify(args: argparse.Namespace) -> int:
+    """``astrot2 spark classify``: alert files to a Parquet folder with Spark."""
+    from astrot2.spark import classify_files_spark, spark_session
+
+    spark = spark_session(args.master, arrow_batch_size=args.arrow_batch_size)
+    try:
+        summary = classify_files_spark(spark, args.inputs, args.output, model=args.model,
+                                       format=args.format, batch_size=args.batch_size,
+                                       partitions=args.partitions)
+    finally:
+        spark.stop()
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_spark_stream(args: argparse.Namespace) -> int:
+    """``astrot2 spark stream``: classify alert files arriving in a folder, exactly once."""
+    from astrot2.spark import spark_session, start_stream
+
+    spark = spark_session(args.master, arrow_batch_size=args.arrow_batch_size)
+    try:
+        query = start_stream(spark, args.input_dir, args.output_dir, args.checkpoint,
+                             model=args.model or "lsst", format=args.format,
+                             trigger_seconds=args.trigger_seconds,
+                             available_now=args.available_now,
+                             max_files_per_trigger=args.max_files_per_trigger,
+                             batch_size=args.batch_size)
+        query.awaitTermination()
+    finally:
+        spark.stop()
     return 0
 
 
@@ -201,6 +235,40 @@ def build_parser() -> argparse.ArgumentParser:
                     help="report folder (default: out/evaluate-NAME)")
     ev.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     ev.set_defaults(func=_cmd_evaluate)
+
+    spark = sub.add_parser("spark", help="classify with Apache Spark (needs the spark extra)")
+    spark_sub = spark.add_subparsers(dest="spark_command", required=True)
+    sp_common = argparse.ArgumentParser(add_help=False)
+    sp_common.add_argument("--master", default=None,
+                           help="Spark master, e.g. local[2] (default: spark-submit's, "
+                           "else local[*])")
+    sp_common.add_argument("--model", default=None,
+                           help="shipped model name (ztf, lsst) or model folder")
+    sp_common.add_argument("--format", choices=FORMATS, default=None)
+    sp_common.add_argument("--batch-size", type=int, default=8192,
+                           help="light curves per classification chunk")
+    sp_common.add_argument("--arrow-batch-size", type=int, default=None,
+                           help="spark.sql.execution.arrow.maxRecordsPerBatch")
+    sc = spark_sub.add_parser("classify", parents=[sp_common],
+                              help="alert files in, a Parquet folder out (one row per alert)")
+    sc.add_argument("inputs", nargs="+", type=Path, help="alert files or directories")
+    sc.add_argument("output", type=Path, help="output Parquet folder (overwritten)")
+    sc.add_argument("--partitions", type=int, default=None,
+                    help="Spark partitions of the file list (default: 4 per core)")
+    sc.set_defaults(func=_cmd_spark_classify)
+    ss = spark_sub.add_parser("stream", parents=[sp_common],
+                              help="classify alert files arriving in a folder, exactly once")
+    ss.add_argument("input_dir", type=Path, help="folder where alert files arrive")
+    ss.add_argument("output_dir", type=Path, help="Parquet sink folder")
+    ss.add_argument("--checkpoint", type=Path, required=True,
+                    help="checkpoint folder (keep it to restart without loss or duplicates)")
+    ss.add_argument("--trigger-seconds", type=float, default=10.0,
+                    help="seconds between micro-batches")
+    ss.add_argument("--available-now", "--once", dest="available_now", action="store_true",
+                    help="process the files present now, then stop")
+    ss.add_argument("--max-files-per-trigger", type=int, default=None,
+                    help="files per micro-batch (default: all new files)")
+    ss.set_defaults(func=_cmd_spark_stream)
     return parser
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.augment import AugmentConfig, alert_windows
+from astrot2.augment import AugmentConfig, ResampleConfig, alert_windows, survey_windows
 from astrot2.classes import CLASSES, class_index
 from astrot2.errors import ModelError
 from astrot2.lightcurves import LightCurveBatch
@@ -45,17 +45,21 @@ def split_indices(batch: LightCurveBatch, folder: Path, split: str = "test") -> 
     return np.array([pos[oid] for oid in ids], dtype=np.int64)
 
 
-def _augment_config(folder: Path) -> tuple[AugmentConfig, int]:
-    """The training augmentation settings and seed stored in ``train_config.json``."""
+def _tuples(doc: dict) -> dict:
+    """JSON lists back to the tuples of a frozen dataclass."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
+
+
+def _training_settings(folder: Path) -> tuple[AugmentConfig, ResampleConfig | None, int]:
+    """Augmentation and survey re-observation settings and seed of ``train_config.json``."""
     file = folder / "train_config.json"
     if not file.is_file():
         raise ModelError(f"{folder}: no train_config.json, cannot rebuild alert windows")
     doc = json.loads(file.read_text())
-    aug = dict(doc["augment"])
-    for key in ("drop_fraction", "bands"):
-        if aug.get(key) is not None:
-            aug[key] = tuple(aug[key])
-    return AugmentConfig(**aug), int(doc["seed"])
+    resample = None
+    if doc.get("n_resample"):
+        resample = ResampleConfig(**_tuples(doc.get("resample") or {}))
+    return AugmentConfig(**_tuples(doc["augment"])), resample, int(doc["seed"])
 
 
 def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "test",
@@ -86,21 +90,27 @@ def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "t
     clf = Classifier.load(folder, threads=threads)
     part = batch.take(split_indices(batch, folder, split))
     y = class_index(part.extra["target"])
-    aug, seed = _augment_config(folder)
+    aug, resample, seed = _training_settings(folder)
     names = [c.name for c in CLASSES]
     out: dict = {"model": clf.name, "split": split, "n_objects": int(part.n_objects)}
-    for key, view in (("whole", part), ("alert_windows", alert_windows(part, aug, seed + 99))):
+    views = [("whole", part), ("alert_windows", alert_windows(part, aug, seed + 99))]
+    if resample is not None:  # the model's own survey's alerts, re-observed from PLAsTiCC
+        m = clf.manifest
+        views.append(("survey_windows", survey_windows(part, m.gp, m.survey, m.features.bands,
+                                                       resample, seed + 99)))
+    for key, view in views:
         pred = clf.predict(view, check_survey=False)
         prob = pred.probabilities.astype(np.float64)
-        rejected = pred.status != "ok"
+        usable = view.ok  # re-observed copies without a detection are not alerts
+        rejected = (pred.status != "ok") & usable
         prob[rejected] = 1.0 / len(CLASSES)  # a reject counts as "no information"
-        out[key] = classification_report(y, prob, names)
+        out[key] = classification_report(y[usable], prob[usable], names)
         out[key]["n_rejected"] = int(rejected.sum())
     stored = clf.manifest.raw.get("metrics", {}).get("test_split", {}) if split == "test" \
         else {}
     out["stored"] = stored
     out["difference"] = {k: out[k]["flat_log_loss"] - stored[k]["flat_log_loss"]
-                         for k in ("whole", "alert_windows") if k in stored}
+                         for k, _ in views if k in stored}
     return out
 
 

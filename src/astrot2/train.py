@@ -25,10 +25,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from astrot2.augment import AugmentConfig, alert_windows, augment
+from astrot2.augment import (
+    AugmentConfig,
+    ResampleConfig,
+    alert_windows,
+    augment,
+    resample_to_survey,
+    survey_windows,
+)
 from astrot2.classes import CLASSES, class_index
 from astrot2.features import FeatureConfig, prepare
-from astrot2.gp import STATUS_SKIPPED, GPConfig
+from astrot2.gp import STATUS_SKIPPED, GPConfig, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import write_manifest
 from astrot2.metrics import classification_report, weighted_log_loss
@@ -49,6 +56,8 @@ class TrainConfig:
     gp: GPConfig = field(default_factory=GPConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     n_augment: int = 4  # augmented copies of every training object
+    resample: ResampleConfig | None = None  # re-observe as alerts of ``survey`` (ztf)
+    n_resample: int = 0  # re-observed copies of every training object
     epochs: int = 150
     steps_per_epoch: int = 40  # batches drawn per epoch (an epoch is not a full pass)
     batch_size: int = 256
@@ -76,8 +85,12 @@ def preset(name: str, **overrides: object) -> TrainConfig:
         base = TrainConfig(
             name="ztf",
             survey="ztf",
-            features=FeatureConfig(bands=("g", "r"), use_std=True, use_redshift=False),
+            features=FeatureConfig(bands=("g", "r"), use_std=True, use_brightness=False,
+                                   use_redshift=False),
             augment=AugmentConfig(max_history=30.0, max_days=100.0),
+            n_augment=2,
+            resample=ResampleConfig(),
+            n_resample=6,
         )
     else:
         raise ValueError(f"unknown model {name!r}; choose one of {PRESETS}")
@@ -118,6 +131,12 @@ def batch_fingerprint(batch: LightCurveBatch) -> str:
     return digest.hexdigest()
 
 
+def _survey_view(batch: LightCurveBatch, config: TrainConfig, seed: int) -> LightCurveBatch:
+    """``batch`` re-observed as alerts of the model's survey (:func:`survey_windows`)."""
+    return survey_windows(batch, config.gp, get_survey(config.survey), config.features.bands,
+                          config.resample or ResampleConfig(), seed)
+
+
 def _predict(model: T2, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
     model.eval()
     with torch.no_grad():
@@ -144,6 +163,13 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     train_b = batch.take(tr)
     copies = [train_b] + [augment(train_b, config.augment, config.seed * 1000 + k)
                           for k in range(config.n_augment)]
+    if config.n_resample:
+        fit = fit_gp(train_b, config.gp)  # the source GP of every copy, fitted once
+        copies += [resample_to_survey(train_b, fit.amplitude, fit.length_scale,
+                                      get_survey(config.survey), config.features.bands,
+                                      config.resample or ResampleConfig(),
+                                      config.seed * 1000 + 500 + k, config.gp.wavelength_scale)
+                   for k in range(config.n_resample)]
     feats = [_inputs(c, config) for c in copies]
     x_tr = np.concatenate([f[0] for f in feats])
     e_tr = np.concatenate([f[1] for f in feats])
@@ -153,6 +179,11 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     assert np.isfinite(x_tr).all() and np.isfinite(e_tr).all(), "non-finite model inputs"
     x_va, e_va, _ = _inputs(batch.take(va), config)
     y_va = y_all[va]
+    if config.n_resample:  # validate on whole light curves and on the target's alerts
+        x_rs, e_rs, ok_rs = _inputs(_survey_view(batch.take(va), config, config.seed + 77),
+                                    config)
+        x_va, e_va = np.concatenate([x_va, x_rs[ok_rs]]), np.concatenate([e_va, e_rs[ok_rs]])
+        y_va = np.concatenate([y_va, y_all[va][ok_rs]])
     log(f"features: {len(y_tr)} training views, {len(y_va)} validation objects "
         f"({time.perf_counter() - start:.1f} s of GP fitting)")
 
@@ -205,12 +236,17 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     x_al, e_al, _ = _inputs(alert_windows(test_b, config.augment, config.seed + 99), config)
     metrics["alert_windows"] = classification_report(y_all[te], _predict(model, x_al, e_al),
                                                      names)
+    if config.n_resample:
+        view = _survey_view(test_b, config, config.seed + 99)
+        x_sv, e_sv, ok_sv = _inputs(view, config)
+        metrics["survey_windows"] = classification_report(
+            y_all[te][ok_sv], _predict(model, x_sv[ok_sv], e_sv[ok_sv]), names)
     export_onnx(model, str(out / "model.onnx"))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
     summary = {split: {k: metrics[split][k] for k in ("flat_log_loss", "kaggle_log_loss",
                                                        "accuracy", "macro_f1")}
-               for split in ("whole", "alert_windows")}
+               for split in ("whole", "alert_windows", "survey_windows") if split in metrics}
     write_manifest(out, name=config.name, version=config.version,
                    survey=get_survey(config.survey), gp=config.gp, features=config.features,
                    model=model.config.to_dict(), model_file="model.onnx",
