@@ -44,6 +44,39 @@ def resolve_model(name_or_path: str | Path) -> Path:
                      f"(shipped: {sorted(shipped) or 'none'})")
 
 
+def _check_inputs(manifest: Manifest, session) -> None:
+    """Refuse an ONNX graph whose inputs do not take what the manifest's settings produce.
+
+    ``x`` must be ``(batch, gp.n_steps, features.n_channels)`` and ``extra``, present
+    exactly when the features have extra inputs, ``(batch, features.n_extra)``; the
+    feature bands must be bands of the survey.
+    """
+    where = f"{manifest.model_file} (manifest {manifest.name}@{manifest.version})"
+    unknown = [b for b in manifest.features.bands if b not in manifest.survey.bands]
+    if unknown:
+        raise ModelError(f"{where}: feature bands {unknown} are not bands of the "
+                         f"{manifest.survey.name} survey {list(manifest.survey.bands)}")
+    shapes = {i.name: list(i.shape) for i in session.get_inputs()}
+    n_extra = manifest.features.n_extra
+    expected = {"x": [manifest.gp.n_steps, manifest.features.n_channels]}
+    if n_extra:
+        expected["extra"] = [n_extra]
+    if set(shapes) != set(expected):
+        raise ModelError(f"{where}: the ONNX graph takes inputs {sorted(shapes)}, the "
+                         f"manifest's settings give {sorted(expected)}")
+    for name, dims in expected.items():
+        got = shapes[name][1:]
+        if len(got) != len(dims) or any(isinstance(g, int) and g != d
+                                        for g, d in zip(got, dims, strict=True)):
+            raise ModelError(f"{where}: ONNX input {name!r} has shape {shapes[name]}, the "
+                             f"manifest's survey/GP/feature settings give (batch, "
+                             f"{', '.join(map(str, dims))}); the manifest does not match "
+                             "the model: re-install or re-train it")
+    if n_extra != manifest.n_extra:
+        raise ModelError(f"{where}: manifest model.n_extra {manifest.n_extra} differs from "
+                         f"its feature settings' {n_extra}")
+
+
 @dataclass(frozen=True)
 class Prediction:
     """Class probabilities of a batch.
@@ -102,6 +135,7 @@ class Classifier:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{manifest.model_file}: ONNX Runtime cannot load it ({exc})") \
                 from exc
+        _check_inputs(manifest, session)
         return cls(manifest, session)
 
     @property
