@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -90,6 +91,54 @@ def test_what_is_read_classifies_one_row_per_alert(survey, request):
         assert np.isfinite(probs).all()
         np.testing.assert_allclose(probs[ok].sum(axis=1), 1.0, atol=1e-5)
     assert n_read >= 3
+
+
+def _wrong_types(n: int) -> dict[str, pa.Array]:
+    """Values of the wrong type for any alert field."""
+    return {"text": pa.array(["abc"] * n), "bytes": pa.array([b"\x00\xff"] * n),
+            "list": pa.array([["x"]] * n), "struct": pa.array([{"q": 1}] * n)}
+
+
+def _with_child(arr: pa.StructArray, name: str, new: pa.Array) -> pa.StructArray:
+    names = [arr.type.field(i).name for i in range(arr.type.num_fields)]
+    children = [new if k == name else arr.field(i) for i, k in enumerate(names)]
+    return pa.StructArray.from_arrays(children, names=names, mask=arr.is_null())
+
+
+@pytest.mark.parametrize("fixture, column, fields", [
+    ("ztf/fink_4.02_10.parquet", "candidate", ["jd", "fid", "magpsf", "isdiffpos"]),
+    ("ztf/fink_4.02_10.parquet", "prv_candidates", ["jd", "magpsf"]),
+    ("ztf/fink_4.02_10.parquet", "objectId", []),
+    ("rubin/rubin_raw_5.parquet", "diaSource", ["midpointMjdTai", "band", "psfFlux",
+                                                "diaSourceId"]),
+    ("rubin/rubin_raw_5.parquet", "diaObject", ["diaObjectId"]),
+    ("elasticc/elasticc_snia_20.parquet", "prvDiaSources", ["psFlux", "filterName"]),
+    ("elasticc/elasticc_snia_20.parquet", "alertId", []),
+])
+def test_fields_of_the_wrong_type_name_the_file(fixtures, tmp_path, fixture, column, fields):
+    """A well-formed file whose fields have unexpected types (a string where a number is
+    due, a struct where a string is...) is a bad file too, not a pyarrow exception."""
+    table = pq.read_table(fixtures / fixture)
+    index = table.column_names.index(column)
+    arr = table.column(column).combine_chunks()
+    variants = {}
+    for field in fields or [None]:
+        if field is None:  # the column itself
+            variants.update({f"{column}_{k}": v for k, v in _wrong_types(len(arr)).items()})
+        elif pa.types.is_list(arr.type):
+            flat = arr.flatten()
+            for kind, new in _wrong_types(len(flat)).items():
+                variants[f"{column}.{field}_{kind}"] = pa.ListArray.from_arrays(
+                    arr.offsets, _with_child(flat, field, new), mask=arr.is_null())
+        else:
+            for kind, new in _wrong_types(len(arr)).items():
+                variants[f"{column}.{field}_{kind}"] = _with_child(arr, field, new)
+    refused = 0
+    for tag, new in variants.items():
+        path = tmp_path / f"{tag}.parquet"
+        pq.write_table(table.set_column(index, column, new), path)
+        refused += _read_or_refuse(path) is None
+    assert refused >= len(variants) // 2  # some (an id as a struct...) may still read
 
 
 _CHILD = """

@@ -18,6 +18,8 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import pyarrow as pa
+
 from astrot2.errors import AlertFormatError, ConfigError
 from astrot2.io.containers import avro_schema, parquet_schema, sniff_container
 from astrot2.lightcurves import LightCurveBatch
@@ -95,6 +97,24 @@ def read_file(
     if not path.is_file():
         raise AlertFormatError("no such file", path=str(path))
     fmt = detect_format(path) if format is None else format
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown alert format {fmt!r}; choose one of {FORMATS}")
+    try:
+        return _read_as(path, fmt, metadata, include_forced)
+    except AlertFormatError:
+        raise
+    except (pa.ArrowException, ValueError, TypeError, OverflowError, IndexError,
+            KeyError) as exc:
+        # Fields of unexpected types or values (a string where a number is due, a struct
+        # where a string is...) make the Arrow/NumPy conversions fail: still a bad file.
+        raise AlertFormatError(
+            f"fields of unexpected types or values for the {fmt} reader "
+            f"({type(exc).__name__}: {exc})", path=str(path)) from exc
+
+
+def _read_as(path: Path, fmt: str, metadata: str | Path | None,
+             include_forced: bool) -> LightCurveBatch:
+    """Dispatch to the reader of ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == "ztf":
         from astrot2.io.ztf import read_ztf
 
@@ -103,11 +123,9 @@ def read_file(
         from astrot2.io.rubin import read_rubin
 
         return read_rubin(path, include_forced=include_forced)
-    if fmt == "plasticc":
-        from astrot2.io.plasticc import read_plasticc
+    from astrot2.io.plasticc import read_plasticc
 
-        return read_plasticc(path, metadata=metadata)
-    raise ConfigError(f"unknown alert format {fmt!r}; choose one of {FORMATS}")
+    return read_plasticc(path, metadata=metadata)
 
 
 def expand_inputs(inputs: str | Path | Iterable[str | Path]) -> list[Path]:

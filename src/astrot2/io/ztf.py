@@ -65,7 +65,7 @@ def ztf_from_table(table: pa.Table, source: str = "<table>") -> LightCurveBatch:
     n = table.num_rows
     candidate = A.column(table, "candidate")
     if candidate is not None and not pa.types.is_null(candidate.type):
-        owner, cols, reject = _points_from_structs(table, candidate, n)
+        owner, cols, reject = _points_from_structs(table, candidate, n, source)
     elif A.column(table, "cjd") is not None:
         owner, cols, reject = _points_from_flat(table, n)
     else:
@@ -111,11 +111,11 @@ def _point_columns(arr: pa.Array | None, n: int) -> dict[str, np.ndarray]:
 
 
 def _points_from_structs(
-    table: pa.Table, candidate: pa.Array, n: int
+    table: pa.Table, candidate: pa.Array, n: int, source: str
 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """Points of the ``candidate`` + ``prv_candidates`` layout."""
     if not pa.types.is_struct(candidate.type):
-        raise AlertFormatError("'candidate' is not a record", field="candidate")
+        raise AlertFormatError("'candidate' is not a record", path=source, field="candidate")
     reject = np.full(n, "", dtype=object)
     has_current = A.valid(candidate)
     reject[~has_current] = "bad_record: candidate is null"
