@@ -19,14 +19,22 @@ alert id      ``diaSourceId``      ``alertId``
 Fluxes are difference-image PSF fluxes in nJy, converted to FLUXCAL.  ELAsTiCC's
 ``diaObject`` carries host photo-z (``hostgal_zphot``, ``hostgal_zphot_err``) and
 ``mwebv``; its sentinels (-9, -99, -999) become NaN.
+
+A flat layout, one list column per field holding every source of the alert (history and
+current point, as a Fink/Spark job builds it with ``concat``), is read when ``diaSource``
+is absent: ``midpointMjdTai, band, psfFlux, psfFluxErr`` (or their ELAsTiCC names), with
+optional per-alert ``hostgal_zphot``, ``hostgal_zphot_err``, ``mwebv``, ``diaObjectId``
+and ``diaSourceId`` columns.  A row whose lists differ in length is rejected.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from astrot2.errors import AlertFormatError
 from astrot2.io import _arrow as A
@@ -73,6 +81,8 @@ def rubin_from_table(
     """
     n = table.num_rows
     current = A.column(table, "diaSource")
+    if current is None and any(name in table.column_names for name in _TIME):
+        return _rubin_from_flat(table, source)
     if current is None or not pa.types.is_struct(current.type):
         raise AlertFormatError(
             "no 'diaSource' record: not a Rubin/ELAsTiCC alert table "
@@ -147,3 +157,59 @@ def _source_columns(
 def _unsentinel(values: np.ndarray) -> np.ndarray:
     """Replace the catalogue sentinels (<= -9) by NaN."""
     return np.where(values <= -9, np.nan, values)
+
+
+def _flat_column(table: pa.Table, aliases: Sequence[str]) -> pa.Array | None:
+    """The first column of ``table`` among ``aliases`` that has a type."""
+    for name in aliases:
+        arr = A.column(table, name)
+        if arr is not None and not pa.types.is_null(arr.type):
+            return arr
+    return None
+
+
+def _rubin_from_flat(table: pa.Table, source: str) -> LightCurveBatch:
+    """An LSST batch from flat list columns (see the module docstring)."""
+    n = table.num_rows
+    lists = {}
+    for key, aliases in (("time", _TIME), ("band", _BAND), ("flux", _FLUX), ("flux_err", _ERR)):
+        lists[key] = _flat_column(table, aliases)
+        if lists[key] is None or not pa.types.is_list(lists[key].type):
+            raise AlertFormatError(
+                f"flat Rubin layout needs a list column among {list(aliases)}", path=source,
+                field=aliases[0],
+            )
+    lengths = {k: pc.list_value_length(v).fill_null(0).to_numpy(zero_copy_only=False)
+               for k, v in lists.items()}
+    ragged = np.zeros(n, dtype=bool)
+    reject = np.full(n, "", dtype=object)
+    for key, aliases in (("band", _BAND), ("flux", _FLUX), ("flux_err", _ERR)):
+        bad = (lengths[key] != lengths["time"]) & ~ragged
+        reject[bad] = f"bad_record: {aliases[0]} length differs from {_TIME[0]}"
+        ragged |= bad
+    cols: dict[str, np.ndarray] = {}
+    owner = np.zeros(0, dtype=np.int64)
+    for key, arr in lists.items():
+        point_owner, values = A.list_points(arr)
+        conv = A.to_str if key == "band" else A.to_float
+        keep = ~ragged[point_owner]
+        cols[key] = conv(values, len(point_owner))[keep]
+        owner = point_owner[keep]  # identical for every column once ragged rows are out
+    metadata = {
+        "hostgal_photoz": _unsentinel(A.to_float(_flat_column(table, _PHOTOZ), n)),
+        "hostgal_photoz_err": _unsentinel(A.to_float(A.column(table, "hostgal_zphot_err"), n)),
+        "mwebv": _unsentinel(A.to_float(A.column(table, "mwebv"), n)),
+    }
+    return LightCurveBatch.from_observations(
+        LSST,
+        alert_id=A.to_str(_flat_column(table, ("diaSourceId", "alertId")), n),
+        object_id=A.to_str(A.column(table, "diaObjectId"), n),
+        owner=owner,
+        time=cols["time"],
+        flux=njy_to_fluxcal(cols["flux"]),
+        flux_err=njy_to_fluxcal(cols["flux_err"]),
+        band=LSST.band_index(cols["band"]),
+        detected=np.ones(len(owner), dtype=bool),
+        metadata=metadata,
+        reject=reject,
+    )
