@@ -139,6 +139,9 @@ def test_bad_settings_are_config_errors(lsst_classifier, inputs, tmp_path):
         classify_files([inputs], tmp_path / "o.csv", lsst_classifier, on_error="ignore")
     with pytest.raises(ConfigError, match=r"\.parquet, \.csv or \.json"):
         classify_files([inputs], tmp_path / "o.txt", lsst_classifier)
+    with pytest.raises(ConfigError, match="batch_size must be >= 1, got 0"):
+        classify_files([inputs], tmp_path / "o.csv", lsst_classifier, batch_size=0)
+    assert list(tmp_path.iterdir()) == [inputs]  # nothing written
 
 
 def test_cli_on_error(inputs, tmp_path, capsys):

@@ -242,6 +242,8 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
 
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     output = Path(output)
     kind = _output_kind(output)
     files = expand_inputs(inputs)
@@ -274,7 +276,9 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
             raise
         finally:
             bar.close()
-        assert sink.rows_written == n_in, "every input alert must yield exactly one output row"
+        if sink.rows_written != n_in:  # checked before the rename: no output on failure
+            raise RuntimeError(f"{sink.rows_written} rows written for {n_in} alerts read: "
+                               "every input alert must yield exactly one output row")
     elapsed = time.perf_counter() - start
     summary = {
         "alerts_in": n_in,
