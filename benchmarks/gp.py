@@ -29,8 +29,13 @@ from astrot2.lightcurves import LightCurveBatch
 from benchmarks.common import median_time, plasticc_objects, real_ztf_alerts, write_result
 
 
-def reference_fit(t, lam, y, err, grid_t, grid_lam, config: GPConfig):
-    """One light curve the avocado way: george + scipy L-BFGS-B, then the grid."""
+def reference_fit(t, lam, y, err, grid_t, grid_lam, config: GPConfig,
+                  return_grid: bool = False):
+    """One light curve the avocado way: george + scipy L-BFGS-B, then the grid.
+
+    Returns the optimum's log likelihood, or with ``return_grid`` the posterior mean and
+    std on the grid, shape (n_steps, n_bands).
+    """
     import george
     from scipy.optimize import minimize
 
@@ -57,7 +62,10 @@ def reference_fit(t, lam, y, err, grid_t, grid_lam, config: GPConfig):
     res = minimize(nll, gp.get_parameter_vector(), jac=grad, method="L-BFGS-B", bounds=bounds)
     gp.set_parameter_vector(res.x)
     xg = np.column_stack([np.repeat(grid_t, len(grid_lam)), np.tile(grid_lam, len(grid_t))])
-    gp.predict(y, xg, return_var=True)
+    mu, var = gp.predict(y, xg, return_var=True)
+    if return_grid:
+        shape = (len(grid_t), len(grid_lam))
+        return mu.reshape(shape), np.sqrt(np.maximum(var, 0)).reshape(shape)
     return -res.fun
 
 
