@@ -91,6 +91,9 @@ def preset(name: str, **overrides: object) -> TrainConfig:
             n_augment=2,
             resample=ResampleConfig(),
             n_resample=6,
+            n_heads=4,  # 1.6x the inference throughput of 16 heads of width 2
+            epochs=60,
+            patience=12,
         )
     else:
         raise ValueError(f"unknown model {name!r}; choose one of {PRESETS}")
