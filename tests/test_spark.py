@@ -184,6 +184,24 @@ def test_batch_job_equals_cli(spark, fixtures, tmp_path, shared_data_or_none):
     assert summary["model_loads"] == summary["workers"] >= 1
 
 
+@pytest.mark.slow
+def test_spark_classify_command_equals_classify_command(fixtures, tmp_path):
+    """``astrot2 spark classify`` (a separate process) writes the rows of ``astrot2 classify``."""
+    from astrot2.cli import main
+
+    inputs = [str(fixtures / "rubin"), str(fixtures / "elasticc")]
+    cli_out = tmp_path / "cli.parquet"
+    assert main(["classify", *inputs, "-o", str(cli_out), "--quiet"]) == 0
+    spark_out = tmp_path / "spark"
+    run = subprocess.run([sys.executable, "-m", "astrot2.cli", "spark", "classify", *inputs,
+                          str(spark_out), "--master", "local[1]"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got, expected = pq.ParquetDataset(spark_out).read(), pq.read_table(cli_out)
+    assert got.schema.names == expected.schema.names
+    _assert_same_rows(got, expected)
+
+
 def test_batch_job_ztf_and_bad_file(spark, fixtures, tmp_path, ztf_model):
     """ZTF Avro and Parquet alerts through the job == classify_batch; an unreadable file
     gives one ``bad_file`` row instead of failing the job."""

@@ -252,15 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     sc = spark_sub.add_parser("classify", parents=[sp_common],
                               help="alert files in, a Parquet folder out (one row per alert)")
     sc.add_argument("inputs", nargs="+", type=Path, help="alert files or directories")
-    sc.add_argument("output", type=Path, help="output Parquet folder (overwritten)")
+    sc.add_argument("output", help="output Parquet folder, overwritten (any Hadoop URI)")
     sc.add_argument("--partitions", type=int, default=None,
                     help="Spark partitions of the file list (default: 4 per core)")
     sc.set_defaults(func=_cmd_spark_classify)
     ss = spark_sub.add_parser("stream", parents=[sp_common],
                               help="classify alert files arriving in a folder, exactly once")
-    ss.add_argument("input_dir", type=Path, help="folder where alert files arrive")
-    ss.add_argument("output_dir", type=Path, help="Parquet sink folder")
-    ss.add_argument("--checkpoint", type=Path, required=True,
+    # str, not Path: Path would turn hdfs:///x into hdfs:/x
+    ss.add_argument("input_dir", help="folder where alert files arrive (any Hadoop URI)")
+    ss.add_argument("output_dir", help="Parquet sink folder")
+    ss.add_argument("--checkpoint", required=True,
                     help="checkpoint folder (keep it to restart without loss or duplicates)")
     ss.add_argument("--trigger-seconds", type=float, default=10.0,
                     help="seconds between micro-batches")

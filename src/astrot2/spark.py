@@ -282,9 +282,11 @@ def spark_session(master: str | None = None, *, app_name: str = "astrot2",
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)
-    if (master or "local").startswith("local"):
-        # Local workers must run this interpreter (with astrot2), not whatever python3 is
-        # first on PATH.
+    # spark-submit sets PYSPARK_GATEWAY_PORT; without it (and without --master) Spark
+    # runs locally.  Local workers must run this interpreter (with astrot2), not whatever
+    # python3 comes first on PATH.
+    local = master.startswith("local") if master else "PYSPARK_GATEWAY_PORT" not in os.environ
+    if local:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings = {"spark.ui.showConsoleProgress": "false",
                 "spark.sql.execution.arrow.pyspark.enabled": "true", **(conf or {})}
