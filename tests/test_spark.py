@@ -53,6 +53,13 @@ def spark():
     session.stop()
 
 
+def test_spark_module_does_not_import_torch():
+    code = "import sys, astrot2.spark; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
+
+
 def _reference(model, paths) -> pa.Table:
     """``classify_batch`` of each file, concatenated: what ``astrot2 classify`` writes."""
     clf = Classifier.load(model, threads=1)
