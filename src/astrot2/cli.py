@@ -73,9 +73,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
         test = m.raw.get("metrics", {}).get("test_split", {})
         rows.append({"name": name, "version": m.version, "survey": m.survey.name,
                      "bands": list(m.features.bands), "bytes": m.raw["onnx"]["bytes"],
+                     "file": m.model_file.name,
+                     "kind": m.raw["onnx"].get("kind", m.model_file.suffix.lstrip(".")),
                      "path": str(folder),
                      "flat_log_loss": {k: round(v["flat_log_loss"], 4)
-                                       for k, v in test.items()}})
+                                       for k, v in test.items()},
+                     "accuracy": {k: round(v["accuracy"], 4) for k, v in test.items()},
+                     "compression": m.raw.get("compression", {}).get("method")})
     print(json.dumps(rows, indent=2))
     return 0
 
@@ -152,6 +156,28 @@ def _cmd_spark_stream(args: argparse.Namespace) -> int:
         query.awaitTermination()
     finally:
         spark.stop()
+    return 0
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    """``astrot2 compress``: every compression method on a model folder, measured."""
+    from astrot2.compress.pipeline import METHODS, CompressConfig, markdown_table, run, ship_to
+    from astrot2.data import fetch_plasticc
+    from astrot2.io.plasticc import read_plasticc
+
+    files = fetch_plasticc(args.data, progress=False)
+    batch = read_plasticc(files.lightcurves, files.metadata)
+    name = Path(str(args.model)).name
+    out = args.out or Path("out") / f"compress-{name}"
+    methods = args.methods or list(METHODS)
+    results = run(args.model, out, batch, methods=methods, threads=args.threads,
+                  config=CompressConfig(tolerance=args.tolerance))
+    (out / f"compression-{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"compression-{name}.md").write_text(markdown_table(results["variants"]))
+    if args.ship_to is not None:
+        ship_to(results, args.ship_to)
+    print(markdown_table(results["variants"]))
+    print(f"ship: {results['ship']}" + (f" -> {args.ship_to}" if args.ship_to else ""))
     return 0
 
 
@@ -235,6 +261,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="report folder (default: out/evaluate-NAME)")
     ev.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     ev.set_defaults(func=_cmd_evaluate)
+
+    co = sub.add_parser("compress", help="compress a model folder by every method, measured")
+    co.add_argument("--model", default="lsst", help="shipped model name or model folder")
+    co.add_argument("--out", type=Path, default=None,
+                    help="output folder, one model folder per method (out/compress-NAME)")
+    co.add_argument("--methods", nargs="+", default=None,
+                    help="methods (default: all; see astrot2.compress.pipeline.METHODS)")
+    co.add_argument("--data", type=Path, default=None,
+                    help="data folder for the PLAsTiCC files (default: the cache)")
+    co.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (timing)")
+    co.add_argument("--tolerance", type=float, default=0.01,
+                    help="shipping rule: smallest variant whose flat log-loss is within "
+                    "this of the parent's")
+    co.add_argument("--ship-to", type=Path, default=None,
+                    help="install the chosen variant as this model folder (parent in "
+                    "FOLDER/parent)")
+    co.set_defaults(func=_cmd_compress)
 
     spark = sub.add_parser("spark", help="classify with Apache Spark (needs the spark extra)")
     spark_sub = spark.add_subparsers(dest="spark_command", required=True)

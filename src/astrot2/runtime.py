@@ -1,9 +1,16 @@
 """The inference runtime: ONNX Runtime only (importing this module never imports torch).
 
-``Classifier.load(path)`` reads and verifies a model folder (manifest + ONNX), and
+``Classifier.load(path)`` reads and verifies a model folder (manifest + model file), and
 ``predict(batch)`` runs the whole chain on a :class:`LightCurveBatch`: band selection,
 batched GP, the feature seam of :mod:`astrot2.features`, the network, softmax.  The GP
 and feature settings come from the manifest, so inference reproduces training's inputs.
+
+The model file of a manifest is one of (by its suffix):
+
+- ``.onnx``: ONNX protobuf;
+- ``.ort``: ONNX Runtime's FlatBuffers format (graph already optimised; fastest to load);
+- ``.t2c``: the compact entropy-coded artefact of :mod:`astrot2.compress.artefact`,
+  decoded with NumPy into ONNX bytes (exactness checked by its own sha256).
 """
 
 from __future__ import annotations
@@ -19,7 +26,10 @@ from astrot2.gp import STATUS_SKIPPED
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
 
-__all__ = ["Classifier", "Prediction", "resolve_model", "shipped_models"]
+__all__ = ["MODEL_SUFFIXES", "Classifier", "Prediction", "resolve_model", "shipped_models"]
+
+#: Model file kinds a manifest may name, by suffix.
+MODEL_SUFFIXES = {".onnx": "onnx", ".ort": "ort", ".t2c": "compact"}
 
 
 def shipped_models() -> dict[str, Path]:
@@ -108,7 +118,8 @@ class Classifier:
     def load(cls, path: str | Path, *, threads: int | None = None) -> Classifier:
         """Load a model folder (or its manifest.json, or a shipped model's name).
 
-        The ONNX file's sha256 is checked against the manifest.
+        The model file's sha256 is checked against the manifest; ONNX Runtime's graph
+        optimisations are all on.  ONNX, ORT-format and compact (``.t2c``) files load.
 
         Parameters
         ----------
@@ -119,22 +130,35 @@ class Classifier:
         Raises
         ------
         ModelError
-            See :func:`astrot2.manifest.read_manifest`; also if ONNX Runtime rejects it.
+            See :func:`astrot2.manifest.read_manifest`; also for an unknown model file
+            kind, a compact file that does not decode exactly, or if ONNX Runtime
+            rejects the model.
         """
         import onnxruntime as ort
 
         manifest = read_manifest(resolve_model(path))
+        file = manifest.model_file
+        kind = MODEL_SUFFIXES.get(file.suffix)
+        if kind is None:
+            raise ModelError(f"{file}: unknown model file kind {file.suffix!r} (expected one "
+                             f"of {sorted(MODEL_SUFFIXES)})")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads is not None:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+        model: str | bytes = str(file)
+        if kind == "ort":
+            opts.add_session_config_entry("session.load_model_format", "ORT")
+        elif kind == "compact":
+            from astrot2.compress.artefact import read_compact
+
+            model = read_compact(file)
         try:
-            session = ort.InferenceSession(str(manifest.model_file), sess_options=opts,
+            session = ort.InferenceSession(model, sess_options=opts,
                                            providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"{manifest.model_file}: ONNX Runtime cannot load it ({exc})") \
-                from exc
+            raise ModelError(f"{file}: ONNX Runtime cannot load it ({exc})") from exc
         _check_inputs(manifest, session)
         return cls(manifest, session)
 

@@ -1,0 +1,255 @@
+"""The compact model artefact (``model.t2c``): an ONNX model with entropy-coded weights.
+
+Layout::
+
+    b"T2C1"  uint32 header length  header (JSON)  payload
+
+The header lists every weight tensor taken out of the ONNX graph (name, shape, codec,
+byte range in the payload) and the sha256 of the ONNX model the decoder must rebuild.
+The rest of the graph (operators, small constants) is the ONNX protobuf, deflated.
+
+Codecs (chosen per tensor by :func:`write_compact`):
+
+- ``cluster``: at most 256 distinct values (weight sharing, pruning zeros, quantisation
+  levels): the distinct values as float32 and the Huffman-coded index of every weight;
+- ``int8``: symmetric linear quantisation ``w = scale * q``, ``q`` Huffman-coded
+  (lossy; for tensors that were not clustered);
+- ``float16`` (lossy) or ``float32`` (exact) raw bytes;
+- ``sinusoidal``: the positional encoding, recomputed (no bytes stored).
+
+Decoding (:func:`read_compact`) needs NumPy and the standard library only: the decoded
+tensors are serialised as ONNX ``TensorProto`` messages by hand and appended to the model
+bytes as a second ``graph`` field, which protobuf parsing merges into the first.  The
+rebuilt bytes are checked against the header's sha256, so a decode is exact or refused.
+Writing needs the ``onnx`` package (training side).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from astrot2.compress import huffman
+from astrot2.errors import ModelError
+
+__all__ = ["MAGIC", "decode_tensors", "read_compact", "sinusoidal", "write_compact"]
+
+MAGIC = b"T2C1"
+FORMAT = "astrot2-compact/1"
+_FLOAT = 1  # onnx.TensorProto.FLOAT
+
+
+def sinusoidal(n_steps: int, d_model: int) -> np.ndarray:
+    """Vaswani et al.'s positional encoding (n_steps, d_model), float32, as t2 uses it."""
+    pos = np.arange(n_steps, dtype=np.float32)[:, None]
+    i = np.arange(0, d_model, 2, dtype=np.float32)
+    angle = pos / np.power(np.float32(10000.0), i / np.float32(d_model))  # (T, d/2)
+    pe = np.zeros((n_steps, d_model), dtype=np.float32)
+    pe[:, 0::2] = np.sin(angle)
+    pe[:, 1::2] = np.cos(angle[:, : d_model // 2])
+    return pe
+
+
+# --- protobuf, by hand (decoder side) -----------------------------------------------------
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _tensor_proto(name: str, array: np.ndarray) -> bytes:
+    """ONNX ``TensorProto`` of a float32 array: dims (1), data_type (2), name (8), raw (9)."""
+    dims = b"".join(_varint(1 << 3) + _varint(int(d)) for d in array.shape)
+    return (dims + _varint(2 << 3) + _varint(_FLOAT) + _field(8, name.encode())
+            + _field(9, np.ascontiguousarray(array, dtype="<f4").tobytes()))
+
+
+def _with_initializers(model: bytes, tensors: dict[str, np.ndarray]) -> bytes:
+    """ONNX model bytes plus initializers: a second ``ModelProto.graph`` (7) holding only
+    ``GraphProto.initializer`` (5) entries, merged by the protobuf parser."""
+    graph = b"".join(_field(5, _tensor_proto(n, a)) for n, a in tensors.items())
+    return model + _field(7, graph)
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+def decode_tensors(header: dict, payload: memoryview) -> dict[str, np.ndarray]:
+    """The weight tensors of a compact artefact, float32, in header order."""
+    out = {}
+    for t in header["tensors"]:
+        shape = tuple(t["shape"])
+        raw = payload[t["offset"]:t["offset"] + t["length"]]
+        codec = t["codec"]
+        if codec == "float32":
+            arr = np.frombuffer(raw, dtype="<f4")
+        elif codec == "float16":
+            arr = np.frombuffer(raw, dtype="<f2").astype(np.float32)
+        elif codec == "cluster":
+            k = t["k"]
+            values = np.frombuffer(raw[:4 * k], dtype="<f4")
+            arr = values[huffman.decode(raw[4 * k:])]
+        elif codec == "int8":
+            (scale,) = struct.unpack_from("<f", raw)
+            q = huffman.decode(raw[4:]).astype(np.float32) - 128.0
+            arr = (q * np.float32(scale)).astype(np.float32)
+        elif codec == "sinusoidal":
+            arr = sinusoidal(*shape)
+        else:
+            raise ValueError(f"unknown codec {codec!r}")
+        out[t["name"]] = arr.reshape(shape)
+    return out
+
+
+def read_compact(path: str | Path) -> bytes:
+    """Decode a compact artefact into ONNX model bytes (for ``onnxruntime``).
+
+    Raises
+    ------
+    ModelError
+        Not an artefact, corrupt, or the rebuilt model differs from the one written.
+    """
+    path = Path(path)
+    data = memoryview(path.read_bytes())
+    try:
+        if bytes(data[:4]) != MAGIC:
+            raise ValueError("not a compact astrot2 model (bad magic)")
+        (n,) = struct.unpack_from("<I", data, 4)
+        header = json.loads(bytes(data[8:8 + n]))
+        if header.get("format") != FORMAT:
+            raise ValueError(f"format {header.get('format')!r}, expected {FORMAT!r}")
+        payload = data[8 + n:]
+        g = header["graph"]
+        graph = zlib.decompress(payload[g["offset"]:g["offset"] + g["length"]])
+        model = _with_initializers(graph, decode_tensors(header, payload))
+    except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
+        raise ModelError(f"{path}: corrupt compact model ({exc})") from exc
+    if hashlib.sha256(model).hexdigest() != header["model_sha256"]:
+        raise ModelError(f"{path}: the decoded model differs from the one compressed "
+                         "(sha256 mismatch); re-run astrot2 compress")
+    return model
+
+
+# --- encoding (compress time; needs onnx) -------------------------------------------------
+
+def _encode_tensor(name: str, arr: np.ndarray, lossy: str, pe_tol: float
+                   ) -> tuple[str, dict, bytes]:
+    values, index = np.unique(arr.ravel(), return_inverse=True)
+    if arr.ndim == 2 and np.abs(arr - sinusoidal(*arr.shape)).max() <= pe_tol:
+        return "sinusoidal", {}, b""
+    if len(values) <= 256:  # exact: distinct values + coded indices, if that is smaller
+        blob = values.astype("<f4").tobytes() + huffman.encode(index, len(values))
+        if len(blob) < 4 * arr.size:
+            return "cluster", {"k": len(values)}, blob
+        return "float32", {}, arr.astype("<f4").tobytes()
+    if lossy == "int8":
+        scale = float(np.abs(arr).max()) / 127.0 or 1.0
+        q = np.clip(np.round(arr.ravel() / scale), -127, 127).astype(np.int64) + 128
+        return "int8", {}, struct.pack("<f", scale) + huffman.encode(q, 256)
+    if lossy == "float16":
+        return "float16", {}, arr.astype("<f2").tobytes()
+    return "float32", {}, arr.astype("<f4").tobytes()
+
+
+def write_compact(onnx_path: str | Path, out: str | Path, *, lossy: str = "none",
+                  min_size: int = 64, pe_tol: float = 1e-6) -> dict:
+    """Write the compact artefact of an ONNX model.
+
+    Parameters
+    ----------
+    onnx_path : str or Path
+        A float32 ONNX model (e.g. after pruning and clustering).
+    out : str or Path
+        The ``.t2c`` file to write.
+    lossy : {"none", "int8", "float16"}
+        Codec of the tensors with more than 256 distinct values (``none``: float32).
+    min_size : int
+        Tensors (initializers and ``Constant`` nodes) with fewer elements stay in the graph.
+    pe_tol : float
+        A 2-D tensor within this of the sinusoidal encoding is recomputed at load time.
+
+    Returns
+    -------
+    dict
+        Sizes: ``{"bytes", "graph_bytes", "tensors": {name: {codec, bytes, n}}, ...}``,
+        including, for comparison, the zlib and (if installed) zstd sizes of the raw
+        float32 weights and of the quantised indices.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    graph = model.graph
+    tensors: dict[str, np.ndarray] = {}
+    for node in list(graph.node):  # large constants become initializers first
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            arr = numpy_helper.to_array(node.attribute[0].t)
+            if arr.dtype == np.float32 and arr.size >= min_size:
+                tensors[node.output[0]] = arr
+                graph.node.remove(node)
+    for init in list(graph.initializer):
+        arr = numpy_helper.to_array(init)
+        if arr.dtype == np.float32 and arr.size >= min_size:
+            tensors[init.name] = arr
+            graph.initializer.remove(init)
+    model.producer_name, model.producer_version, model.doc_string = "astrot2", "", ""
+    graph_bytes = model.SerializeToString()
+    deflated = zlib.compress(graph_bytes, 9)
+    entries, blobs, offset = [], [deflated], len(deflated)
+    report: dict = {"tensors": {}}
+    for name, arr in tensors.items():
+        codec, extra, blob = _encode_tensor(name, arr, lossy, pe_tol)
+        entries.append({"name": name, "shape": list(arr.shape), "codec": codec,
+                        "offset": offset, "length": len(blob), **extra})
+        blobs.append(blob)
+        offset += len(blob)
+        report["tensors"][name] = {"codec": codec, "n": int(arr.size), "bytes": len(blob)}
+    payload = b"".join(blobs)
+    header = {"format": FORMAT, "graph": {"offset": 0, "length": len(deflated)},
+              "tensors": entries}
+    decoded = decode_tensors(header, memoryview(payload))
+    header["model_sha256"] = hashlib.sha256(_with_initializers(graph_bytes, decoded)).hexdigest()
+    head = json.dumps(header, separators=(",", ":")).encode()
+    data = MAGIC + struct.pack("<I", len(head)) + head + payload
+    Path(out).write_bytes(data)
+    raw = b"".join(a.astype("<f4").tobytes() for a in tensors.values())
+    report.update({"bytes": len(data), "header_bytes": len(head), "graph_bytes": len(deflated),
+                   "graph_raw_bytes": len(graph_bytes), "weights_raw_bytes": len(raw),
+                   "weights_zlib_bytes": len(zlib.compress(raw, 9)),
+                   "weights_coded_bytes": len(payload) - len(deflated)})
+    report.update(_entropy_comparison(tensors))
+    return report
+
+
+def _entropy_comparison(tensors: dict[str, np.ndarray]) -> dict[str, int]:
+    """Bytes of the cluster indices of every tensor, Huffman vs zlib (deflate) vs zstd."""
+    idx = [np.unique(a.ravel(), return_inverse=True) for a in tensors.values()]
+    idx = [(v, i) for v, i in idx if len(v) <= 256]
+    if not idx:
+        return {}
+    packed = b"".join(i.astype(np.uint8).tobytes() for _, i in idx)
+    out = {"indices_n": len(packed),
+           "indices_huffman_bytes": sum(len(huffman.encode(i, len(v))) for v, i in idx),
+           "indices_zlib_bytes": len(zlib.compress(packed, 9))}
+    try:
+        import zstandard
+    except ImportError:
+        return out
+    out["indices_zstd_bytes"] = len(zstandard.ZstdCompressor(level=19).compress(packed))
+    return out

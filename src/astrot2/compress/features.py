@@ -1,0 +1,130 @@
+"""Training-side inputs of a model folder, rebuilt exactly as ``astrot2 train`` built them.
+
+Compression fine-tuning, clustering calibration, static-quantisation calibration and
+distillation all need the model's training inputs: the ``train`` objects of the folder's
+``split.json`` plus ``n_augment`` augmented copies (same seeds as :func:`astrot2.train.train`),
+and the ``validation`` objects, fed through the torch-free seam :func:`astrot2.features.prepare`
+with the folder's GP and feature settings.  The GP fits take tens of seconds, so the arrays
+are cached in an ``.npz`` (plain arrays, never pickles).
+
+Torch-free (NumPy only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from astrot2.augment import AugmentConfig, augment
+from astrot2.classes import class_index
+from astrot2.evaluate import split_indices
+from astrot2.features import FeatureConfig, prepare
+from astrot2.gp import STATUS_SKIPPED, GPConfig
+from astrot2.lightcurves import LightCurveBatch
+from astrot2.manifest import read_manifest
+
+__all__ = ["TrainingInputs", "training_inputs"]
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """Model inputs of a model's train views (with augmentation) and validation objects.
+
+    Attributes
+    ----------
+    x_train : ndarray of float32, shape (n_views, n_steps, n_channels)
+    extra_train : ndarray of float32, shape (n_views, n_extra)
+    y_train : ndarray of int64, shape (n_views,)
+    x_val, extra_val, y_val : the same for the validation objects (no augmentation).
+    """
+
+    x_train: np.ndarray
+    extra_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    extra_val: np.ndarray
+    y_val: np.ndarray
+
+    def subset(self, n: int, seed: int = 0) -> TrainingInputs:
+        """At most ``n`` train views and ``n`` validation objects, a seeded random choice."""
+        rng = np.random.default_rng(seed)
+        tr = np.sort(rng.permutation(len(self.y_train))[:n])
+        va = np.sort(rng.permutation(len(self.y_val))[:n])
+        return TrainingInputs(self.x_train[tr], self.extra_train[tr], self.y_train[tr],
+                              self.x_val[va], self.extra_val[va], self.y_val[va])
+
+
+def _augment_settings(folder: Path) -> tuple[AugmentConfig, int, int]:
+    """Augmentation settings, seed and number of copies of ``train_config.json``."""
+    doc = json.loads((folder / "train_config.json").read_text())
+    aug = dict(doc["augment"])
+    for key in ("drop_fraction", "bands"):
+        if aug.get(key) is not None:
+            aug[key] = tuple(aug[key])
+    return AugmentConfig(**aug), int(doc["seed"]), int(doc["n_augment"])
+
+
+def _usable(batch: LightCurveBatch, gp: GPConfig, feats: FeatureConfig):
+    x, extra, _, result = prepare(batch, gp, feats)
+    ok = result.status != STATUS_SKIPPED
+    return x[ok], extra[ok], ok
+
+
+def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig | None = None,
+                    n_augment: int | None = None, cache: str | Path | None = None,
+                    log=print) -> TrainingInputs:
+    """Train and validation inputs of a model folder (``split.json``, ``train_config.json``).
+
+    Parameters
+    ----------
+    folder : str or Path
+        A model folder as written by ``astrot2 train``.
+    batch : LightCurveBatch
+        The labelled PLAsTiCC training set.
+    gp : GPConfig, optional
+        Another GP grid (e.g. fewer ``n_steps`` for a student); default the manifest's.
+    n_augment : int, optional
+        Augmented copies per train object (default: the training run's); copies ``k``
+        use the seed ``seed * 1000 + k`` of :func:`astrot2.train.train`, so the first
+        ``n_augment`` of training are reproduced exactly.
+    cache : str or Path, optional
+        Folder for an ``.npz`` cache keyed by the settings and the data.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    gp = gp or manifest.gp
+    feats = manifest.features
+    aug, seed, n_aug_default = _augment_settings(folder)
+    n_aug = n_aug_default if n_augment is None else n_augment
+    key = hashlib.sha256(json.dumps(
+        [{f.name: getattr(gp, f.name) for f in fields(gp)}, feats.to_dict(), repr(aug), seed,
+         n_aug, (folder / "split.json").read_text(), batch.n_objects,
+         len(batch.time)], default=list).encode()).hexdigest()[:16]
+    path = Path(cache) / f"inputs-{key}.npz" if cache is not None else None
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return TrainingInputs(**{f.name: z[f.name] for f in fields(TrainingInputs)})
+    y_all = class_index(batch.extra["target"])
+    tr = split_indices(batch, folder, "train")
+    va = split_indices(batch, folder, "validation")
+    train_b = batch.take(tr)
+    xs, es, ys = [], [], []
+    for k in range(n_aug + 1):
+        view = train_b if k == 0 else augment(train_b, aug, seed * 1000 + (k - 1))
+        x, e, ok = _usable(view, gp, feats)
+        xs.append(x)
+        es.append(e)
+        ys.append(y_all[tr][ok])
+        log(f"train view {k}/{n_aug}: {len(x)} objects")
+    x_va, e_va, ok_va = _usable(batch.take(va), gp, feats)
+    out = TrainingInputs(np.concatenate(xs), np.concatenate(es),
+                         np.concatenate(ys).astype(np.int64), x_va, e_va,
+                         y_all[va][ok_va].astype(np.int64))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **{f.name: getattr(out, f.name) for f in fields(TrainingInputs)})
+    return out
