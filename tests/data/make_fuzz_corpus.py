@@ -16,7 +16,6 @@ import gzip
 import io
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import fastavro
@@ -130,7 +129,7 @@ def _stem_and_ext(name: str) -> tuple[str, str]:
     raise ValueError(name)
 
 
-def main(write: Callable[[Path, bytes], object] = Path.write_bytes) -> None:
+def main() -> None:
     """Rewrite ``tests/data/fuzz`` and its ``MANIFEST.json``."""
     shutil.rmtree(OUT, ignore_errors=True)
     manifest = {}
@@ -144,7 +143,7 @@ def main(write: Callable[[Path, bytes], object] = Path.write_bytes) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for tag, (what, damaged) in sorted(variants.items()):
             path = folder / f"{stem}.{tag}{ext}"
-            write(path, damaged)
+            path.write_bytes(damaged)
             manifest[f"{survey}/{path.name}"] = {"source": name, "damage": what,
                                                  "source_alerts": n_alerts}
     (OUT / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
