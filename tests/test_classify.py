@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -171,3 +175,32 @@ def test_cli_default_model_passes_over_unreadable_files(inputs, tmp_path, capsys
     assert len(rows) == 25 and len(ok) >= 20
     np.testing.assert_allclose([sum(v for k, v in r.items() if k.startswith("p_"))
                                 for r in ok], 1.0, rtol=1e-5)
+
+
+def test_killed_run_leaves_no_output(fixtures, tmp_path):
+    """SIGKILL in the middle of a run (rows already streamed to the temporary file): the
+    output path does not exist; only the hidden ``.part`` file is left."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2000):  # 40,000 real alerts: far more than is classified before the kill
+        (folder / f"{i:04d}.parquet").symlink_to(fixtures / "elasticc" /
+                                                 "elasticc_snia_20.parquet")
+    out = tmp_path / "out" / "classified.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "astrot2.cli", "classify", str(folder),
+                             "-o", str(out), "--model", "lsst", "--threads", "1",
+                             "--batch-size", "20", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        part = []
+        while proc.poll() is None and not any(p.stat().st_size > 10_000 for p in part):
+            time.sleep(0.05)
+            part = list(out.parent.glob(".classified.csv.*.part")) if out.parent.exists() \
+                else []
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not out.exists()
+    assert [p.name.startswith(".classified.csv.") for p in out.parent.iterdir()] == [True]
