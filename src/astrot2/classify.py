@@ -29,11 +29,17 @@ ON_ERROR = ("fail", "skip")
 
 
 def classify_batch(clf: Classifier, batch: LightCurveBatch,
-                   min_points: int = 1) -> pa.Table:
+                   min_points: int = 1, *, uncertainty: bool = False,
+                   tta: int = 0) -> pa.Table:
     """Classify a batch: a table with exactly one row per light curve, in order.
 
     Columns: ``alert_id, object_id, status`` (``ok`` or the reject reason),
-    ``top_class, top_prob``, ``p_<slug>`` for the 14 classes, and ``model``.
+    ``top_class, top_prob``, ``p_<slug>`` for the 14 classes, and ``model``; with
+    ``uncertainty``, then ``entropy``: the predictive entropy (nats) of the (calibrated)
+    probabilities, NaN for rejected alerts (see :mod:`astrot2.calibration`); with ``tta``
+    copies (test-time augmentation, ``tta`` times the cost), then ``tta_top_class,
+    tta_top_prob`` (of the mean over copies), ``tta_top_std`` (its spread) and
+    ``tta_entropy``.
     """
     few = (batch.n_points < min_points) & batch.ok
     if few.any():
@@ -54,7 +60,33 @@ def classify_batch(clf: Classifier, batch: LightCurveBatch,
     for j, c in enumerate(CLASSES):
         columns[f"p_{c.slug}"] = pa.array(prob[:, j], pa.float32())
     columns["model"] = pa.array([clf.name] * len(batch), pa.string())
+    if uncertainty:
+        from astrot2.calibration import predictive_entropy
+
+        columns["entropy"] = pa.array(np.where(ok, predictive_entropy(prob), np.nan),
+                                      pa.float32(), from_pandas=True)
+    if tta:
+        columns.update(_tta_columns(clf, batch, tta, ok))
     return pa.table(columns)
+
+
+def _tta_columns(clf: Classifier, batch: LightCurveBatch, n_copies: int,
+                 ok: np.ndarray) -> dict[str, pa.Array]:
+    """The test-time augmentation columns of :func:`classify_batch`."""
+    from astrot2.calibration import predictive_entropy, tta_probabilities
+
+    mean, std = tta_probabilities(clf, batch, n_copies)
+    ok = ok & (mean.sum(axis=1) > 0)
+    top = mean.argmax(axis=1)
+    rows = np.arange(len(mean))
+    names = np.array([c.name for c in CLASSES], dtype=object)
+
+    def floats(values: np.ndarray) -> pa.Array:
+        return pa.array(np.where(ok, values, np.nan), pa.float32(), from_pandas=True)
+
+    return {"tta_top_class": pa.array(np.where(ok, names[top], None).tolist(), pa.string()),
+            "tta_top_prob": floats(mean[rows, top]), "tta_top_std": floats(std[rows, top]),
+            "tta_entropy": floats(predictive_entropy(mean))}
 
 
 class _TableSink:
@@ -153,11 +185,11 @@ def _output_kind(path: Path) -> str:
     raise ConfigError(f"output {path}: use a .parquet, .csv or .json file name")
 
 
-def _empty_table(clf: Classifier) -> pa.Table:
+def _empty_table(clf: Classifier, uncertainty: bool = False, tta: int = 0) -> pa.Table:
     """The output of no alerts: the columns and types, zero rows."""
     empty = LightCurveBatch.from_observations(clf.manifest.survey, [], [], [], [], [], [], [],
                                               [])
-    return classify_batch(clf, empty)
+    return classify_batch(clf, empty, uncertainty=uncertainty, tta=tta)
 
 
 def default_model(inputs: Iterable[str | Path], format: str | None = None) -> str:
@@ -193,7 +225,8 @@ def _read_checked(path: Path, clf: Classifier, format: str | None,
 def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classifier, *,
                    format: str | None = None, batch_size: int = 8192, min_points: int = 1,
                    metadata: str | Path | None = None, progress: bool = True,
-                   on_error: str = "fail", errors_file: str | Path | None = None) -> dict:
+                   on_error: str = "fail", errors_file: str | Path | None = None,
+                   uncertainty: bool = False, tta: int = 0) -> dict:
     """Classify every alert of ``inputs`` into ``output``; returns a summary dict.
 
     Rows are streamed into a temporary file beside ``output`` that is renamed onto it only
@@ -223,6 +256,10 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
     errors_file : str or Path, optional
         With ``on_error="skip"``: where to write the JSON list of skipped files (default
         ``OUTPUT.errors.json``; written, atomically, even when it is empty).
+    uncertainty : bool
+        Add the ``entropy`` column (see :func:`classify_batch`).
+    tta : int
+        Test-time augmentation copies (0: off; see :func:`classify_batch`).
 
     Returns
     -------
@@ -266,11 +303,12 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
                     continue
                 n_in += len(batch)
                 for chunk in batch.chunks(batch_size):
-                    table = classify_batch(clf, chunk, min_points)
+                    table = classify_batch(clf, chunk, min_points, uncertainty=uncertainty,
+                                           tta=tta)
                     statuses.update(table.column("status").to_pylist())
                     sink.write(table)
                 bar.update(1)
-            sink.close(_empty_table(clf))
+            sink.close(_empty_table(clf, uncertainty, tta))
         except BaseException:
             sink.abort()
             raise

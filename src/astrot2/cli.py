@@ -57,7 +57,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     summary = classify_files(args.inputs, args.output, clf, format=args.format,
                              batch_size=args.batch_size, min_points=args.min_points,
                              metadata=args.metadata, progress=not args.quiet,
-                             on_error=args.on_error, errors_file=args.errors_file)
+                             on_error=args.on_error, errors_file=args.errors_file,
+                             uncertainty=args.uncertainty, tta=args.tta)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -181,6 +182,31 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    """``astrot2 explain``: one alert's class activation maps, light curve and probabilities."""
+    from astrot2.explain import explain_file
+
+    summary = explain_file(args.input, args.alert_id, args.output, model=args.model,
+                           format=args.format, metadata=args.metadata,
+                           n_classes=args.classes)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    """``astrot2 calibrate``: temperature scaling on the validation split, into the manifest."""
+    from astrot2.calibration import run_calibration
+
+    out = args.output or Path("out") / f"calibrate-{Path(str(args.model)).name}"
+    report = run_calibration(args.model, out, data=args.data, write=not args.dry_run,
+                             threads=args.threads)
+    cal = report["calibration"]
+    print(json.dumps({"model": report["model"], "temperature": round(cal["temperature"], 4),
+                      "ece": cal["ece"], "manifest": report.get("manifest"),
+                      "report": str(out)}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``astrot2`` command."""
     from astrot2 import __version__
@@ -226,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--errors-file", type=Path, default=None,
                     help="with --on-error skip: JSON list of skipped files (default "
                     "OUTPUT.errors.json)")
+    cl.add_argument("--uncertainty", action="store_true",
+                    help="add an entropy column (predictive entropy of the calibrated "
+                    "probabilities, nats)")
+    cl.add_argument("--tta", type=int, default=0, metavar="K",
+                    help="test-time augmentation with K copies (K times slower): adds "
+                    "tta_top_class, tta_top_prob, tta_top_std, tta_entropy columns")
     cl.set_defaults(func=_cmd_classify)
 
     data = sub.add_parser("data", help="obtain data sets")
@@ -278,6 +310,30 @@ def build_parser() -> argparse.ArgumentParser:
                     help="install the chosen variant as this model folder (parent in "
                     "FOLDER/parent)")
     co.set_defaults(func=_cmd_compress)
+
+    ex = sub.add_parser("explain", help="class activation maps of one alert, as a figure")
+    ex.add_argument("input", type=Path, help="alert file or directory")
+    ex.add_argument("--alert-id", required=True, help="alert id (or object id) to explain")
+    ex.add_argument("--model", default=None, help="shipped model name or model folder "
+                    "(default: the shipped model of the input's survey)")
+    ex.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
+    ex.add_argument("--classes", type=int, default=3,
+                    help="CAM strips for the N most probable classes (default 3)")
+    ex.add_argument("--format", choices=FORMATS, default=None)
+    ex.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
+    ex.set_defaults(func=_cmd_explain)
+
+    ca = sub.add_parser("calibrate", help="fit a model's temperature on its validation "
+                        "split and store it in its manifest")
+    ca.add_argument("--model", default="lsst", help="shipped model name or model folder")
+    ca.add_argument("--data", type=Path, default=None,
+                    help="data folder for the PLAsTiCC files (default: the cache)")
+    ca.add_argument("-o", "--output", type=Path, default=None,
+                    help="report folder (default: out/calibrate-NAME)")
+    ca.add_argument("--dry-run", action="store_true",
+                    help="report only; leave the manifest unchanged")
+    ca.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    ca.set_defaults(func=_cmd_calibrate)
 
     spark = sub.add_parser("spark", help="classify with Apache Spark (needs the spark extra)")
     spark_sub = spark.add_subparsers(dest="spark_command", required=True)

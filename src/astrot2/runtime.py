@@ -189,6 +189,7 @@ class Classifier:
         if "extra" in self._inputs:
             feeds["extra"] = extra
         logits = self.session.run(None, feeds)[0].astype(np.float64)
+        logits /= float(m.raw.get("calibration", {}).get("temperature", 1.0))  # astrot2 calibrate
         logits -= logits.max(axis=1, keepdims=True)
         prob = np.exp(logits)
         prob /= prob.sum(axis=1, keepdims=True)

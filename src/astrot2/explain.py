@@ -1,0 +1,463 @@
+"""Class activation maps (CAM) of t2, torch-free: which times of a light curve drove a class.
+
+t2 pools its encoder output over time *before* the dense head, and the extra features are
+concatenated after the pooling, so each logit splits exactly into a per-time-step part
+and a per-object part (Zhou et al. 2016's CAM, for a 1D sequence):
+
+    logit_c = mean_t CAM_c(t) + W_c[d:] . extra + b_c,   CAM_c(t) = W_c[:d] . h_t,
+
+where ``h_t`` (shape (n_steps, d)) is the encoder output at grid step ``t`` (the input of
+the graph's pooling node ``ReduceMean``) and ``W`` (n_classes, d + n_extra), ``b`` the head.
+
+At explain time the shipped ONNX graph is read with the ``onnx`` package (an extra
+dependency of this module only: ``pip install astrot2[explain]``), the pooling node's input
+is added as a second graph output *in memory*, and ONNX Runtime runs that copy; the
+model file on disk is never changed.  Model files: ``.onnx`` and the compact ``.t2c`` (its
+decoded ONNX bytes) work; ``.ort`` files hold an optimised graph without the ONNX
+structure and are refused with a :class:`~astrot2.errors.ModelError` (explain the
+``.onnx`` model it was converted from).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from astrot2.classes import CLASSES
+from astrot2.errors import ConfigError, ModelError
+from astrot2.gp import STATUS_SKIPPED, GPResult
+from astrot2.lightcurves import LightCurveBatch
+
+__all__ = ["CamModel", "Explanation", "cam_model", "explain", "explain_file", "find_alert",
+           "plot_explanation"]
+
+
+@dataclass(frozen=True)
+class CamModel:
+    """An ONNX Runtime session that also returns the encoder output, and the dense head.
+
+    Attributes
+    ----------
+    session : onnxruntime.InferenceSession
+        Outputs ``(logits, features)``; ``features`` has shape (n, n_steps, d).
+    weight : ndarray of float64, shape (n_classes, d + n_extra)
+    bias : ndarray of float64, shape (n_classes,)
+    d_model : int
+    """
+
+    session: object
+    weight: np.ndarray
+    bias: np.ndarray
+    d_model: int
+
+
+class Explanation(NamedTuple):
+    """CAMs and everything needed to draw them, for a batch of light curves.
+
+    Unpacks as ``cam, probabilities, gp, ...``.
+
+    Attributes
+    ----------
+    cam : ndarray of float64, shape (n_alerts, n_classes, n_steps)
+        ``CAM_c(t)``; NaN rows for rejected alerts.
+    probabilities : ndarray of float64, shape (n_alerts, n_classes)
+        As :meth:`astrot2.Classifier.predict` (calibrated when the manifest has a
+        temperature); zeros for rejected alerts.
+    gp : GPResult
+        The GP fit of the model's bands (grid times ``gp.times``, (n_alerts, n_steps)).
+    batch : LightCurveBatch
+        The light curves in the model's bands (what the GP was fitted on).
+    logits : ndarray of float64, shape (n_alerts, n_classes)
+        Raw ONNX logits (before the temperature).
+    extra_contribution : ndarray of float64, shape (n_alerts, n_classes)
+        ``W[:, d:] @ extra`` (zeros for a model without extra inputs).
+    bias : ndarray of float64, shape (n_classes,)
+    status : ndarray of object (str), shape (n_alerts,)
+        ``"ok"`` or the reject reason.
+    """
+
+    cam: np.ndarray
+    probabilities: np.ndarray
+    gp: GPResult
+    batch: LightCurveBatch
+    logits: np.ndarray
+    extra_contribution: np.ndarray
+    bias: np.ndarray
+    status: np.ndarray
+
+
+def _load_onnx(file: Path):
+    """The ONNX ``ModelProto`` of a model file (``.onnx`` or ``.t2c``)."""
+    try:
+        import onnx
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ModelError("astrot2 explain needs the onnx package to read the graph: "
+                         "pip install 'astrot2[explain]' (or onnx>=1.15)") from exc
+    if file.suffix == ".onnx":
+        return onnx.load(str(file))
+    if file.suffix == ".t2c":
+        from astrot2.compress.artefact import read_compact
+
+        return onnx.load_from_string(read_compact(file))
+    raise ModelError(f"{file}: class activation maps need the ONNX graph, and a "
+                     f"{file.suffix!r} model file does not keep it; explain the .onnx model "
+                     "it was made from (e.g. the parent folder of a compressed model)")
+
+
+def _producers(graph) -> dict[str, object]:
+    """Node of the graph producing each tensor name."""
+    return {out: node for node in graph.node for out in node.output}
+
+
+def _attr(node, name: str, default):
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _find_head(model) -> tuple[object, object, object | None]:
+    """The head ``Gemm``, the pooling ``ReduceMean`` and the ``Concat`` between (or None).
+
+    Raises
+    ------
+    ModelError
+        If the graph is not t2's pooled design (``ReduceMean`` over time -> [Concat with
+        extra] -> ``Gemm`` -> logits).
+    """
+    graph = model.graph
+    made_by = _producers(graph)
+    logits = graph.output[0].name
+    head = made_by.get(logits)
+    if head is None or head.op_type != "Gemm":
+        raise ModelError(f"graph output {logits!r} is not made by a Gemm (dense head), got "
+                         f"{getattr(head, 'op_type', None)}: not t2's pooled float design "
+                         "(a quantized graph?); explain the float .onnx model it came from")
+    node = made_by.get(head.input[0])
+    concat = None
+    if node is not None and node.op_type == "Concat":
+        concat = node
+        node = made_by.get(node.input[0])
+    if node is None or node.op_type != "ReduceMean":
+        raise ModelError("the dense head's input is not a ReduceMean (global average "
+                         "pooling) over time, optionally concatenated with extra features: "
+                         "class activation maps need t2's pooled design")
+    if _attr(node, "keepdims", 1) != 0:
+        raise ModelError("the pooling ReduceMean keeps its axis: not t2's pooled design")
+    return head, node, concat
+
+
+def cam_model(file: str | Path, threads: int | None = None) -> CamModel:
+    """Build, in memory, the CAM session of a model file (the file itself is unchanged).
+
+    Parameters
+    ----------
+    file : str or Path
+        ``.onnx`` or ``.t2c`` model file.
+    threads : int, optional
+        ONNX Runtime intra-op threads.
+    """
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = _load_onnx(Path(file))
+    head, pool, concat = _find_head(model)
+    graph = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    extra_outputs = [pool.input[0]]
+    for name in head.input[1:3]:
+        if name not in inits:  # e.g. a dequantised weight: let ONNX Runtime compute it
+            extra_outputs.append(name)
+    for name in extra_outputs:
+        graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), sess_options=opts,
+                                       providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"{file}: ONNX Runtime cannot run the CAM graph ({exc})") from exc
+    values = dict(inits)
+    if len(extra_outputs) > 1:  # run once on zeros to read computed head tensors
+        feeds = {i.name: np.zeros([1, *[d if isinstance(d, int) else 1 for d in i.shape[1:]]],
+                                  np.float32) for i in session.get_inputs()}
+        got = session.run(extra_outputs[1:], feeds)
+        values.update(zip(extra_outputs[1:], got, strict=True))
+    weight = np.asarray(values[head.input[1]], dtype=np.float64)
+    if not _attr(head, "transB", 0):
+        weight = weight.T  # (n_classes, d + n_extra)
+    weight = weight * float(_attr(head, "alpha", 1.0))
+    bias = np.zeros(weight.shape[0])
+    if len(head.input) > 2 and head.input[2]:
+        bias = np.broadcast_to(np.asarray(values[head.input[2]], dtype=np.float64)
+                               * float(_attr(head, "beta", 1.0)), weight.shape[:1]).copy()
+    if _attr(head, "transA", 0):
+        raise ModelError("the dense head transposes its input (transA): not t2's design")
+    d_model = weight.shape[1] - (0 if concat is None else _extra_width(session))
+    return CamModel(session=session, weight=weight, bias=bias, d_model=int(d_model))
+
+
+def _extra_width(session) -> int:
+    """Width of the ``extra`` input (0 when the model has none)."""
+    for i in session.get_inputs():
+        if i.name == "extra":
+            return int(i.shape[1])
+    return 0
+
+
+_CACHE: dict[tuple[str, str], CamModel] = {}
+
+
+def _cached_cam_model(clf) -> CamModel:
+    """One CAM session per model file and checksum for the life of the process."""
+    key = (str(clf.manifest.model_file), clf.manifest.sha256)
+    if key not in _CACHE:
+        _CACHE[key] = cam_model(clf.manifest.model_file, threads=1)
+    return _CACHE[key]
+
+
+def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explanation:
+    """Class activation maps of every light curve of ``batch``.
+
+    Parameters
+    ----------
+    clf : Classifier
+        A loaded model (:meth:`astrot2.Classifier.load`); its model file must be ``.onnx``
+        or ``.t2c``.
+    batch : LightCurveBatch
+    check_survey : bool
+        Refuse light curves of another survey than the model's (as ``predict``).
+
+    Returns
+    -------
+    Explanation
+        ``cam`` (n_alerts, n_classes, n_steps) with ``cam.mean(axis=2) +
+        extra_contribution + bias == logits`` (to float32 rounding).
+    """
+    from astrot2.features import prepare
+
+    m = clf.manifest
+    if check_survey and batch.survey.name != m.survey.name:
+        raise ModelError(f"model {clf.name} is for {m.survey.name} alerts, got "
+                         f"{batch.survey.name} light curves; pick the matching model")
+    cm = _cached_cam_model(clf)
+    x, extra, selected, gp = prepare(batch, m.gp, m.features)
+    feeds = {"x": x}
+    names = [i.name for i in cm.session.get_inputs()]
+    if "extra" in names:
+        feeds["extra"] = extra
+    n = len(x)
+    logits = np.zeros((n, len(cm.bias)))
+    cam = np.zeros((n, len(cm.bias), x.shape[1]))
+    step = 256
+    for i in range(0, n, step):
+        part = {k: v[i:i + step] for k, v in feeds.items()}
+        z, h = cm.session.run(None, part)[:2]  # (b, K), (b, T, d)
+        logits[i:i + step] = z
+        cam[i:i + step] = np.einsum("btd,kd->bkt", h.astype(np.float64),
+                                    cm.weight[:, :cm.d_model])
+    contribution = (extra.astype(np.float64) @ cm.weight[:, cm.d_model:].T
+                    if cm.weight.shape[1] > cm.d_model else np.zeros_like(logits))
+    status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
+    status[(status == "ok") & (gp.status == STATUS_SKIPPED)] = "no_points_in_model_bands"
+    temperature = float(m.raw.get("calibration", {}).get("temperature", 1.0))
+    z = logits / temperature
+    prob = np.exp(z - z.max(axis=1, keepdims=True))
+    prob /= prob.sum(axis=1, keepdims=True)
+    status[(status == "ok") & ~np.isfinite(prob).all(axis=1)] = "non_finite_output"
+    bad = status != "ok"
+    prob[bad] = 0.0
+    cam[bad] = np.nan
+    return Explanation(cam=cam, probabilities=prob, gp=gp, batch=selected, logits=logits,
+                       extra_contribution=contribution, bias=cm.bias.copy(), status=status)
+
+
+#: Band colours by band name (blue to red), for both surveys.
+BAND_COLOURS = {"u": "tab:purple", "g": "tab:green", "r": "tab:red", "i": "tab:orange",
+                "z": "tab:brown", "y": "black"}
+
+
+def _y_limits(lc, mean: np.ndarray) -> tuple[float, float]:
+    """Flux axis limits from the detections (with their errors), the non-detections and
+    the GP mean; the GP std band and large non-detection errors may exceed them."""
+    det = lc.detected
+    values = np.concatenate([lc.flux[det] + lc.flux_err[det], lc.flux[det] - lc.flux_err[det],
+                             lc.flux[~det], mean[np.isfinite(mean)], [0.0]])
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.12 * (hi - lo or 1.0)
+    return lo - pad, hi + pad
+
+
+def plot_explanation(expl: Explanation, i: int, path: str | Path, *, n_classes: int = 3,
+                     title: str | None = None) -> Path:
+    """One light curve's figure: data + GP, CAM strips aligned in time, probabilities.
+
+    Parameters
+    ----------
+    expl : Explanation
+    i : int
+        Light curve index in the batch.
+    path : str or Path
+        PNG file to write.
+    n_classes : int
+        CAM strips drawn: the ``n_classes`` most probable classes (the top one first).
+    title : str, optional
+        Default: object and alert ids.
+
+    Returns
+    -------
+    Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if expl.status[i] != "ok":
+        raise ModelError(f"light curve {i} was not classified ({expl.status[i]}): no CAM")
+    lc, gp, bands = expl.batch[i], expl.gp, expl.batch.survey.bands
+    prob = expl.probabilities[i]
+    order = np.argsort(prob)[::-1][:max(1, n_classes)]
+    names = [c.name for c in CLASSES]
+    first = lc.time[lc.detected].min() if lc.detected.any() else lc.time.min()
+    grid = gp.times[i] - first
+    last = lc.time.max() - first
+
+    fig = plt.figure(figsize=(12, 4.6 + 0.45 * len(order)))
+    outer = fig.add_gridspec(1, 2, width_ratios=[3.0, 1.1], wspace=0.3)
+    left = outer[0].subgridspec(2, 1, height_ratios=[3.2, 0.42 * len(order) + 0.35],
+                                hspace=0.08)
+    ax = fig.add_subplot(left[0])
+    used = sorted(set(lc.band.tolist()))  # the model's bands with points
+    for b in used:
+        colour = BAND_COLOURS.get(bands[b], "grey")
+        sel = lc.band == b
+        det, lim = sel & lc.detected, sel & ~lc.detected
+        ax.errorbar(lc.time[det] - first, lc.flux[det], lc.flux_err[det], fmt="o", ms=4,
+                    color=colour, label=f"{bands[b]}", zorder=3)
+        if lim.any():
+            ax.errorbar(lc.time[lim] - first, lc.flux[lim], lc.flux_err[lim], fmt="v",
+                        ms=4, mfc="white", color=colour, alpha=0.6, zorder=3)
+        mu, sd = gp.mean[i, :, b], gp.std[i, :, b]
+        ax.plot(grid, mu, color=colour, lw=1.3)
+        ax.fill_between(grid, mu - sd, mu + sd, color=colour, alpha=0.13, lw=0)
+    ax.set_ylim(*_y_limits(lc, gp.mean[i][:, used]))
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.axvline(last, color="black", lw=0.8, ls=":")
+    ax.text(last, ax.get_ylim()[1], " alert", va="top", fontsize=7)
+    ax.set_ylabel("flux (FLUXCAL, ZP 27.5)\nGP mean +/- 1 std")
+    ax.legend(fontsize=7, loc="upper left", ncol=len(used), framealpha=0.8,
+              title="bands (open triangles: non-detections)", title_fontsize=7)
+    ax.tick_params(labelbottom=False)
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_title(title or f"{lc.object_id} (alert {lc.alert_id})", fontsize=10)
+
+    strip = fig.add_subplot(left[1], sharex=ax)
+    cam = expl.cam[i, order]  # (k, T)
+    lim_v = float(np.nanmax(np.abs(cam))) or 1.0
+    step = (grid[1] - grid[0]) if len(grid) > 1 else 1.0
+    im = strip.imshow(cam, aspect="auto", cmap="RdBu_r", vmin=-lim_v, vmax=lim_v,
+                      extent=(grid[0] - step / 2, grid[-1] + step / 2, len(order) - 0.5, -0.5),
+                      interpolation="nearest")
+    strip.axvline(last, color="black", lw=0.8, ls=":")
+    strip.set_yticks(range(len(order)), [names[k] for k in order], fontsize=8)
+    strip.set_ylabel("CAM", fontsize=8)
+    strip.set_xlabel("days since first detection")
+    cax = strip.inset_axes([1.01, 0.0, 0.012, 1.0])
+    fig.colorbar(im, cax=cax).ax.tick_params(labelsize=7)
+    cax.set_ylabel("logit per step", fontsize=7)
+
+    bars = fig.add_subplot(outer[1])
+    ranks = np.argsort(prob)
+    colours = ["tab:blue" if k == order[0] else "tab:grey" for k in ranks]
+    bars.barh(range(len(prob)), prob[ranks], color=colours)
+    bars.set_yticks(range(len(prob)), [names[k] for k in ranks], fontsize=8)
+    bars.set_xlim(0, 1)
+    bars.set_xlabel("probability")
+    for y, k in enumerate(ranks):
+        if prob[k] >= 0.005:
+            bars.text(prob[k] + 0.02, y, f"{prob[k]:.2f}", va="center", fontsize=7)
+    top = order[0]
+    bars.set_title(f"class probabilities\n{names[top]}: logit {expl.logits[i, top]:.2f} = "
+                   f"CAM mean {expl.cam[i, top].mean():.2f}\n+ extras "
+                   f"{expl.extra_contribution[i, top]:.2f} + bias {expl.bias[top]:.2f}",
+                   fontsize=8)
+    fig.subplots_adjust(left=0.09, right=0.97, top=0.9, bottom=0.1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def find_alert(batch: LightCurveBatch, alert_id: str) -> int:
+    """Index of the light curve whose alert id (or, failing that, object id) is ``alert_id``.
+
+    Raises
+    ------
+    ConfigError
+        If no light curve has that id.
+    """
+    hits = np.flatnonzero(batch.alert_id.astype(str) == str(alert_id))
+    if not len(hits):
+        hits = np.flatnonzero(batch.object_id.astype(str) == str(alert_id))
+    if not len(hits):
+        some = ", ".join(batch.alert_id.astype(str)[:5])
+        raise ConfigError(f"no alert (or object) with id {alert_id!r} in the input "
+                         f"({len(batch)} alerts; first ids: {some})")
+    return int(hits[-1])
+
+
+def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
+                 model: str | Path | None = None, format: str | None = None,
+                 metadata: str | Path | None = None, n_classes: int = 3,
+                 threads: int | None = None) -> dict:
+    """``astrot2 explain``: read alerts, explain one, draw it; returns a JSON-ready summary.
+
+    Parameters
+    ----------
+    inputs : str or Path
+        Alert file or folder.
+    alert_id : str
+        The alert (or, failing that, object) to explain; with several alerts of one
+        object, the last one read.
+    output : str or Path
+        PNG file.
+    model : str or Path, optional
+        Shipped model name or model folder (default: the shipped model of the survey).
+    format, metadata
+        See :func:`astrot2.io.read_file`.
+    n_classes : int
+        CAM strips of the most probable classes.
+    """
+    from astrot2.classify import default_model
+    from astrot2.io import read_alerts
+    from astrot2.runtime import Classifier
+
+    batch = read_alerts([inputs], format, metadata=metadata)
+    i = find_alert(batch, alert_id)
+    one = batch.take([i])
+    clf = Classifier.load(model or default_model([inputs], format), threads=threads)
+    expl = explain(clf, one)
+    if expl.status[0] != "ok":
+        raise ModelError(f"alert {alert_id} was not classified ({expl.status[0]})")
+    plot_explanation(expl, 0, output, n_classes=n_classes,
+                     title=f"{one.object_id[0]} (alert {one.alert_id[0]}), model {clf.name}")
+    prob = expl.probabilities[0]
+    top = np.argsort(prob)[::-1][:n_classes]
+    return {"alert_id": str(one.alert_id[0]), "object_id": str(one.object_id[0]),
+            "model": clf.name, "n_points": int(one.n_points[0]),
+            "top_classes": {CLASSES[k].name: round(float(prob[k]), 4) for k in top},
+            "cam_mean": {CLASSES[k].name: round(float(expl.cam[0, k].mean()), 4)
+                         for k in top},
+            "extra_contribution": {CLASSES[k].name:
+                                   round(float(expl.extra_contribution[0, k]), 4)
+                                   for k in top},
+            "figure": str(output)}

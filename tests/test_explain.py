@@ -1,0 +1,162 @@
+"""Class activation maps from the ONNX graph (torch-free): consistency with the logits."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from astrot2.calibration import raw_logits
+from astrot2.classes import CLASSES
+from astrot2.cli import main
+from astrot2.errors import ModelError
+from astrot2.explain import cam_model, explain, find_alert, plot_explanation
+from astrot2.features import prepare
+from astrot2.io import read_alerts
+from astrot2.io.plasticc import read_plasticc
+from astrot2.runtime import Classifier
+from astrot2.utils import sha256_file
+
+pytest.importorskip("onnx")
+
+
+@pytest.fixture(scope="module")
+def plasticc_sample(fixtures):
+    """The committed real PLAsTiCC objects (LSST bands, with host photo-z)."""
+    folder = fixtures / "plasticc"
+    return read_plasticc(folder / "plasticc_lc_sample.csv.gz",
+                         folder / "plasticc_meta_sample.csv")
+
+
+@pytest.fixture(scope="module")
+def ztf_alerts(fixtures):
+    """The committed real ZTF alerts."""
+    return read_alerts(sorted((fixtures / "ztf").glob("*")))
+
+
+def _check_decomposition(clf: Classifier, batch) -> np.ndarray:
+    """Assert logit = mean_t CAM + extra part + bias, and agreement with the runtime."""
+    expl = explain(clf, batch)
+    ok = expl.status == "ok"
+    assert ok.sum() >= 5
+    assert expl.cam.shape == (len(batch), 14, clf.manifest.gp.n_steps)
+    recon = expl.cam.mean(axis=2) + expl.extra_contribution + expl.bias
+    np.testing.assert_allclose(recon[ok], expl.logits[ok], atol=1e-4, rtol=0)
+    # the logits are those of the shipped graph through the runtime's own session
+    x, extra, _, _ = prepare(batch, clf.manifest.gp, clf.manifest.features)
+    feeds = {"x": x, "extra": extra} if clf.manifest.n_extra else {"x": x}
+    np.testing.assert_allclose(expl.logits[ok], raw_logits(clf, feeds)[ok], atol=1e-5, rtol=0)
+    pred = clf.predict(batch)
+    np.testing.assert_array_equal(expl.status, pred.status)
+    np.testing.assert_allclose(expl.probabilities, pred.probabilities, atol=1e-6)
+    assert np.isnan(expl.cam[~ok]).all() and np.isfinite(expl.cam[ok]).all()
+    return expl.cam
+
+
+def test_cam_decomposes_the_lsst_logits(lsst_classifier, plasticc_sample):
+    """Real PLAsTiCC objects, shipped lsst model: the CAM sums back to the ONNX logits."""
+    _check_decomposition(lsst_classifier, plasticc_sample)
+
+
+def test_cam_decomposes_the_logits_of_real_ztf_alerts(ztf_model, ztf_alerts):
+    """Real ZTF alerts, a ztf model folder (tiny, trained on the PLAsTiCC fixture)."""
+    _check_decomposition(Classifier.load(ztf_model, threads=1), ztf_alerts)
+
+
+def test_cam_does_not_depend_on_batch_composition(lsst_classifier, plasticc_sample):
+    """One light curve's CAM is the same alone as in a batch (and in reverse order)."""
+    whole = explain(lsst_classifier, plasticc_sample).cam
+    order = np.arange(len(plasticc_sample))[::-1][:7]
+    part = explain(lsst_classifier, plasticc_sample.take(order)).cam
+    np.testing.assert_allclose(part, whole[order], atol=1e-5, equal_nan=True)
+
+
+def test_explain_leaves_the_model_file_unchanged(lsst_classifier, plasticc_sample):
+    """The extra graph output is added in memory only."""
+    file = lsst_classifier.manifest.model_file
+    before = sha256_file(file)
+    cam_model(file)
+    explain(lsst_classifier, plasticc_sample.take([0]))
+    assert sha256_file(file) == before == lsst_classifier.manifest.sha256
+
+
+def test_ort_files_and_foreign_graphs_are_refused(tmp_path):
+    """``.ort`` keeps no ONNX graph; a graph without t2's pooled head is not explained."""
+    from onnx import TensorProto, helper, save
+
+    ort_file = tmp_path / "model.ort"
+    ort_file.write_bytes(b"not used")
+    with pytest.raises(ModelError, match="does not keep it"):
+        cam_model(ort_file)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["logits"])], "g", [x], [y])
+    save(helper.make_model(graph), str(tmp_path / "relu.onnx"))
+    with pytest.raises(ModelError, match="not made by a Gemm"):
+        cam_model(tmp_path / "relu.onnx")
+
+
+def test_find_alert_names_the_missing_id(ztf_alerts):
+    """An unknown id is a clear error; object ids work too."""
+    assert find_alert(ztf_alerts, ztf_alerts.alert_id[3]) >= 3
+    assert ztf_alerts.object_id[find_alert(ztf_alerts, ztf_alerts.object_id[2])] == \
+        ztf_alerts.object_id[2]
+    with pytest.raises(ValueError, match=r"no alert .* 'nope'"):
+        find_alert(ztf_alerts, "nope")
+
+
+def test_plot_has_the_three_panels(lsst_classifier, plasticc_sample, tmp_path):
+    """The figure is drawn (non-blank) with a light-curve, a CAM strip and a bar panel."""
+    import matplotlib.image as mpimg
+
+    expl = explain(lsst_classifier, plasticc_sample.take([0, 1]))
+    path = plot_explanation(expl, 1, tmp_path / "cam.png", n_classes=2)
+    img = mpimg.imread(path)
+    assert img.shape[0] > 400 and img.shape[1] > 1000
+    assert img[..., :3].std() > 0.05
+    with pytest.raises(ModelError, match="not classified"):
+        bad = expl._replace(status=np.array(["no_points_in_model_bands", "ok"], dtype=object))
+        plot_explanation(bad, 0, tmp_path / "bad.png")
+
+
+def test_cli_explain_real_ztf_alert(ztf_model, fixtures, tmp_path, capsys):
+    """``astrot2 explain`` on a real ZTF alert: a PNG and the probabilities of classify."""
+    from astrot2.classify import classify_batch
+
+    src = fixtures / "ztf" / "fink_4.02_10.parquet"
+    batch = read_alerts([src])
+    clf = Classifier.load(ztf_model, threads=1)
+    table = classify_batch(clf, batch)
+    i = int(np.argmax(batch.n_points))
+    alert = str(batch.alert_id[i])
+    out = tmp_path / "fig.png"
+    assert main(["explain", str(src), "--alert-id", alert, "--model", str(ztf_model),
+                 "-o", str(out), "--classes", "2"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["alert_id"] == alert and out.stat().st_size > 20_000
+    row = table.slice(i, 1).to_pylist()[0]
+    for name, p in summary["top_classes"].items():
+        slug = {c.name: c.slug for c in CLASSES}[name]
+        assert p == pytest.approx(row[f"p_{slug}"], abs=1e-4)
+    assert next(iter(summary["top_classes"])) == row["top_class"]
+    assert main(["explain", str(src), "--alert-id", "nope", "--model", str(ztf_model),
+                 "-o", str(out)]) == 2
+    assert "no alert" in capsys.readouterr().err
+
+
+def test_compact_model_file_is_explained(lsst_classifier, plasticc_sample, tmp_path):
+    """A lossless ``.t2c`` copy of the lsst model gives the same CAM as its ``.onnx``."""
+    artefact = pytest.importorskip("astrot2.compress.artefact")
+    folder = tmp_path / "lsst"
+    shutil.copytree(lsst_classifier.manifest.model_file.parent, folder)
+    artefact.write_compact(folder / "model.onnx", folder / "model.t2c")
+    doc = json.loads((folder / "manifest.json").read_text())
+    doc["onnx"].update(file="model.t2c", sha256=sha256_file(folder / "model.t2c"))
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    compact = Classifier.load(folder, threads=1)
+    assert compact.manifest.model_file.suffix == ".t2c"
+    sample = plasticc_sample.take(np.arange(6))
+    np.testing.assert_allclose(explain(compact, sample).cam, explain(lsst_classifier,
+                                                                     sample).cam, atol=1e-4)
