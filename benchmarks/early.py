@@ -10,9 +10,13 @@ ECE, SN Ia vs rest ROC AUC; and the SN Ia AUC of all alerts at most 7 days old (
 and 3-7 together).  A model of another survey than PLAsTiCC's (``ztf``) sees the test
 objects' PLAsTiCC light curves in its own bands.
 
+With ``--age-temperature``, also measures whether one temperature per age bin (fitted on
+the validation split cut in each bin) would calibrate alerts better than the manifest's
+single temperature (:func:`age_binned_temperature`; measured, not shipped).
+
 Writes ``benchmarks/results/early-NAME.json`` and ``docs/figures/early-NAME.png``.
 
-Usage: python -m benchmarks.early --model lsst [--seed 0] [--threads 1]
+Usage: python -m benchmarks.early --model lsst [--seed 0] [--threads 1] [--age-temperature]
 """
 
 from __future__ import annotations
@@ -116,11 +120,64 @@ def plot(result: dict, path: Path) -> Path:
     return path
 
 
+def age_binned_temperature(clf: Classifier, batch: LightCurveBatch, folder: Path,
+                           seed: int) -> dict:
+    """Would a temperature per age bin calibrate alerts?  (Measured, not shipped.)
+
+    One temperature per bin is fitted (NLL) on the validation split cut in that bin, then
+    applied to the test split cut in that bin and to the test alert windows of
+    ``astrot2 evaluate`` by their age (last point - first detection).
+    """
+    from astrot2.augment import alert_windows
+    from astrot2.calibration import ece_noise_floor, fit_temperature, raw_logits, softmax
+    from astrot2.features import prepare
+
+    m = clf.manifest
+
+    def logits(view: LightCurveBatch) -> np.ndarray:
+        x, extra, _, _ = prepare(view, m.gp, m.features)
+        return raw_logits(clf, {"x": x, "extra": extra} if m.n_extra else {"x": x})
+
+    aug, _, train_seed = _training_settings(folder)
+    parts = {s: batch.take(split_indices(batch, folder, s)) for s in ("validation", "test")}
+    ys = {s: class_index(p.extra["target"]) for s, p in parts.items()}
+    t_global = float(m.raw.get("calibration", {}).get("temperature", 1.0))
+    out: dict = {"global_temperature": t_global, "bins": {}}
+    temps = []
+    for k, (label, lo, hi) in enumerate(BINS):
+        z = {}
+        for s, part in parts.items():
+            rng = np.random.default_rng(seed + 1000 * (k + 1) + (s == "test"))
+            z[s] = logits(cut_at_age(part, rng.uniform(lo, hi, part.n_objects),
+                                     aug.max_history))
+        t = fit_temperature(z["validation"], ys["validation"])
+        temps.append(t)
+        out["bins"][label] = {
+            "temperature": t,
+            "test_ece_global_t": expected_calibration_error(softmax(z["test"], t_global),
+                                                            ys["test"]),
+            "test_ece_bin_t": expected_calibration_error(softmax(z["test"], t), ys["test"]),
+            "noise_floor": ece_noise_floor(softmax(z["test"], t), n_draws=50)}
+    windows = alert_windows(parts["test"], aug, train_seed + 99)
+    first = windows.reduce(np.where(windows.detected, windows.time, np.nan), np.fmin)
+    age = windows.reduce(windows.time, np.fmax) - first
+    t_each = np.array(temps)[np.digitize(age, [b[1] for b in BINS[1:]])]
+    z = logits(windows)
+    out["test_alert_windows"] = {
+        "ece_global_t": expected_calibration_error(softmax(z, t_global), ys["test"]),
+        "ece_age_binned_t": expected_calibration_error(softmax(z / t_each[:, None]),
+                                                       ys["test"]),
+        "noise_floor": ece_noise_floor(softmax(z / t_each[:, None]), n_draws=50)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="lsst", help="shipped model name or folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+    parser.add_argument("--age-temperature", action="store_true",
+                        help="also measure a temperature per age bin (not shipped)")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -146,8 +203,12 @@ def main(argv: list[str] | None = None) -> int:
                       for k, v in metrics.items()}, file=sys.stderr)
     result["whole"], _ = score(clf, part, y)
     result["snia_auc_le_7d"] = snia_auc(np.concatenate(early), np.concatenate([y, y]))
+    if args.age_temperature:
+        result["age_binned_temperature"] = age_binned_temperature(clf, batch, folder,
+                                                                  args.seed)
     result["seconds"] = round(time.perf_counter() - start, 1)
-    result["command"] = f"python -m benchmarks.early --model {args.model} --seed {args.seed}"
+    result["command"] = (f"python -m benchmarks.early --model {args.model} --seed {args.seed}"
+                         + (" --age-temperature" if args.age_temperature else ""))
     out = write_result(f"early-{name}", result)
     fig = plot(result, REPO / "docs" / "figures" / f"early-{name}.png")
     print(f"wrote {out} and {fig}; SN Ia AUC at <= 7 d: {result['snia_auc_le_7d']:.3f}")
