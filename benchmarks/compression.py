@@ -14,6 +14,7 @@ Usage: python -m benchmarks.compression --model lsst [--out out/compress-lsst]
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -46,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     name = Path(args.model).name
     out = args.out or REPO / "out" / f"compress-{name}"
+    load_before = os.getloadavg()
     results = run(args.model, out, plasticc_objects(), methods=args.methods,
                   threads=args.threads, rounds=args.rounds)
+    results["load_average_1_5_15_min"] = {"before": load_before, "after": os.getloadavg()}
     table = markdown_table(results["variants"])
     path = write_result(f"compression-{name}", {
         "command": "python -m benchmarks.compression " + " ".join(sys.argv[1:] if argv is None

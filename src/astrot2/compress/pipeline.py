@@ -112,6 +112,9 @@ def _write_variant(ctx: _Context, method: str, folder: Path, file: Path,
     if model is not None:
         doc["model"] = model
     doc["compression"] = {"method": method, "config": asdict(ctx.config), **(info or {})}
+    # a probability calibration (temperature) was fitted to the parent's logits: it does
+    # not carry over; run ``astrot2 calibrate`` on the variant
+    doc.pop("calibration", None)
     doc["parent"] = doc.get("parent") or parent
     for name in ("split.json", "train_config.json"):
         shutil.copy(ctx.parent / name, folder / name)
@@ -179,7 +182,7 @@ def _torch_variant(ctx: _Context, method: str):
     from astrot2.compress import finetune as ft
 
     c = ctx.config
-    onnx_file = ctx.out / method / "model.onnx"
+    onnx_file = ctx.out / method / _float_model_name(method)
     student = method.startswith("distilled")
     if onnx_file.is_file():  # reuse a variant written by an earlier run
         cfg = _t2_config(ctx)
@@ -239,6 +242,15 @@ def _teacher_logits(ctx: _Context, data) -> np.ndarray:
                            for i in range(0, len(data.x_train), 512)])
 
 
+#: Methods whose model file is the compact artefact.
+COMPACT = ("deep", "distilled_deep")
+
+
+def _float_model_name(method: str) -> str:
+    """The float32 ONNX export of a retrained method (its model file, unless compacted)."""
+    return "uncompressed.onnx" if method in COMPACT else "model.onnx"
+
+
 def _feeds(session, x: np.ndarray, extra: np.ndarray) -> dict[str, np.ndarray]:
     names = [i.name for i in session.get_inputs()]
     return {"x": x, "extra": extra} if "extra" in names else {"x": x}
@@ -292,14 +304,13 @@ def _make(ctx: _Context, method: str) -> Path:
         info.update(_sparsity(model))
         if method.startswith("distilled"):
             model_section = _student_model_section(ctx)
-        onnx_file = folder / "model.onnx"
-        if not onnx_file.is_file():
-            _export(ctx, model, onnx_file)
-        file = onnx_file
-        if method in ("deep", "distilled_deep"):
-            file = folder / "model.t2c"
-            info["artefact"] = artefact.write_compact(onnx_file, file)
-            onnx_file.rename(folder / "uncompressed.onnx")  # kept for reuse, not loaded
+        file = folder / _float_model_name(method)
+        if not file.is_file():
+            _export(ctx, model, file)
+        if method in COMPACT:  # the float ONNX stays beside it, for reuse (not loaded)
+            compact = folder / "model.t2c"
+            info["artefact"] = artefact.write_compact(file, compact)
+            file = compact
     return _write_variant(ctx, method, folder, file, model_section, info)
 
 
