@@ -87,7 +87,7 @@ def alerce_alerts(folder: Path, seed: int) -> tuple[LightCurveBatch, list[str]]:
         band = np.r_[np.array(det["fid"])[a], np.array(lim["fid"])[b]] - 1
         detected = np.r_[np.ones(a.sum(), bool), np.zeros(b.sum(), bool)]
         keep = _cut(time, detected, rng)
-        for col, values in zip(cols, (np.full(keep.sum(), k), time, flux, err, band, detected),
+        for col, values in zip(cols, (np.full(len(time), k), time, flux, err, band, detected),
                                strict=True):
             col.append(values[keep])
     owner, time, flux, err, band, detected = (np.concatenate(c) for c in cols)

@@ -167,6 +167,19 @@ class Classifier:
         """``name@version``."""
         return f"{self.manifest.name}@{self.manifest.version}"
 
+    #: Light curves per ONNX Runtime call: bounds the attention buffers (n_heads * n_steps**2
+    #: floats per light curve, 640 KB for t2) whatever the size of the batch.
+    MODEL_BATCH = 256
+
+    def logits(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The network's logits (float64) for model inputs, in slices of ``MODEL_BATCH``."""
+        n = len(feeds["x"])
+        out = [self.session.run(None, {k: v[i:i + self.MODEL_BATCH] for k, v in feeds.items()})[0]
+               for i in range(0, n, self.MODEL_BATCH)]
+        if not out:
+            return np.zeros((0, len(self.manifest.raw["classes"])))
+        return np.concatenate(out).astype(np.float64)
+
     def predict(self, batch: LightCurveBatch, *, check_survey: bool = True) -> Prediction:
         """Class probabilities for every light curve of ``batch`` (one row each).
 
@@ -188,7 +201,7 @@ class Classifier:
         feeds = {"x": x}
         if "extra" in self._inputs:
             feeds["extra"] = extra
-        logits = self.session.run(None, feeds)[0].astype(np.float64)
+        logits = self.logits(feeds)
         logits /= float(m.raw.get("calibration", {}).get("temperature", 1.0))  # astrot2 calibrate
         logits -= logits.max(axis=1, keepdims=True)
         prob = np.exp(logits)

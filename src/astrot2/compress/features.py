@@ -68,6 +68,23 @@ def _augment_settings(folder: Path) -> tuple[AugmentConfig, int, int]:
     return AugmentConfig(**aug), int(doc["seed"]), int(doc["n_augment"])
 
 
+def _survey_views(folder: Path, train_b: LightCurveBatch, manifest, seed: int) -> list:
+    """The re-observed copies (:func:`astrot2.augment.resample_to_survey`) of training."""
+    from astrot2.augment import ResampleConfig, resample_to_survey
+    from astrot2.gp import fit_gp
+
+    doc = json.loads((folder / "train_config.json").read_text())
+    n = int(doc.get("n_resample") or 0)
+    if not n:
+        return []
+    cfg = ResampleConfig(**{k: tuple(v) if isinstance(v, list) else v
+                            for k, v in (doc.get("resample") or {}).items()})
+    fit = fit_gp(train_b, manifest.gp)
+    return [resample_to_survey(train_b, fit.amplitude, fit.length_scale, manifest.survey,
+                               manifest.features.bands, cfg, seed * 1000 + 500 + k,
+                               manifest.gp.wavelength_scale) for k in range(n)]
+
+
 def _usable(batch: LightCurveBatch, gp: GPConfig, feats: FeatureConfig):
     x, extra, _, result = prepare(batch, gp, feats)
     ok = result.status != STATUS_SKIPPED
@@ -102,7 +119,8 @@ def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig 
     n_aug = n_aug_default if n_augment is None else n_augment
     key = hashlib.sha256(json.dumps(
         [{f.name: getattr(gp, f.name) for f in fields(gp)}, feats.to_dict(), repr(aug), seed,
-         n_aug, (folder / "split.json").read_text(), batch.n_objects,
+         n_aug, (folder / "split.json").read_text(), (folder / "train_config.json").read_text(),
+         batch.n_objects,
          len(batch.time)], default=list).encode()).hexdigest()[:16]
     path = Path(cache) / f"inputs-{key}.npz" if cache is not None else None
     if path is not None and path.is_file():
@@ -120,6 +138,12 @@ def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig 
         es.append(e)
         ys.append(y_all[tr][ok])
         log(f"train view {k}/{n_aug}: {len(x)} objects")
+    for k, view in enumerate(_survey_views(folder, train_b, manifest, seed)):
+        x, e, ok = _usable(view, gp, feats)  # the model's survey's alerts (ztf), as trained
+        xs.append(x)
+        es.append(e)
+        ys.append(y_all[tr][ok])
+        log(f"survey view {k}: {len(x)} objects")
     x_va, e_va, ok_va = _usable(batch.take(va), gp, feats)
     out = TrainingInputs(np.concatenate(xs), np.concatenate(es),
                          np.concatenate(ys).astype(np.int64), x_va, e_va,
