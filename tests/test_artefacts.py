@@ -61,27 +61,45 @@ def test_no_pickle_in_the_source_tree():
 
 
 # ----------------------------------------------------------------- model folders
-@pytest.fixture
-def model_copy(tmp_path) -> Path:
-    """A writable copy of the shipped lsst model folder."""
+@pytest.fixture(params=["shipped", "parent"])
+def model_copy(request, tmp_path) -> Path:
+    """A writable copy of the shipped lsst model folder (its model file is the compact
+    ``.t2c`` artefact), or of its ONNX parent kept beside it."""
     if "lsst" not in shipped_models():
         pytest.skip("no shipped lsst model")
-    return Path(shutil.copytree(shipped_models()["lsst"], tmp_path / "lsst"))
+    src = shipped_models()["lsst"]
+    if request.param == "parent":
+        src = src / "parent"
+        if not (src / "manifest.json").is_file():
+            pytest.skip("the shipped lsst model has no parent folder")
+    return Path(shutil.copytree(src, tmp_path / "lsst", ignore=shutil.ignore_patterns(
+        "parent")))
+
+
+def _manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def _model_file(folder: Path) -> Path:
+    """The model file the manifest names (``model.onnx``, ``model.t2c``...)."""
+    return folder / _manifest(folder)["onnx"]["file"]
 
 
 def _edit_manifest(folder: Path, edit) -> None:
-    doc = json.loads((folder / "manifest.json").read_text())
+    doc = _manifest(folder)
     edit(doc)
     (folder / "manifest.json").write_text(json.dumps(doc))
 
 
 def _reseal(folder: Path) -> None:
-    """Record the ONNX file's current sha256 in the manifest (a consistent forgery)."""
-    _edit_manifest(folder, lambda d: d["onnx"].update(sha256=sha256_file(folder / "model.onnx")))
+    """Record the model file's current sha256 in the manifest (a consistent forgery)."""
+    sha = sha256_file(_model_file(folder))
+    _edit_manifest(folder, lambda d: d["onnx"].update(sha256=sha))
 
 
 def test_the_copy_loads(model_copy):
-    assert Classifier.load(model_copy).name == "lsst@0.1.0"
+    doc = _manifest(model_copy)
+    assert Classifier.load(model_copy).name == f"{doc['name']}@{doc['version']}"
 
 
 def test_wrong_sha256_in_the_manifest(model_copy):
@@ -91,21 +109,25 @@ def test_wrong_sha256_in_the_manifest(model_copy):
 
 
 @pytest.mark.parametrize("where", [0.0, 0.5, 0.999])
-def test_bit_flipped_onnx(model_copy, where):
-    data = bytearray((model_copy / "model.onnx").read_bytes())
+def test_bit_flipped_model_file(model_copy, where):
+    file = _model_file(model_copy)
+    data = bytearray(file.read_bytes())
     data[int(len(data) * where)] ^= 0x10
-    (model_copy / "model.onnx").write_bytes(bytes(data))
-    with pytest.raises(ModelError, match=r"model\.onnx: sha256") as info:
+    file.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=re.escape(f"{file.name}: sha256")) as info:
         Classifier.load(model_copy)
     assert "re-install or re-train" in str(info.value)
 
 
-def test_truncated_onnx_with_a_matching_checksum(model_copy):
-    """Past the checksum (a forged manifest), ONNX Runtime's refusal is a ModelError too."""
-    data = (model_copy / "model.onnx").read_bytes()
-    (model_copy / "model.onnx").write_bytes(data[: len(data) // 3])
+@pytest.mark.parametrize("keep", [0.33, 0.9])
+def test_truncated_model_file_with_a_matching_checksum(model_copy, keep):
+    """Past the checksum (a forged manifest), a model file that does not decode or that
+    ONNX Runtime refuses is a ModelError naming it too."""
+    file = _model_file(model_copy)
+    data = file.read_bytes()
+    file.write_bytes(data[: int(len(data) * keep)])
     _reseal(model_copy)
-    with pytest.raises(ModelError, match="ONNX Runtime cannot load it"):
+    with pytest.raises(ModelError, match=re.escape(file.name)):
         Classifier.load(model_copy)
 
 
@@ -123,10 +145,11 @@ def test_truncated_onnx_with_a_matching_checksum(model_copy):
 ])
 def test_manifest_that_does_not_match_the_graph(model_copy, edit, match):
     """Settings the checksum cannot see (the ONNX file is intact) but the graph contradicts."""
+    file = _model_file(model_copy)
     _edit_manifest(model_copy, edit)
     with pytest.raises(ModelError, match=match) as info:
         Classifier.load(model_copy)
-    assert "model.onnx" in str(info.value)
+    assert file.name in str(info.value)
 
 
 def test_survey_band_order_is_checked(model_copy):
@@ -136,10 +159,10 @@ def test_survey_band_order_is_checked(model_copy):
         Classifier.load(model_copy)
 
 
-@pytest.mark.parametrize("missing, match", [("model.onnx", "model file .* is missing"),
+@pytest.mark.parametrize("missing, match", [("model", "model file .* is missing"),
                                             ("manifest.json", "no model manifest")])
 def test_missing_file(model_copy, missing, match):
-    (model_copy / missing).unlink()
+    (_model_file(model_copy) if missing == "model" else model_copy / missing).unlink()
     with pytest.raises(ModelError, match=match):
         Classifier.load(model_copy)
 
