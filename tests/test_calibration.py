@@ -101,10 +101,11 @@ def test_manifest_temperature_is_applied_and_model_file_kept(lsst_classifier, fi
                                                              tmp_path):
     """``calibration.temperature`` divides the logits in predict; the ONNX file is untouched."""
     folder = _copy(lsst_classifier.manifest.model_file.parent, tmp_path)
-    sha = sha256_file(folder / "model.onnx")
+    file = folder / lsst_classifier.manifest.model_file.name
+    sha = sha256_file(file)
     write_calibration(folder, {"method": "temperature_scaling", "temperature": 2.0})
     calibrated = Classifier.load(folder, threads=1)
-    assert sha256_file(folder / "model.onnx") == sha == calibrated.manifest.sha256
+    assert sha256_file(file) == sha == calibrated.manifest.sha256
     batch = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
                           fixtures / "plasticc" / "plasticc_meta_sample.csv")
     from astrot2.features import prepare
@@ -145,8 +146,10 @@ def test_calibrate_model_folder_round_trip(ztf_model, fixtures, tmp_path):
     section, logits = calibrate_model(folder, batch)
     assert set(section["ece"]) == {"validation", "test"}
     assert "survey_windows" in section["ece"]["test"]  # the ztf preset's re-observed view
-    z = np.concatenate([logits["validation"][v][0] for v in ("whole", "alert_windows")])
-    y = np.concatenate([logits["validation"][v][1] for v in ("whole", "alert_windows")])
+    views = ("whole", "alert_windows", "survey_windows")
+    assert section["fitted_on"]["views"] == list(views)
+    z = np.concatenate([logits["validation"][v][0] for v in views])
+    y = np.concatenate([logits["validation"][v][1] for v in views])
     assert section["temperature"] == pytest.approx(fit_temperature(z, y))
     for views in section["ece"].values():
         for row in views.values():

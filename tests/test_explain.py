@@ -56,7 +56,11 @@ def _check_decomposition(clf: Classifier, batch) -> np.ndarray:
 
 
 def test_cam_decomposes_the_lsst_logits(lsst_classifier, plasticc_sample):
-    """Real PLAsTiCC objects, shipped lsst model: the CAM sums back to the ONNX logits."""
+    """Real PLAsTiCC objects, shipped lsst model: the CAM sums back to the ONNX logits.
+
+    (A patched student has one encoder step per ``patch`` grid steps: its CAM is constant
+    over each patch.)
+    """
     _check_decomposition(lsst_classifier, plasticc_sample)
 
 
@@ -146,17 +150,34 @@ def test_cli_explain_real_ztf_alert(ztf_model, fixtures, tmp_path, capsys):
     assert "no alert" in capsys.readouterr().err
 
 
-def test_compact_model_file_is_explained(lsst_classifier, plasticc_sample, tmp_path):
-    """A lossless ``.t2c`` copy of the lsst model gives the same CAM as its ``.onnx``."""
+@pytest.fixture(scope="module")
+def onnx_lsst(lsst_classifier) -> Classifier:
+    """An ``.onnx`` lsst model: the shipped one, or the parent of a compressed shipped one."""
+    folder = lsst_classifier.manifest.model_file.parent
+    if lsst_classifier.manifest.model_file.suffix != ".onnx":
+        folder = folder / "parent"
+        if not (folder / "manifest.json").is_file():
+            pytest.skip("no .onnx lsst model")
+    return Classifier.load(folder, threads=1)
+
+
+def test_cam_decomposes_the_logits_of_the_onnx_parent(onnx_lsst, plasticc_sample):
+    """The uncompressed t2 (one encoder step per grid step) decomposes too."""
+    cam = _check_decomposition(onnx_lsst, plasticc_sample)
+    assert not np.allclose(cam[:, :, 0::2], cam[:, :, 1::2], equal_nan=True)
+
+
+def test_compact_model_file_is_explained(onnx_lsst, plasticc_sample, tmp_path):
+    """A lossless ``.t2c`` copy of an ``.onnx`` model gives the same CAM."""
     artefact = pytest.importorskip("astrot2.compress.artefact")
     folder = tmp_path / "lsst"
-    shutil.copytree(lsst_classifier.manifest.model_file.parent, folder)
-    artefact.write_compact(folder / "model.onnx", folder / "model.t2c")
+    shutil.copytree(onnx_lsst.manifest.model_file.parent, folder, dirs_exist_ok=True)
+    artefact.write_compact(onnx_lsst.manifest.model_file, folder / "model.t2c")
     doc = json.loads((folder / "manifest.json").read_text())
     doc["onnx"].update(file="model.t2c", sha256=sha256_file(folder / "model.t2c"))
     (folder / "manifest.json").write_text(json.dumps(doc))
     compact = Classifier.load(folder, threads=1)
     assert compact.manifest.model_file.suffix == ".t2c"
     sample = plasticc_sample.take(np.arange(6))
-    np.testing.assert_allclose(explain(compact, sample).cam, explain(lsst_classifier,
+    np.testing.assert_allclose(explain(compact, sample).cam, explain(onnx_lsst,
                                                                      sample).cam, atol=1e-4)

@@ -15,9 +15,10 @@
 Which light curves: a broker sees alerts, i.e. light curves cut at the time of the alert,
 not whole ones; the two are different distributions (a partial light curve is less
 informative, the model is less sure and more often wrong).  The temperature is fitted on
-the union of both views of the validation split (the whole light curves and the alert
-windows of :func:`astrot2.augment.alert_windows`, built as ``astrot2 evaluate`` builds
-them), and the ECE is reported on each view of the test split separately.
+the union of the views of the validation split that ``astrot2 evaluate`` builds (the
+whole light curves, the alert windows of :func:`astrot2.augment.alert_windows`, and for a
+model trained on re-observed survey alerts such as ``ztf``, those survey windows), and the
+ECE is reported on each view of the test split separately.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ __all__ = ["N_BINS", "calibrate_model", "ece_noise_floor", "expected_calibration
 #: Bins of the top-label ECE and of the reliability diagrams.
 N_BINS = 15
 
-#: Views of a split the temperature is fitted on (see the module notes).
-FIT_VIEWS = ("whole", "alert_windows")
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -261,8 +260,9 @@ def calibrate_model(model: str | Path, batch: LightCurveBatch, *, n_bins: int = 
         ``{split: {view: {"logits", "y"}}}`` arrays, for figures.
     """
     logits = {s: split_logits(model, batch, s, threads) for s in ("validation", "test")}
-    fit_z = np.concatenate([logits["validation"][v][0] for v in FIT_VIEWS])
-    fit_y = np.concatenate([logits["validation"][v][1] for v in FIT_VIEWS])
+    fit_views = list(logits["validation"])  # every view: whole, windows (, survey)
+    fit_z = np.concatenate([logits["validation"][v][0] for v in fit_views])
+    fit_y = np.concatenate([logits["validation"][v][1] for v in fit_views])
     temperature = fit_temperature(fit_z, fit_y)
     ece: dict[str, dict] = {}
     for split, views in logits.items():
@@ -278,7 +278,7 @@ def calibrate_model(model: str | Path, batch: LightCurveBatch, *, n_bins: int = 
             }
     section = {"method": "temperature_scaling", "temperature": temperature,
                "n_bins": n_bins, "ece_kind": "top-label, equal-width bins",
-               "fitted_on": {"split": "validation", "views": list(FIT_VIEWS),
+               "fitted_on": {"split": "validation", "views": fit_views,
                              "objective": "negative log-likelihood"},
                "ece": ece}
     return section, logits

@@ -212,6 +212,22 @@ def _extra_width(session) -> int:
     return 0
 
 
+def _to_grid(cam: np.ndarray, n_steps: int) -> np.ndarray:
+    """CAM over the encoder's steps -> over the GP grid's ``n_steps`` steps.
+
+    A patched model (``PatchT2``: each encoder step reads ``patch`` consecutive grid steps)
+    has fewer encoder steps than grid steps; each patch's value is repeated over its grid
+    steps, which keeps ``mean_t CAM`` (hence the logit decomposition) unchanged.
+    """
+    t = cam.shape[2]
+    if t == n_steps:
+        return cam
+    if t == 0 or n_steps % t:
+        raise ModelError(f"the encoder has {t} steps for a GP grid of {n_steps}: not a "
+                         "whole number of grid steps per encoder step")
+    return np.repeat(cam, n_steps // t, axis=2)
+
+
 _CACHE: dict[tuple[str, str], CamModel] = {}
 
 
@@ -239,7 +255,8 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
     -------
     Explanation
         ``cam`` (n_alerts, n_classes, n_steps) with ``cam.mean(axis=2) +
-        extra_contribution + bias == logits`` (to float32 rounding).
+        extra_contribution + bias == logits`` (to float32 rounding); for a patched model,
+        each patch's value over its grid steps.
     """
     from astrot2.features import prepare
 
@@ -261,8 +278,8 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
         part = {k: v[i:i + step] for k, v in feeds.items()}
         z, h = cm.session.run(None, part)[:2]  # (b, K), (b, T, d)
         logits[i:i + step] = z
-        cam[i:i + step] = np.einsum("btd,kd->bkt", h.astype(np.float64),
-                                    cm.weight[:, :cm.d_model])
+        cam[i:i + step] = _to_grid(np.einsum("btd,kd->bkt", h.astype(np.float64),
+                                             cm.weight[:, :cm.d_model]), x.shape[1])
     contribution = (extra.astype(np.float64) @ cm.weight[:, cm.d_model:].T
                     if cm.weight.shape[1] > cm.d_model else np.zeros_like(logits))
     status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
