@@ -44,6 +44,7 @@ the status says so (``STATUS_FALLBACK``); a light curve with no usable point is 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Iterator
@@ -241,8 +242,13 @@ def _thin(
 
 
 # --------------------------------------------------------------------------- driver
+@functools.lru_cache(maxsize=16)
 def _start_grid(config: GPConfig) -> np.ndarray:
-    """Candidate starts (C, 2) in ``(log A**2, log l_t)``: avocado's guess first."""
+    """Candidate starts (C, 2) in ``(log A**2, log l_t)``: avocado's guess first.
+
+    Cached per configuration (a frozen, hashable dataclass): building it costs ~0.3 ms,
+    a quarter of a single alert's latency.  The array is read-only.
+    """
     lo, hi = np.log(config.length_scale_bounds)
     first = (np.log(0.25), np.log(config.initial_length_scale))
     grid = [
@@ -250,7 +256,9 @@ def _start_grid(config: GPConfig) -> np.ndarray:
         for a in config.start_amplitudes
         for ls in config.start_length_scales
     ]
-    return np.array([first] + [c for c in dict.fromkeys(grid) if not np.allclose(c, first)])
+    starts = np.array([first] + [c for c in dict.fromkeys(grid) if not np.allclose(c, first)])
+    starts.flags.writeable = False
+    return starts
 
 
 def _flux_scale(
