@@ -100,10 +100,10 @@ def plot(result: dict, path: Path) -> Path:
                         ("snia_auc", "tab:green")):
         ax.plot(x, [r[key] for r in rows], "o-", color=colour, label=key.replace("_", " "))
     ax.set_xticks(x, labels)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.15)
     ax.set_xlabel("days since first detection (test split, cut alerts)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", ncol=3)
     ax2.plot(x, [r["flat_log_loss"] for r in rows], "o-", color="tab:red",
              label="flat log-loss")
     ax2.plot(x, [r["ece_15"] for r in rows], "s--", color="tab:purple", label="ECE (15 bins)")
