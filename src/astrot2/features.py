@@ -145,14 +145,16 @@ def build_inputs(
 
 
 def prepare(
-    batch: LightCurveBatch, gp_config: GPConfig, config: FeatureConfig
+    batch: LightCurveBatch, gp_config: GPConfig, config: FeatureConfig,
+    n_threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, LightCurveBatch, GPResult]:
     """The whole seam, as training and inference both run it.
 
-    Band selection, GP fit, model inputs.  Returns ``x``, ``extra`` (see
-    :func:`build_inputs`), the band-selected batch and its GP result.
+    Band selection, GP fit (``n_threads`` workers, default all cores; the result does not
+    depend on it), model inputs.  Returns ``x``, ``extra`` (see :func:`build_inputs`), the
+    band-selected batch and its GP result.
     """
     selected = select_bands(batch, config)
-    gp = fit_gp(selected, gp_config)
+    gp = fit_gp(selected, gp_config, n_threads=n_threads)
     x, extra = build_inputs(selected, gp, config)
     return x, extra, selected, gp

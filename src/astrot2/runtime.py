@@ -109,9 +109,10 @@ class Classifier:
     Use :meth:`load`; the constructor takes an already-verified manifest and session.
     """
 
-    def __init__(self, manifest: Manifest, session) -> None:
+    def __init__(self, manifest: Manifest, session, threads: int | None = None) -> None:
         self.manifest = manifest
         self.session = session
+        self.threads = threads  # GP worker threads (None: all cores)
         self._inputs = [i.name for i in session.get_inputs()]
 
     @classmethod
@@ -125,7 +126,9 @@ class Classifier:
         ----------
         path : str or Path
         threads : int, optional
-            ONNX Runtime intra-op threads (default: its own choice).
+            Threads of the GP fit and ONNX Runtime intra-op threads (default: all cores
+            for the GP, ONNX Runtime's own choice).  Results do not depend on it; a Spark
+            worker, which runs one task per core, uses 1.
 
         Raises
         ------
@@ -160,7 +163,7 @@ class Classifier:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{file}: ONNX Runtime cannot load it ({exc})") from exc
         _check_inputs(manifest, session)
-        return cls(manifest, session)
+        return cls(manifest, session, threads)
 
     @property
     def name(self) -> str:
@@ -195,7 +198,7 @@ class Classifier:
         if check_survey and batch.survey.name != m.survey.name:
             raise ModelError(f"model {self.name} is for {m.survey.name} alerts, got "
                              f"{batch.survey.name} light curves; pick the matching model")
-        x, extra, selected, gp = prepare(batch, m.gp, m.features)
+        x, extra, selected, gp = prepare(batch, m.gp, m.features, n_threads=self.threads)
         status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
         status[(status == "ok") & (gp.status == STATUS_SKIPPED)] = "no_points_in_model_bands"
         feeds = {"x": x}

@@ -93,8 +93,8 @@ def load_model(model: str | Path) -> Classifier:
     """The classifier ``model`` (name or folder), loaded once per Python process.
 
     The cache is keyed by the resolved model folder, so ``"lsst"`` and the path of the
-    shipped lsst model share one entry.  ONNX Runtime gets ``$ASTROT2_ORT_THREADS``
-    threads (default 1: Spark runs one task per core).
+    shipped lsst model share one entry.  The GP and ONNX Runtime get
+    ``$ASTROT2_ORT_THREADS`` threads (default 1: Spark runs one task per core).
     """
     key = _model_key(model)
     clf = _MODELS.get(key)
