@@ -107,10 +107,10 @@ def main() -> None:
         "note": "Spark times are the job alone (session already started; files listed, "
                 "classified, Parquet written and counted); CLI = classify_files in one "
                 "process; ratio = Spark alerts/s / CLI alerts/s; model_loads should equal "
-                "workers (one load per Python worker); every process (CLI and each Spark "
-                "worker) runs the GP with fit_gp's default thread count, all cores, so on a "
-                "2-core machine local[1] and the CLI already use both cores and local[2] "
-                "oversubscribes them; the machine is shared, see the load average",
+                "workers (one load per Python worker); the CLI classifier and each Spark "
+                "worker run GP and network on 1 thread (Classifier threads=1), so local[1] "
+                "vs CLI is Spark's overhead and local[2] vs local[1] its scaling; the "
+                "machine is shared, see the load average",
         "results": results,
         "spark_over_cli_throughput": ratios,
     })
