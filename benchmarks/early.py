@@ -30,7 +30,7 @@ import numpy as np
 
 from astrot2.calibration import expected_calibration_error
 from astrot2.classes import CLASSES, class_index
-from astrot2.evaluate import _training_settings, split_indices
+from astrot2.evaluate import split_indices, training_settings
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.metrics import classification_report
 from astrot2.runtime import Classifier, resolve_model
@@ -138,7 +138,8 @@ def age_binned_temperature(clf: Classifier, batch: LightCurveBatch, folder: Path
         x, extra, _, _ = prepare(view, m.gp, m.features)
         return raw_logits(clf, {"x": x, "extra": extra} if m.n_extra else {"x": x})
 
-    aug, _, train_seed = _training_settings(folder)
+    settings = training_settings(folder)
+    aug, train_seed = settings.augment, settings.seed
     parts = {s: batch.take(split_indices(batch, folder, s)) for s in ("validation", "test")}
     ys = {s: class_index(p.extra["target"]) for s, p in parts.items()}
     t_global = float(m.raw.get("calibration", {}).get("temperature", 1.0))
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = plasticc_objects()
     part = batch.take(split_indices(batch, folder, "test"))
     y = class_index(part.extra["target"])
-    aug, _, _ = _training_settings(folder)
+    aug = training_settings(folder).augment
     rng = np.random.default_rng(args.seed)
     result: dict = {"model": clf.name, "split": "test", "n_objects": int(part.n_objects),
                     "calibrated": "calibration" in clf.manifest.raw,

@@ -24,8 +24,16 @@ import numpy as np
 
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["AugmentConfig", "ResampleConfig", "alert_windows", "augment", "resample_to_survey",
-           "survey_windows"]
+__all__ = [
+    "AugmentConfig",
+    "ResampleConfig",
+    "alert_windows",
+    "augment",
+    "resample_seeds",
+    "resample_to_survey",
+    "survey_copies",
+    "survey_windows",
+]
 
 
 @dataclass(frozen=True)
@@ -290,12 +298,19 @@ def resample_to_survey(batch: LightCurveBatch, amplitude: np.ndarray,
         metadata=metadata, reject=reject, extra=batch.extra)
 
 
-def survey_windows(batch: LightCurveBatch, gp, target, bands: tuple[str, ...],
-                   config: ResampleConfig, seed: int) -> LightCurveBatch:
-    """Fit the GP of every light curve on all its bands, then :func:`resample_to_survey`.
+def resample_seeds(seed: int, n: int) -> list[int]:
+    """Seeds of the ``n`` re-observed training copies of a run with ``seed`` (shared by
+    ``astrot2 train`` and the compression pipeline, which rebuilds the same inputs)."""
+    return [seed * 1000 + 500 + k for k in range(n)]
 
-    Used identically by training (training copies, validation and test figures) and by
-    ``astrot2 evaluate``.
+
+def survey_copies(batch: LightCurveBatch, gp, target, bands: tuple[str, ...],
+                  config: ResampleConfig, seeds) -> list[LightCurveBatch]:
+    """Fit the GP of every light curve on all its bands once, then one
+    :func:`resample_to_survey` copy per seed.
+
+    Used identically by training (the re-observed training copies, validation and test
+    views), by compression (rebuilding the training inputs) and by ``astrot2 evaluate``.
 
     Parameters
     ----------
@@ -305,10 +320,16 @@ def survey_windows(batch: LightCurveBatch, gp, target, bands: tuple[str, ...],
     target : Survey
     bands : tuple of str
     config : ResampleConfig
-    seed : int
+    seeds : sequence of int
     """
     from astrot2.gp import fit_gp
 
     fit = fit_gp(batch, gp)
-    return resample_to_survey(batch, fit.amplitude, fit.length_scale, target, bands, config,
-                              seed, gp.wavelength_scale)
+    return [resample_to_survey(batch, fit.amplitude, fit.length_scale, target, bands, config,
+                               seed, gp.wavelength_scale) for seed in seeds]
+
+
+def survey_windows(batch: LightCurveBatch, gp, target, bands: tuple[str, ...],
+                   config: ResampleConfig, seed: int) -> LightCurveBatch:
+    """One re-observed copy of ``batch`` (:func:`survey_copies` with one seed)."""
+    return survey_copies(batch, gp, target, bands, config, [seed])[0]

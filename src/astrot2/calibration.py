@@ -194,13 +194,14 @@ def split_views(clf, batch: LightCurveBatch, split: str
     ``survey_windows``; each with its class indices.
     """
     from astrot2.augment import alert_windows, survey_windows
-    from astrot2.evaluate import _training_settings, split_indices
+    from astrot2.evaluate import split_indices, training_settings
 
     folder = clf.manifest.model_file.parent
     m = clf.manifest
     part = batch.take(split_indices(batch, folder, split))
     y = class_index(part.extra["target"])
-    aug, resample, seed = _training_settings(folder)
+    settings = training_settings(folder)
+    aug, resample, seed = settings.augment, settings.resample, settings.seed
     views = {"whole": (part, y), "alert_windows": (alert_windows(part, aug, seed + 99), y)}
     if resample is not None:
         views["survey_windows"] = (survey_windows(part, m.gp, m.survey, m.features.bands,

@@ -11,6 +11,7 @@ metrics are reproduced.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ from astrot2.lightcurves import LightCurveBatch
 from astrot2.metrics import classification_report
 from astrot2.runtime import Classifier, resolve_model
 
-__all__ = ["evaluate_model", "plot_confusion", "split_indices"]
+__all__ = ["TrainingSettings", "evaluate_model", "plot_confusion", "split_indices",
+           "training_settings"]
 
 
 def split_indices(batch: LightCurveBatch, folder: Path, split: str = "test") -> np.ndarray:
@@ -50,16 +52,27 @@ def _tuples(doc: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
 
 
-def _training_settings(folder: Path) -> tuple[AugmentConfig, ResampleConfig | None, int]:
-    """Augmentation and survey re-observation settings and seed of ``train_config.json``."""
+@dataclass(frozen=True)
+class TrainingSettings:
+    """What ``train_config.json`` says about how a model's training inputs were made."""
+
+    augment: AugmentConfig
+    resample: ResampleConfig | None  # None: no re-observed survey copies
+    seed: int
+    n_augment: int
+    n_resample: int
+
+
+def training_settings(folder: Path) -> TrainingSettings:
+    """Augmentation and survey re-observation settings of a model folder's training run."""
     file = folder / "train_config.json"
     if not file.is_file():
-        raise ModelError(f"{folder}: no train_config.json, cannot rebuild alert windows")
+        raise ModelError(f"{folder}: no train_config.json, cannot rebuild its inputs")
     doc = json.loads(file.read_text())
-    resample = None
-    if doc.get("n_resample"):
-        resample = ResampleConfig(**_tuples(doc.get("resample") or {}))
-    return AugmentConfig(**_tuples(doc["augment"])), resample, int(doc["seed"])
+    n_resample = int(doc.get("n_resample") or 0)
+    resample = ResampleConfig(**_tuples(doc.get("resample") or {})) if n_resample else None
+    return TrainingSettings(AugmentConfig(**_tuples(doc["augment"])), resample,
+                            int(doc["seed"]), int(doc["n_augment"]), n_resample)
 
 
 def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "test",
@@ -90,7 +103,8 @@ def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "t
     clf = Classifier.load(folder, threads=threads)
     part = batch.take(split_indices(batch, folder, split))
     y = class_index(part.extra["target"])
-    aug, resample, seed = _training_settings(folder)
+    settings = training_settings(folder)
+    aug, resample, seed = settings.augment, settings.resample, settings.seed
     names = [c.name for c in CLASSES]
     out: dict = {"model": clf.name, "split": split, "n_objects": int(part.n_objects)}
     views = [("whole", part), ("alert_windows", alert_windows(part, aug, seed + 99))]

@@ -30,12 +30,13 @@ from astrot2.augment import (
     ResampleConfig,
     alert_windows,
     augment,
-    resample_to_survey,
+    resample_seeds,
+    survey_copies,
     survey_windows,
 )
 from astrot2.classes import CLASSES, class_index
 from astrot2.features import FeatureConfig, prepare
-from astrot2.gp import STATUS_SKIPPED, GPConfig, fit_gp
+from astrot2.gp import STATUS_SKIPPED, GPConfig
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import write_manifest
 from astrot2.metrics import classification_report, weighted_log_loss
@@ -166,13 +167,10 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     train_b = batch.take(tr)
     copies = [train_b] + [augment(train_b, config.augment, config.seed * 1000 + k)
                           for k in range(config.n_augment)]
-    if config.n_resample:
-        fit = fit_gp(train_b, config.gp)  # the source GP of every copy, fitted once
-        copies += [resample_to_survey(train_b, fit.amplitude, fit.length_scale,
-                                      get_survey(config.survey), config.features.bands,
-                                      config.resample or ResampleConfig(),
-                                      config.seed * 1000 + 500 + k, config.gp.wavelength_scale)
-                   for k in range(config.n_resample)]
+    if config.n_resample:  # one source GP fit for all the re-observed copies
+        copies += survey_copies(train_b, config.gp, get_survey(config.survey),
+                                config.features.bands, config.resample or ResampleConfig(),
+                                resample_seeds(config.seed, config.n_resample))
     feats = [_inputs(c, config) for c in copies]
     x_tr = np.concatenate([f[0] for f in feats])
     e_tr = np.concatenate([f[1] for f in feats])

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.augment import AugmentConfig, augment
+from astrot2.augment import augment, resample_seeds, survey_copies
 from astrot2.classes import class_index
-from astrot2.evaluate import split_indices
+from astrot2.evaluate import split_indices, training_settings
 from astrot2.features import FeatureConfig, prepare
 from astrot2.gp import STATUS_SKIPPED, GPConfig
 from astrot2.lightcurves import LightCurveBatch
@@ -58,33 +58,6 @@ class TrainingInputs:
                               self.x_val[va], self.extra_val[va], self.y_val[va])
 
 
-def _augment_settings(folder: Path) -> tuple[AugmentConfig, int, int]:
-    """Augmentation settings, seed and number of copies of ``train_config.json``."""
-    doc = json.loads((folder / "train_config.json").read_text())
-    aug = dict(doc["augment"])
-    for key in ("drop_fraction", "bands"):
-        if aug.get(key) is not None:
-            aug[key] = tuple(aug[key])
-    return AugmentConfig(**aug), int(doc["seed"]), int(doc["n_augment"])
-
-
-def _survey_views(folder: Path, train_b: LightCurveBatch, manifest, seed: int) -> list:
-    """The re-observed copies (:func:`astrot2.augment.resample_to_survey`) of training."""
-    from astrot2.augment import ResampleConfig, resample_to_survey
-    from astrot2.gp import fit_gp
-
-    doc = json.loads((folder / "train_config.json").read_text())
-    n = int(doc.get("n_resample") or 0)
-    if not n:
-        return []
-    cfg = ResampleConfig(**{k: tuple(v) if isinstance(v, list) else v
-                            for k, v in (doc.get("resample") or {}).items()})
-    fit = fit_gp(train_b, manifest.gp)
-    return [resample_to_survey(train_b, fit.amplitude, fit.length_scale, manifest.survey,
-                               manifest.features.bands, cfg, seed * 1000 + 500 + k,
-                               manifest.gp.wavelength_scale) for k in range(n)]
-
-
 def _usable(batch: LightCurveBatch, gp: GPConfig, feats: FeatureConfig):
     x, extra, _, result = prepare(batch, gp, feats)
     ok = result.status != STATUS_SKIPPED
@@ -115,8 +88,9 @@ def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig 
     manifest = read_manifest(folder)
     gp = gp or manifest.gp
     feats = manifest.features
-    aug, seed, n_aug_default = _augment_settings(folder)
-    n_aug = n_aug_default if n_augment is None else n_augment
+    settings = training_settings(folder)
+    aug, seed = settings.augment, settings.seed
+    n_aug = settings.n_augment if n_augment is None else n_augment
     key = hashlib.sha256(json.dumps(
         [{f.name: getattr(gp, f.name) for f in fields(gp)}, feats.to_dict(), repr(aug), seed,
          n_aug, (folder / "split.json").read_text(), (folder / "train_config.json").read_text(),
@@ -138,7 +112,10 @@ def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig 
         es.append(e)
         ys.append(y_all[tr][ok])
         log(f"train view {k}/{n_aug}: {len(x)} objects")
-    for k, view in enumerate(_survey_views(folder, train_b, manifest, seed)):
+    survey = [] if not settings.n_resample else survey_copies(
+        train_b, manifest.gp, manifest.survey, manifest.features.bands, settings.resample,
+        resample_seeds(seed, settings.n_resample))
+    for k, view in enumerate(survey):
         x, e, ok = _usable(view, gp, feats)  # the model's survey's alerts (ztf), as trained
         xs.append(x)
         es.append(e)
