@@ -143,6 +143,28 @@ def test_recovers_known_hyperparameters(length_scale):
     assert res.amplitude[0] == pytest.approx(1000.0, rel=0.5)
 
 
+def test_every_size_around_the_vector_blocks():
+    """Sizes 2..70 cross the 8-wide register blocks of the C core (8, 16, 24, 32, 64):
+    the fitted likelihood and the grid match the unbatched references at every size."""
+    sizes = np.arange(2, 71)
+    batch = LightCurveBatch.concat([_synthetic(300.0, 15.0, n=int(n), seed=int(n))
+                                    for n in sizes])
+    config = GPConfig(fit_window_only=False, max_points=128, n_steps=7)
+    res = fit_gp(batch, config)
+    assert np.array_equal(res.n_points, sizes)
+    for i, n in enumerate(sizes):
+        sl = slice(batch.offsets[i], batch.offsets[i + 1])
+        t, y, err = batch.time[sl], batch.flux[sl], batch.flux_err[sl]
+        lam = LSST.wavelength_array[batch.band[sl]]
+        ref = log_marginal_likelihood(t, lam, y, err, res.amplitude[i], res.length_scale[i])
+        assert res.log_likelihood[i] == pytest.approx(ref, rel=1e-9, abs=1e-6), n
+        gp = _sklearn(t, lam, y, err, res.amplitude[i], res.length_scale[i])
+        grid = np.column_stack([np.repeat(res.times[i], 6), np.tile(LSST.wavelength_array, 7)])
+        mean, std = gp.predict(grid, return_std=True)
+        np.testing.assert_allclose(res.mean[i].ravel(), mean, atol=1e-7 * 300.0)
+        np.testing.assert_allclose(res.std[i].ravel(), std, atol=1e-6 * 300.0)
+
+
 def test_independent_of_batch_composition_and_threads(ztf_batch, ztf_fit):
     order = np.arange(len(ztf_batch))[::-1]
     sub = fit_gp(ztf_batch.take(order[:20]), n_threads=1)

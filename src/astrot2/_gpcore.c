@@ -14,7 +14,8 @@
  *
  * The function releases the GIL; Python runs several ranges in threads.  Every light
  * curve is computed independently of the others (results do not depend on the batch).
- * Plain C99, no BLAS: alert light curves are small (tens of points).
+ * C99 plus one GCC/Clang vector type (combine_rows), no BLAS: alert light curves are
+ * small (tens of points), where a BLAS call costs more than the arithmetic.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -34,7 +35,7 @@ typedef struct {
     Py_ssize_t n;
     const double *t, *lam, *y, *var;
     /* n*n work matrices */
-    double *S, *Kl, *Kll, *L, *Li, *Ki, *Ml, *Mlt;
+    double *Dt, *Dl, *S, *Kl, *Kll, *U, *L, *Li, *Ki, *Ml, *Mlt;
     double *alpha, *va, *vl, *wa, *wl, *z, *dinv;
     double *grid; /* n x M */
     double *gt, *gl; /* M grid coordinates */
@@ -76,69 +77,178 @@ static inline double exp_neg(double x)
     return p * scale.d;
 }
 
-/* Signal covariance S and (optionally) its derivatives w.r.t. log l_t.  Each row is
- * computed in vectorisable passes (distances, exponentials, then the matrices). */
+/* Eight doubles, one AVX-512 register (two AVX2 ones): GCC/Clang vector extension. */
+typedef double vec8 __attribute__((vector_size(64)));
+#define VW 8
+
+/* combine_rows on NB consecutive blocks of VW columns from j, two k at a time: 2 * NB
+ * independent accumulator chains hide the FMA latency.  NB is a constant at every call
+ * (inlined), so the accumulators live in registers. */
+static inline __attribute__((always_inline)) void combine_blocks(
+    int NB, double *out, const double *base, double alpha, const double *c, Py_ssize_t cs,
+    const double *A, Py_ssize_t nk, Py_ssize_t n, Py_ssize_t j, Py_ssize_t j1)
+{
+    vec8 acc[4] = {{0.0}}, acc2[4] = {{0.0}};
+    if (base)
+        for (int b = 0; b < NB; b++) memcpy(&acc[b], base + j + b * VW, sizeof(vec8));
+    Py_ssize_t k = 0;
+    for (; k + 1 < nk; k += 2) {
+        const double c0 = alpha * c[k * cs], c1 = alpha * c[(k + 1) * cs];
+        const double *a0 = A + k * n + j, *a1 = a0 + n;
+        for (int b = 0; b < NB; b++) {
+            vec8 x, y;
+            memcpy(&x, a0 + b * VW, sizeof x);
+            memcpy(&y, a1 + b * VW, sizeof y);
+            acc[b] += c0 * x;
+            acc2[b] += c1 * y;
+        }
+    }
+    if (k < nk) {
+        const double c0 = alpha * c[k * cs];
+        const double *a0 = A + k * n + j;
+        for (int b = 0; b < NB; b++) {
+            vec8 x;
+            memcpy(&x, a0 + b * VW, sizeof x);
+            acc[b] += c0 * x;
+        }
+    }
+    for (int b = 0; b < NB; b++) {
+        const vec8 v = acc[b] + acc2[b];
+        const Py_ssize_t at = j + b * VW, m = j1 - at < VW ? j1 - at : VW;
+        if (m == VW) {
+            memcpy(out + at, &v, sizeof v);
+        } else {
+            for (Py_ssize_t t = 0; t < m; t++) out[at + t] = v[t];
+        }
+    }
+}
+
+/* out[j] = base[j] + alpha * sum_{k < nk} c[k * cs] * A[k * n + j], for j0 <= j < j1.
+ *
+ * The work of every O(n^3) step (Cholesky, L^-1, K^-1, K^-1 K_l) in one shape: a linear
+ * combination of matrix rows, with the output kept in registers while k runs
+ * (dot-product forms spend their time in horizontal sums at these sizes, axpy forms in
+ * store-to-load forwarding).  Loads may read up to VW - 1 doubles past a row end (the
+ * work buffer carries that slack); those lanes are never stored.  base may alias out;
+ * NULL means zero. */
+static void combine_rows(double *out, const double *base, double alpha, const double *c,
+                         Py_ssize_t cs, const double *A, Py_ssize_t nk, Py_ssize_t n,
+                         Py_ssize_t j0, Py_ssize_t j1)
+{
+    for (Py_ssize_t j = j0; j < j1; j += 4 * VW) {
+        const Py_ssize_t blocks = (j1 - j + VW - 1) / VW;
+        switch (blocks) {
+        case 1: combine_blocks(1, out, base, alpha, c, cs, A, nk, n, j, j1); break;
+        case 2: combine_blocks(2, out, base, alpha, c, cs, A, nk, n, j, j1); break;
+        case 3: combine_blocks(3, out, base, alpha, c, cs, A, nk, n, j, j1); break;
+        default: combine_blocks(4, out, base, alpha, c, cs, A, nk, n, j, j1); break;
+        }
+    }
+}
+
+/* Squared time and wavelength separations of every pair (full n x n): they do not
+ * depend on the hyperparameters, so every build() below is one flat, vectorised pass. */
+static void separations(Work *w)
+{
+    const Py_ssize_t n = w->n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const double dt = w->t[i] - w->t[j], dl = w->lam[i] - w->lam[j];
+            w->Dt[i * n + j] = dt * dt;
+            w->Dl[i * n + j] = dl * dl;
+        }
+    }
+}
+
+/* Upper triangles (j >= i) of the signal covariance S and (optionally) its derivatives
+ * w.r.t. log l_t, one vectorised pass per row.  The Cholesky reads only these;
+ * mirror() completes the matrices for derivatives(). */
 NOINLINE static void build(const double *theta, Work *w, int derivs)
 {
     const Py_ssize_t n = w->n;
     const double amp2 = exp(theta[0]);
     const double inv_l2 = exp(-2.0 * theta[1]);
-    double *restrict u = w->wa, *restrict r = w->wl, *restrict e = w->z; /* row scratch */
-    const double *restrict t = w->t, *restrict lam = w->lam;
     for (Py_ssize_t i = 0; i < n; i++) {
-        const double ti = t[i], li = lam[i];
-        for (Py_ssize_t j = 0; j <= i; j++) {
-            const double dt = ti - t[j];
-            const double dl = li - lam[j];
-            u[j] = dt * dt * inv_l2;
-            r[j] = sqrt(u[j] + dl * dl);
-            e[j] = amp2 * exp_neg(-SQRT3 * r[j]);
-        }
-        double *srow = w->S + i * n;
-        for (Py_ssize_t j = 0; j <= i; j++) srow[j] = (1.0 + SQRT3 * r[j]) * e[j];
-        if (derivs) {
-            double *lrow = w->Kl + i * n, *llrow = w->Kll + i * n;
-            for (Py_ssize_t j = 0; j <= i; j++) {
-                const double u2r = r[j] > 0.0 ? u[j] * u[j] / r[j] : 0.0;
-                lrow[j] = 3.0 * u[j] * e[j];
-                llrow[j] = e[j] * (-6.0 * u[j] + 3.0 * SQRT3 * u2r);
+        const double *restrict Dt = w->Dt + i * n, *restrict Dl = w->Dl + i * n;
+        double *restrict S = w->S + i * n;
+        if (!derivs) {
+            for (Py_ssize_t j = i; j < n; j++) {
+                const double r = sqrt(Dt[j] * inv_l2 + Dl[j]);
+                S[j] = (1.0 + SQRT3 * r) * amp2 * exp_neg(-SQRT3 * r);
             }
+            continue;
         }
-    }
-    for (Py_ssize_t i = 0; i < n; i++) { /* mirror the lower triangles */
-        for (Py_ssize_t j = i + 1; j < n; j++) {
-            w->S[i * n + j] = w->S[j * n + i];
-            if (derivs) {
-                w->Kl[i * n + j] = w->Kl[j * n + i];
-                w->Kll[i * n + j] = w->Kll[j * n + i];
-            }
+        double *restrict Kl = w->Kl + i * n, *restrict Kll = w->Kll + i * n;
+        for (Py_ssize_t j = i; j < n; j++) {
+            const double u = Dt[j] * inv_l2;
+            const double r = sqrt(u + Dl[j]);
+            const double e = amp2 * exp_neg(-SQRT3 * r);
+            const double u2r = r > 0.0 ? u * u / r : 0.0;
+            S[j] = (1.0 + SQRT3 * r) * e;
+            Kl[j] = 3.0 * u * e;
+            Kll[j] = e * (-6.0 * u + 3.0 * SQRT3 * u2r);
         }
     }
 }
 
-/* Cholesky of S + diag(var) into L (lower, row-major). Returns 0 on failure.
- * w->dinv keeps 1 / L[j, j] (multiplications instead of divisions on the hot path). */
+/* Copy the upper triangles of S, K_l and K_ll into their lower triangles. */
+static void mirror(Work *w)
+{
+    const Py_ssize_t n = w->n;
+    double *restrict S = w->S, *restrict Kl = w->Kl, *restrict Kll = w->Kll;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        for (Py_ssize_t j = 0; j < i; j++) {
+            S[i * n + j] = S[j * n + i];
+            Kl[i * n + j] = Kl[j * n + i];
+            Kll[i * n + j] = Kll[j * n + i];
+        }
+    }
+}
+
+/* Cholesky of S + diag(var), row by row on U = L^T (row-major upper triangle, rows are
+ * combinations of the rows above: combine_rows), then L = U^T for the row users.
+ * w->dinv keeps 1 / L[j, j].  Returns 0 if the matrix is not positive definite. */
 NOINLINE static int cholesky(Work *w)
 {
     const Py_ssize_t n = w->n;
-    double *restrict L = w->L, *restrict dinv = w->dinv;
+    double *restrict U = w->U, *restrict L = w->L, *restrict dinv = w->dinv;
+    for (Py_ssize_t i = 0; i < n; i++) { /* U[i, i:] = A[i, i:] - sum_j<i U[j, i] U[j, i:] */
+        double *ui = U + i * n;
+        memcpy(ui + i, w->S + i * n + i, sizeof(double) * (size_t)(n - i));
+        ui[i] += w->var[i];
+        combine_rows(ui, ui, -1.0, U + i, n, U, i, n, i, n);
+        const double d = ui[i];
+        if (!(d > 0.0) || !isfinite(d)) return 0;
+        ui[i] = sqrt(d);
+        dinv[i] = 1.0 / ui[i];
+        for (Py_ssize_t k = i + 1; k < n; k++) ui[k] *= dinv[i];
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         double *restrict li = L + i * n;
-        for (Py_ssize_t j = 0; j <= i; j++) {
-            const double *restrict lj = L + j * n;
-            double sum = w->S[i * n + j] + (i == j ? w->var[i] : 0.0);
-            for (Py_ssize_t k = 0; k < j; k++) sum -= li[k] * lj[k];
-            if (i == j) {
-                if (!(sum > 0.0) || !isfinite(sum)) return 0;
-                li[i] = sqrt(sum);
-                dinv[i] = 1.0 / li[i];
-            } else {
-                li[j] = sum * dinv[j];
-            }
-        }
+        for (Py_ssize_t j = 0; j <= i; j++) li[j] = U[j * n + i];
         for (Py_ssize_t j = i + 1; j < n; j++) li[j] = 0.0;
     }
     return 1;
+}
+
+/* z = L^-1 y (axpy form on the rows of U); returns |z|^2 and adds log det L to *logdet. */
+static double forward(Work *w, double *logdet)
+{
+    const Py_ssize_t n = w->n;
+    const double *restrict U = w->U;
+    double *restrict z = w->z;
+    double quad = 0.0, ld = 0.0;
+    memcpy(z, w->y, sizeof(double) * (size_t)n);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const double zk = z[k] * w->dinv[k];
+        const double *restrict uk = U + k * n;
+        z[k] = zk;
+        for (Py_ssize_t i = k + 1; i < n; i++) z[i] -= zk * uk[i];
+        quad += zk * zk;
+        ld += log(uk[k]);
+    }
+    *logdet = ld;
+    return quad;
 }
 
 /* Log marginal likelihood only (scaled units); -inf if not positive definite. */
@@ -148,64 +258,68 @@ NOINLINE static double lml(const double *theta, Work *w)
     w->last_valid = 0;
     build(theta, w, 0);
     if (!cholesky(w)) return -INFINITY;
-    double quad = 0.0, logdet = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double s = w->y[i];
-        for (Py_ssize_t k = 0; k < i; k++) s -= w->L[i * n + k] * w->z[k];
-        w->z[i] = s * w->dinv[i];
-        quad += w->z[i] * w->z[i];
-        logdet += log(w->L[i * n + i]);
-    }
+    double logdet;
+    const double quad = forward(w, &logdet);
     return -0.5 * quad - logdet - 0.5 * (double)n * LOG_2PI;
 }
 
-/* L^-1 stored transposed (Li[j*n + i] = (L^-1)[i, j], so columns are contiguous) and
- * K^-1 = L^-T L^-1 into Ki.  Inner loops run over contiguous memory. */
+/* X = L^-1 (row-major, lower; X[i, :] = (e_i - sum_k<i L[i, k] X[k, :]) / L[i, i]) and
+ * K^-1 = X^T X (K^-1[a, :a+1] = sum_k>=a X[k, a] X[k, :a+1]) into Ki. */
 NOINLINE static void inverses(Work *w)
 {
     const Py_ssize_t n = w->n;
-    const double *L = w->L;
-    double *Li = w->Li, *Ki = w->Ki;
-    for (Py_ssize_t j = 0; j < n; j++) { /* column j of L^-1 by forward substitution */
-        double *x = Li + j * n;
-        for (Py_ssize_t i = 0; i < j; i++) x[i] = 0.0;
-        x[j] = 1.0 / L[j * n + j];
-        for (Py_ssize_t i = j + 1; i < n; i++) {
-            const double *li = L + i * n;
-            double s = 0.0;
-            for (Py_ssize_t k = j; k < i; k++) s += li[k] * x[k];
-            x[i] = -s * w->dinv[i];
-        }
-    }
+    const double *restrict L = w->L;
+    double *restrict X = w->Li, *restrict Ki = w->Ki;
     for (Py_ssize_t i = 0; i < n; i++) {
-        const double *xi = Li + i * n;
-        for (Py_ssize_t j = 0; j <= i; j++) {
-            const double *xj = Li + j * n;
-            double s = 0.0; /* sum_k X[k,i] X[k,j], nonzero for k >= i */
-            for (Py_ssize_t k = i; k < n; k++) s += xi[k] * xj[k];
-            Ki[i * n + j] = Ki[j * n + i] = s;
-        }
+        double *xi = X + i * n;
+        memset(xi, 0, sizeof(double) * (size_t)n);
+        xi[i] = 1.0;
+        combine_rows(xi, xi, -1.0, L + i * n, 1, X, i, n, 0, i + 1);
+        for (Py_ssize_t j = 0; j <= i; j++) xi[j] *= w->dinv[i];
     }
+    for (Py_ssize_t a = 0; a < n; a++)
+        combine_rows(Ki + a * n, NULL, 1.0, X + a * n + a, n, X + a * n, n - a, n, 0, a + 1);
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (Py_ssize_t j = i + 1; j < n; j++) Ki[i * n + j] = Ki[j * n + i];
 }
 
-/* Likelihood, gradient and Hessian at theta. Returns -inf likelihood on failure. */
-NOINLINE static double evaluate(const double *theta, Work *w, double *g, double *H)
+/* Factor K at theta: build S and its derivatives, Cholesky, alpha = K^-1 y by two
+ * triangular solves.  Returns the log likelihood (-inf on failure) and leaves L, dinv,
+ * alpha, S, Kl, Kll ready for derivatives() and predict(). */
+NOINLINE static double factor(const double *theta, Work *w)
 {
     const Py_ssize_t n = w->n;
+    const double *L = w->L;
     w->last_valid = 0;
     build(theta, w, 1);
     if (!cholesky(w)) return -INFINITY;
+    double logdet;
+    const double quad = forward(w, &logdet);
+    double *restrict alpha = w->alpha;
+    memcpy(alpha, w->z, sizeof(double) * (size_t)n);
+    for (Py_ssize_t i = n - 1; i >= 0; i--) { /* alpha = L^-T z, axpy on the rows of L */
+        const double ai = alpha[i] * w->dinv[i];
+        const double *restrict li = L + i * n;
+        alpha[i] = ai;
+        for (Py_ssize_t k = 0; k < i; k++) alpha[k] -= ai * li[k];
+    }
+    const double f = -0.5 * quad - logdet - 0.5 * (double)n * LOG_2PI;
+    if (!isfinite(f)) return -INFINITY;
+    w->last_theta[0] = theta[0];
+    w->last_theta[1] = theta[1];
+    w->last_f = f;
+    w->last_valid = 1;
+    return f;
+}
+
+/* Gradient and Hessian of the log likelihood at the point of the last factor().
+ * Returns 0 if they are not finite. */
+NOINLINE static int derivatives(Work *w, double *g, double *H)
+{
+    const Py_ssize_t n = w->n;
+    mirror(w);
     inverses(w);
     double *Ki = w->Ki, *S = w->S, *Kl = w->Kl, *Kll = w->Kll, *Ml = w->Ml;
-    double logdet = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) logdet += log(w->L[i * n + i]);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double s = 0.0;
-        for (Py_ssize_t k = 0; k < n; k++) s += Ki[i * n + k] * w->y[k];
-        w->alpha[i] = s;
-    }
-    double ya = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) ya += w->y[i] * w->alpha[i];
     for (Py_ssize_t i = 0; i < n; i++) {
         double sa = 0.0, sl = 0.0;
         for (Py_ssize_t k = 0; k < n; k++) {
@@ -224,19 +338,12 @@ NOINLINE static double evaluate(const double *theta, Work *w, double *g, double 
         w->wa[i] = sa;
         w->wl[i] = sl;
     }
-    /* M_l = K^-1 K_l: M_l[i, j] = K^-1[i, :] . K_l[j, :] (K_l symmetric), contiguous dots;
+    /* M_l = K^-1 K_l row by row (M_l[i, :] = sum_k K^-1[i, k] K_l[k, :]);
      * its transpose is kept too so that the trace loop below reads memory in order. */
     double *restrict Mlt = w->Mlt;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const double *restrict ki = Ki + i * n;
-        for (Py_ssize_t j = 0; j < n; j++) {
-            const double *restrict kl = Kl + j * n;
-            double acc = 0.0;
-            for (Py_ssize_t k = 0; k < n; k++) acc += ki[k] * kl[k];
-            Ml[i * n + j] = acc;
-            Mlt[j * n + i] = acc;
-        }
-    }
+    for (Py_ssize_t i = 0; i < n; i++) combine_rows(Ml + i * n, NULL, 1.0, Ki + i * n, 1, Kl, n, n, 0, n);
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (Py_ssize_t j = 0; j < n; j++) Mlt[j * n + i] = Ml[i * n + j];
     /* Traces.  M_a = K^-1 S = I - K^-1 D: with a_ij = K^-1[i,j] var_j, b_ij = K^-1[i,j]
      * var_i (K^-1 symmetric), tr(M_a M_a) = sum a b + sum_i (1 - 2 a_ii) and
      * tr(M_a M_l) = tr(M_l) - sum a_ij M_l[j,i]. */
@@ -277,18 +384,13 @@ NOINLINE static double evaluate(const double *theta, Work *w, double *g, double 
         vawl += w->va[i] * w->wl[i];
         vlwl += w->vl[i] * w->wl[i];
     }
-    const double f = -0.5 * ya - logdet - 0.5 * (double)n * LOG_2PI;
     g[0] = 0.5 * asa - 0.5 * tr_a;
     g[1] = 0.5 * ala - 0.5 * tr_l;
     H[0] = 0.5 * asa - vawa - 0.5 * tr_a + 0.5 * t_aa;
     H[1] = H[2] = 0.5 * ala - vawl - 0.5 * tr_l + 0.5 * t_al;
     H[3] = 0.5 * alla - vlwl - 0.5 * tr_ll + 0.5 * t_ll;
-    if (!isfinite(f) || !isfinite(g[0]) || !isfinite(g[1])) return -INFINITY;
-    w->last_theta[0] = theta[0];
-    w->last_theta[1] = theta[1];
-    w->last_f = f;
-    w->last_valid = 1;
-    return f;
+    return isfinite(g[0]) && isfinite(g[1]) && isfinite(H[0]) && isfinite(H[1])
+        && isfinite(H[3]);
 }
 
 static double model_gain(const double *s, const double *g, const double *h)
@@ -299,9 +401,11 @@ static double model_gain(const double *s, const double *g, const double *h)
 
 static double clamp(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-/* One bounded trust-region step (see gp.py notes); returns the gain of the full step. */
+/* One bounded trust-region step (see gp.py notes); returns the gain of the full step.
+ * *plain is set when the step is the unmodified Newton step (negative definite Hessian,
+ * no bound hit, inside the radius), where convergence is quadratic. */
 static double trust_step(const double *theta, const double *grad, const double *hess,
-                         double radius, const Settings *cfg, double *step)
+                         double radius, const Settings *cfg, double *step, int *plain)
 {
     double g[2], h[4];
     int frozen[2];
@@ -328,9 +432,11 @@ static double trust_step(const double *theta, const double *grad, const double *
     step[0] = (a11 * g[0] - a01 * g[1]) / det;
     step[1] = (a00 * g[1] - a01 * g[0]) / det;
     const double a_diag[2] = {a00, a11};
+    *plain = mu == 0.0;
     for (int j = 0; j < 2; j++) { /* fix a coordinate crossing its bound, re-solve the other */
         const double target = clamp(theta[j] + step[j], cfg->lo[j], cfg->hi[j]);
         if (target != theta[j] + step[j]) {
+            *plain = 0;
             const int i = 1 - j;
             step[j] = target - theta[j];
             step[i] = (g[i] + h[i * 2 + j] * step[j]) / a_diag[i];
@@ -340,10 +446,12 @@ static double trust_step(const double *theta, const double *grad, const double *
     double full_gain = model_gain(step, g, h);
     const double norm = sqrt(step[0] * step[0] + step[1] * step[1]);
     if (norm > radius) {
+        *plain = 0;
         step[0] *= radius / norm;
         step[1] *= radius / norm;
     }
     if (!(model_gain(step, g, h) > 0.0)) { /* projected gradient step instead */
+        *plain = 0;
         const double gn = fmax(sqrt(g[0] * g[0] + g[1] * g[1]), 1e-300);
         for (int j = 0; j < 2; j++)
             step[j] = clamp(theta[j] + g[j] * radius / gn, cfg->lo[j], cfg->hi[j]) - theta[j];
@@ -352,25 +460,53 @@ static double trust_step(const double *theta, const double *grad, const double *
     return isfinite(full_gain) ? full_gain : 0.0;
 }
 
-/* Newton ascent from theta (updated in place). Returns the final likelihood. */
-static double newton(double *theta, Work *w, const Settings *cfg, int *n_iter, int *status)
+/* Newton ascent from theta (updated in place).  Returns the final likelihood.
+ *
+ * The likelihood of a trial point costs one Cholesky (factor); its gradient and Hessian
+ * (derivatives, ~4x more) are computed only where the ascent goes on from it: not for
+ * rejected trials, nor after an accepted plain Newton step that gained less than tol
+ * (convergence is quadratic there: the next step would gain far less).  With `seen`
+ * (the end point of an earlier start), the ascent stops as soon as it comes within
+ * 1e-3 of it in both coordinates: from there it converges to that same optimum. */
+static double newton(double *theta, Work *w, const Settings *cfg, const double *seen,
+                     int *n_iter, int *status)
 {
     double g[2], H[4], gt[2], Ht[4], step[2], trial[2];
-    double f = evaluate(theta, w, g, H);
+    double f = factor(theta, w);
     double radius = 2.0;
-    *status = isfinite(f) ? ST_MAX_ITER : ST_FALLBACK;
-    if (!isfinite(f)) return f;
+    *status = ST_FALLBACK;
+    if (!isfinite(f) || !derivatives(w, g, H)) return -INFINITY;
+    *status = ST_MAX_ITER;
     for (int it = 0; it < cfg->max_iter; it++) {
-        const double gain = trust_step(theta, g, H, radius, cfg, step);
+        int plain = 0;
+        const double gain = trust_step(theta, g, H, radius, cfg, step, &plain);
         if (gain < cfg->tol || radius < 1e-8) {
             *status = ST_OK;
             break;
         }
         trial[0] = theta[0] + step[0];
         trial[1] = theta[1] + step[1];
-        const double ft = evaluate(trial, w, gt, Ht);
+        const double ft = factor(trial, w);
         (*n_iter)++;
         if (ft >= f - 1e-12 * fabs(f)) {
+            if (plain && ft - f < cfg->tol) {
+                theta[0] = trial[0];
+                theta[1] = trial[1];
+                f = ft;
+                *status = ST_OK;
+                break;
+            }
+            if (seen && fabs(trial[0] - seen[0]) < 1e-3 && fabs(trial[1] - seen[1]) < 1e-3) {
+                theta[0] = trial[0];
+                theta[1] = trial[1];
+                f = ft;
+                *status = ST_OK;
+                break;
+            }
+            if (!derivatives(w, gt, Ht)) {
+                radius *= 0.25;
+                continue;
+            }
             const double norm = sqrt(step[0] * step[0] + step[1] * step[1]);
             theta[0] = trial[0];
             theta[1] = trial[1];
@@ -385,7 +521,7 @@ static double newton(double *theta, Work *w, const Settings *cfg, int *n_iter, i
     return f;
 }
 
-/* Posterior mean and std on the grid at theta, from the last evaluate() (L, alpha). */
+/* Posterior mean and std on the grid at theta, from the last factor() (L, alpha). */
 NOINLINE static void predict(Work *w, const double *theta, const double *grid_t,
                              Py_ssize_t n_steps, const double *grid_lam, Py_ssize_t n_bands,
                              double *mean, double *std)
@@ -421,12 +557,8 @@ NOINLINE static void predict(Work *w, const double *theta, const double *grid_t,
         double *restrict row = ks + i * M;
         const double ai = w->alpha[i];
         for (Py_ssize_t m = 0; m < M; m++) mean[m] += ai * row[m];
-        const double *restrict li = w->L + i * n;
-        for (Py_ssize_t j = 0; j < i; j++) { /* row_i -= L[i, j] * V_j (V_j in place) */
-            const double lij = li[j];
-            const double *restrict vj = ks + j * M;
-            for (Py_ssize_t m = 0; m < M; m++) row[m] -= lij * vj[m];
-        }
+        /* row_i -= sum_j<i L[i, j] V_j (V_j in place) */
+        combine_rows(row, row, -1.0, w->L + i * n, 1, ks, i, M, 0, M);
         const double d = w->dinv[i];
         for (Py_ssize_t m = 0; m < M; m++) {
             row[m] *= d;
@@ -472,7 +604,7 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
     for (int i = 0; i < k; i++) {
         double th[2] = {starts[2 * best_c[i]], starts[2 * best_c[i] + 1]};
         int st = ST_FALLBACK;
-        const double fi = newton(th, w, cfg, &iters, &st);
+        const double fi = newton(th, w, cfg, isfinite(f) ? theta : NULL, &iters, &st);
         if (st != ST_FALLBACK && fi > f) {
             f = fi;
             theta[0] = th[0];
@@ -496,8 +628,7 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
     if (w->last_valid && w->last_theta[0] == theta[0] && w->last_theta[1] == theta[1]) {
         f = w->last_f;
     } else {
-        double g[2], H[4];
-        f = evaluate(theta, w, g, H);
+        f = factor(theta, w);
     }
     theta_out[0] = theta[0];
     theta_out[1] = theta[1];
@@ -514,12 +645,16 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
 static int alloc_work(Work *w, Py_ssize_t nmax, Py_ssize_t m)
 {
     const size_t nn = (size_t)nmax * (size_t)nmax;
-    double *mem = malloc(sizeof(double) * (8 * nn + 7 * (size_t)nmax + (size_t)(nmax + 2) * m + 1));
+    /* zeroed, with VW doubles of slack at the end: combine_rows reads past row ends */
+    double *mem = calloc(11 * nn + 7 * (size_t)nmax + (size_t)(nmax + 2) * m + VW, sizeof(double));
     if (!mem) return 0;
-    w->S = mem;
+    w->Dt = mem;
+    w->Dl = w->Dt + nn;
+    w->S = w->Dl + nn;
     w->Kl = w->S + nn;
     w->Kll = w->Kl + nn;
-    w->L = w->Kll + nn;
+    w->U = w->Kll + nn;
+    w->L = w->U + nn;
     w->Li = w->L + nn;
     w->Ki = w->Li + nn;
     w->Ml = w->Ki + nn;
@@ -580,11 +715,12 @@ static PyObject *fit_range(PyObject *self, PyObject *args)
             w.lam = lam + a;
             w.y = y + a;
             w.var = var + a;
+            separations(&w);
             fit_one(&w, &cfg, starts, n_cand, grid_t + o * n_steps, n_steps, grid_lam, n_bands,
                     theta + 2 * o, f + o, iters + o, status + o, mean + o * m, std + o * m);
         }
         Py_END_ALLOW_THREADS
-        free(w.S);
+        free(w.Dt);
     }
     PyBuffer_Release(&b_off); PyBuffer_Release(&b_t); PyBuffer_Release(&b_lam);
     PyBuffer_Release(&b_y); PyBuffer_Release(&b_var); PyBuffer_Release(&b_starts);
