@@ -22,7 +22,7 @@ How it works and why it is fast
      point wins, and the noise-only limit ``A -> 0`` is checked last;
   3. the posterior mean and standard deviation are evaluated on the grid from the final
      Cholesky factor.
-- That work runs in a small C extension (:mod:`astrot2._gpcore`, plain C99 with no
+- That work runs in a small C extension (:mod:`astrot2._gpcore`, C99, no BLAS, no
   per-observation Python object and no interpreter in the loop) over contiguous ranges
   of the batch, in threads that release the GIL.  Each light curve is computed on its
   own, so results do not depend on the batch composition nor on the thread count.
