@@ -217,8 +217,9 @@ def test_cli_calibrate_dry_run_reproduces_the_stored_temperature(shared_data, tm
     summary = json.loads(capsys.readouterr().out)
     stored = json.loads(before)["calibration"]
     assert summary["temperature"] == pytest.approx(stored["temperature"], abs=1e-4)
+    # 1e-6: the GP core's summation order is free to change at the 1e-9 level
     assert summary["ece"]["test"]["whole"]["after"] == pytest.approx(
-        stored["ece"]["test"]["whole"]["after"], abs=1e-9)
+        stored["ece"]["test"]["whole"]["after"], abs=1e-6)
     assert manifest.read_bytes() == before and summary["manifest"] is None
     report = json.loads((out / "calibration.json").read_text())
     assert report["risk_coverage_test"]["whole: entropy"]["accuracy"][-1] == pytest.approx(
