@@ -51,3 +51,41 @@ def test_tiny_training_run_is_reproducible(sample, tmp_path, name):
     if name == "ztf":  # scored on its own survey's alerts too
         assert np.isfinite(m1["survey_windows"]["flat_log_loss"])
         assert m1["survey_windows"]["flat_log_loss"] == m2["survey_windows"]["flat_log_loss"]
+
+
+def test_forecast_targets_are_the_whole_curve_after_the_view(sample):
+    """An augmented view's targets equal the whole light curve's own GP input where the
+    grids coincide, and cover only the steps after the view's last observation."""
+    from astrot2.augment import AugmentConfig, augment
+    from astrot2.features import prepare
+    from astrot2.train import forecast_targets
+
+    cfg = preset("lsst")
+    x_w, _, whole, gp_w = prepare(sample, cfg.gp, cfg.features)
+    bands = list(range(6))
+    # the whole light curve as its own view: target == its input wherever the mask is on
+    target, mask = forecast_targets(whole, gp_w, whole, gp_w, bands)
+    assert mask.any() and np.allclose(target[mask], x_w[:, :, :6][mask], atol=1e-5)
+    last = whole.reduce(whole.time, np.fmax)
+    assert np.all(gp_w.times[mask] > np.repeat(last, mask.sum(axis=1)))
+    # truncated, shifted views: the mask starts after the cut; targets stay finite
+    view = augment(sample, AugmentConfig(p_truncate=1.0, min_days=5.0, max_days=30.0), 3)
+    _, _, view_sel, gp_v = prepare(view, cfg.gp, cfg.features)
+    target, mask = forecast_targets(view_sel, gp_v, whole, gp_w, bands)
+    assert np.isfinite(target).all() and mask.sum(axis=1).min() >= 1
+    assert np.all(target[~mask] == 0.0)
+
+
+def test_tiny_training_run_with_the_forecasting_objective(sample, tmp_path):
+    cfg = preset("lsst", epochs=2, n_augment=1, steps_per_epoch=2, batch_size=32,
+                 forecast_weight=1.0)
+    m1 = train(sample, cfg, tmp_path / "a", log=lambda *_: None)
+    m2 = train(sample, cfg, tmp_path / "b", log=lambda *_: None)
+    assert m1["whole"]["flat_log_loss"] == m2["whole"]["flat_log_loss"]
+    base = train(sample, preset("lsst", epochs=2, n_augment=1, steps_per_epoch=2,
+                                batch_size=32), tmp_path / "c", log=lambda *_: None)
+    assert m1["whole"]["flat_log_loss"] != base["whole"]["flat_log_loss"]  # it acts
+    session = ort.InferenceSession(str(tmp_path / "a" / "model.onnx"))
+    assert [o.name for o in session.get_outputs()] == ["logits"]  # decoder not exported
+    assert json.loads((tmp_path / "a" / "train_config.json").read_text())[
+        "forecast_weight"] == 1.0

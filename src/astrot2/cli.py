@@ -94,7 +94,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     files = fetch_plasticc(args.data, progress=False)
     batch = read_plasticc(files.lightcurves, files.metadata)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("n_augment", args.n_augment),
-                                   ("seed", args.seed)) if v is not None}
+                                   ("seed", args.seed),
+                                   ("forecast_weight", args.forecast_weight))
+                 if v is not None}
     out = args.out or Path("models") / args.model
     train(batch, preset(args.model, **overrides), out)
     print(f"model written to {out}")
@@ -282,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--n-augment", type=int, default=None)
     tr.add_argument("--seed", type=int, default=None)
+    tr.add_argument("--forecast-weight", type=float, default=None,
+                    help="weight of the auxiliary forecasting objective (default 0: off)")
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")

@@ -12,6 +12,13 @@ Recipe (all settings in :class:`TrainConfig`, written to the output manifest):
    log-loss that is the benchmark metric.  Adam, gradient-norm clipping at 1,
    ReduceLROnPlateau, early stopping on the validation loss (best weights kept).
 4. Evaluation on the test split, whole light curves and alert-like windows.
+
+Optional, ``forecast_weight > 0``: the talk's decoder for early classification, as an
+auxiliary objective.  A linear decoder reads the encoder's per-step features and predicts,
+on the grid steps after a training view's last observation, the GP mean of the *whole*
+light curve (what a truncated view has not seen yet), scaled like the view's input; its
+mean squared error, times ``forecast_weight``, is added to the classification loss.  The
+decoder is used in training only: the exported model is unchanged.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from astrot2.augment import (
 )
 from astrot2.classes import CLASSES, class_index
 from astrot2.features import FeatureConfig, prepare
-from astrot2.gp import STATUS_SKIPPED, GPConfig
+from astrot2.gp import STATUS_SKIPPED, GPConfig, GPResult
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import write_manifest
 from astrot2.metrics import classification_report, weighted_log_loss
@@ -70,6 +77,7 @@ class TrainConfig:
     n_heads: int = 16
     n_blocks: int = 1
     dropout: float = 0.1
+    forecast_weight: float = 0.0  # auxiliary forecasting objective (0: off)
 
 
 #: The two shipped models: LSST ugrizy + host photo-z, and ZTF g, r without redshift.
@@ -123,6 +131,52 @@ def _inputs(batch: LightCurveBatch, config: TrainConfig) -> tuple[np.ndarray, ..
     return x, extra, gp.status != STATUS_SKIPPED
 
 
+def forecast_targets(view: LightCurveBatch, view_gp: GPResult, whole: LightCurveBatch,
+                     whole_gp: GPResult, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Targets of the forecasting objective for views of the light curves ``whole``.
+
+    Parameters
+    ----------
+    view, whole : LightCurveBatch
+        Band-selected views (:func:`astrot2.augment.augment` copies: same objects, same
+        order, times shifted by a constant per object) and the whole light curves.
+    view_gp, whole_gp : GPResult
+        Their GP fits.
+    bands : list of int
+        The model's bands, as indices of the survey's bands.
+
+    Returns
+    -------
+    target : ndarray of float32, shape (n, n_steps, n_bands)
+        The whole light curve's GP mean on each view's grid (linear interpolation of its
+        regular grid, the view's time shift undone), divided by the view's input scale
+        (its peak |GP mean|, as :func:`astrot2.features.build_inputs`).
+    mask : ndarray of bool, shape (n, n_steps)
+        Grid steps after the view's last observation (what it has not seen), for views
+        with a detection and a GP fit.
+    """
+    def first_detection(b: LightCurveBatch) -> np.ndarray:
+        return b.reduce(np.where(b.detected, b.time, np.nan), np.fmin)
+
+    shift = first_detection(view) - first_detection(whole)  # augment keeps it
+    wt = whole_gp.times
+    span = np.where(wt[:, -1] > wt[:, 0], wt[:, -1] - wt[:, 0], 1.0)
+    pos = (view_gp.times - shift[:, None] - wt[:, :1]) / span[:, None] * (wt.shape[1] - 1)
+    pos = np.clip(np.nan_to_num(pos), 0.0, wt.shape[1] - 1.0)
+    i0 = np.minimum(pos.astype(np.int64), wt.shape[1] - 2)[:, :, None]
+    w = pos[:, :, None] - i0
+    mean = whole_gp.mean[:, :, bands]
+    target = ((1.0 - w) * np.take_along_axis(mean, i0, 1)
+              + w * np.take_along_axis(mean, i0 + 1, 1))
+    scale = np.abs(view_gp.mean[:, :, bands]).max(axis=(1, 2))
+    good = np.isfinite(shift) & np.isfinite(scale) & (scale > 0)
+    last = view.reduce(view.time, np.fmax)
+    mask = ((view_gp.times > last[:, None]) & good[:, None]
+            & np.isfinite(target).all(axis=2))
+    target = target / np.where(good, scale, 1.0)[:, None, None]
+    return np.where(mask[:, :, None], target, 0.0).astype(np.float32), mask
+
+
 def batch_fingerprint(batch: LightCurveBatch) -> str:
     """sha256 of a batch's ids, photometry and labels: identifies the training data."""
     import hashlib
@@ -148,6 +202,32 @@ def _predict(model: T2, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
     return torch.softmax(logits, dim=1).numpy()
 
 
+def _forecast_inputs(copies: list[LightCurveBatch], n_views: int, config: TrainConfig
+                     ) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray, np.ndarray]:
+    """Inputs of every copy plus forecasting targets and masks (see :func:`train`).
+
+    ``copies[0]`` is the whole training set, ``copies[1:n_views]`` its augmented views;
+    the later copies (re-observed at another redshift and cadence) get no target.
+    """
+    feats, targets, masks = [], [], []
+    survey_bands = config.features.bands
+    whole = None
+    for k, copy in enumerate(copies):
+        x, extra, selected, gp = prepare(copy, config.gp, config.features)
+        feats.append((x, extra, gp.status != STATUS_SKIPPED))
+        bands = [selected.survey.bands.index(b) for b in survey_bands]
+        if k == 0:
+            whole = (selected, gp)
+        if k < n_views:
+            target, mask = forecast_targets(selected, gp, *whole, bands)
+        else:
+            target = np.zeros((len(x), config.gp.n_steps, len(bands)), np.float32)
+            mask = np.zeros((len(x), config.gp.n_steps), bool)
+        targets.append(target)
+        masks.append(mask)
+    return feats, np.concatenate(targets), np.concatenate(masks)
+
+
 def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> dict:
     """Train one model on labelled light curves (``batch.extra['target']``) into ``out``.
 
@@ -171,12 +251,17 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
         copies += survey_copies(train_b, config.gp, get_survey(config.survey),
                                 config.features.bands, config.resample or ResampleConfig(),
                                 resample_seeds(config.seed, config.n_resample))
-    feats = [_inputs(c, config) for c in copies]
+    if config.forecast_weight > 0:
+        feats, f_target, f_mask = _forecast_inputs(copies, 1 + config.n_augment, config)
+    else:
+        feats = [_inputs(c, config) for c in copies]
     x_tr = np.concatenate([f[0] for f in feats])
     e_tr = np.concatenate([f[1] for f in feats])
     ok_tr = np.concatenate([f[2] for f in feats])
     y_tr = np.tile(y_all[tr], len(copies))
     x_tr, e_tr, y_tr = x_tr[ok_tr], e_tr[ok_tr], y_tr[ok_tr]
+    if config.forecast_weight > 0:
+        f_target, f_mask = f_target[ok_tr], f_mask[ok_tr]
     assert np.isfinite(x_tr).all() and np.isfinite(e_tr).all(), "non-finite model inputs"
     x_va, e_va, _ = _inputs(batch.take(va), config)
     y_va = y_all[va]
@@ -197,7 +282,13 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights / weights.sum(),
                                                       dtype=torch.float32),
                                   reduction="sum")
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    params = list(model.parameters())
+    decoder = None
+    if config.forecast_weight > 0:  # training-only head: per-step features -> bands
+        decoder = nn.Linear(config.d_model, len(config.features.bands))
+        params += list(decoder.parameters())
+        ft_t, fm_t = torch.from_numpy(f_target), torch.from_numpy(f_mask)
+    opt = torch.optim.Adam(params, lr=config.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=8)
     xt, et, yt = torch.from_numpy(x_tr), torch.from_numpy(e_tr), torch.from_numpy(y_tr)
     w_sum = torch.tensor(weights / weights.sum(), dtype=torch.float32)[yt]
@@ -210,9 +301,13 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
         for i in range(0, len(perm), config.batch_size):
             b = perm[i:i + config.batch_size]
             opt.zero_grad()
-            loss = loss_fn(model(xt[b], et[b]), yt[b]) / w_sum[b].sum()
+            features = model.forward_features(xt[b])
+            loss = loss_fn(model.forward_head(features, et[b]), yt[b]) / w_sum[b].sum()
+            if decoder is not None and bool(fm_t[b].any()):
+                err = (decoder(features) - ft_t[b]) ** 2  # (B, T, bands)
+                loss = loss + config.forecast_weight * err[fm_t[b]].mean()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
         val = weighted_log_loss(y_va, _predict(model, x_va, e_va))
         if not np.isfinite(val):
