@@ -16,7 +16,8 @@ single temperature (:func:`age_binned_temperature`; measured, not shipped).
 
 Writes ``benchmarks/results/early-NAME.json`` and ``docs/figures/early-NAME.png``.
 
-Usage: python -m benchmarks.early --model lsst [--seed 0] [--threads 1] [--age-temperature]
+Usage: python -m benchmarks.early --model lsst [--seed 0] [--threads 1] [--name LABEL]
+[--age-temperature]
 """
 
 from __future__ import annotations
@@ -177,13 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="lsst", help="shipped model name or folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+    parser.add_argument("--name", default=None,
+                        help="label of the result files (default: the model folder's name)")
     parser.add_argument("--age-temperature", action="store_true",
                         help="also measure a temperature per age bin (not shipped)")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
     folder = resolve_model(args.model)
-    name = folder.name
+    name = args.name or folder.name
     clf = Classifier.load(folder, threads=args.threads)
     batch = plasticc_objects()
     part = batch.take(split_indices(batch, folder, "test"))
@@ -209,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                   args.seed)
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["command"] = (f"python -m benchmarks.early --model {args.model} --seed {args.seed}"
+                         + (f" --name {args.name}" if args.name else "")
                          + (" --age-temperature" if args.age_temperature else ""))
     out = write_result(f"early-{name}", result)
     fig = plot(result, REPO / "docs" / "figures" / f"early-{name}.png")

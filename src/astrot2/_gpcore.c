@@ -401,11 +401,9 @@ static double model_gain(const double *s, const double *g, const double *h)
 
 static double clamp(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-/* One bounded trust-region step (see gp.py notes); returns the gain of the full step.
- * *plain is set when the step is the unmodified Newton step (negative definite Hessian,
- * no bound hit, inside the radius), where convergence is quadratic. */
+/* One bounded trust-region step (see gp.py notes); returns the gain of the full step. */
 static double trust_step(const double *theta, const double *grad, const double *hess,
-                         double radius, const Settings *cfg, double *step, int *plain)
+                         double radius, const Settings *cfg, double *step)
 {
     double g[2], h[4];
     int frozen[2];
@@ -432,11 +430,9 @@ static double trust_step(const double *theta, const double *grad, const double *
     step[0] = (a11 * g[0] - a01 * g[1]) / det;
     step[1] = (a00 * g[1] - a01 * g[0]) / det;
     const double a_diag[2] = {a00, a11};
-    *plain = mu == 0.0;
     for (int j = 0; j < 2; j++) { /* fix a coordinate crossing its bound, re-solve the other */
         const double target = clamp(theta[j] + step[j], cfg->lo[j], cfg->hi[j]);
         if (target != theta[j] + step[j]) {
-            *plain = 0;
             const int i = 1 - j;
             step[j] = target - theta[j];
             step[i] = (g[i] + h[i * 2 + j] * step[j]) / a_diag[i];
@@ -446,12 +442,10 @@ static double trust_step(const double *theta, const double *grad, const double *
     double full_gain = model_gain(step, g, h);
     const double norm = sqrt(step[0] * step[0] + step[1] * step[1]);
     if (norm > radius) {
-        *plain = 0;
         step[0] *= radius / norm;
         step[1] *= radius / norm;
     }
     if (!(model_gain(step, g, h) > 0.0)) { /* projected gradient step instead */
-        *plain = 0;
         const double gn = fmax(sqrt(g[0] * g[0] + g[1] * g[1]), 1e-300);
         for (int j = 0; j < 2; j++)
             step[j] = clamp(theta[j] + g[j] * radius / gn, cfg->lo[j], cfg->hi[j]) - theta[j];
@@ -463,9 +457,8 @@ static double trust_step(const double *theta, const double *grad, const double *
 /* Newton ascent from theta (updated in place).  Returns the final likelihood.
  *
  * The likelihood of a trial point costs one Cholesky (factor); its gradient and Hessian
- * (derivatives, ~4x more) are computed only where the ascent goes on from it: not for
- * rejected trials, nor after an accepted plain Newton step that gained less than tol
- * (convergence is quadratic there: the next step would gain far less).  With `seen`
+ * (derivatives, ~4x more) are computed only where the ascent goes on from it, not for
+ * rejected trials.  With `seen`
  * (the end point of an earlier start), the ascent stops as soon as it comes within
  * 1e-3 of it in both coordinates: from there it converges to that same optimum. */
 static double newton(double *theta, Work *w, const Settings *cfg, const double *seen,
@@ -478,8 +471,7 @@ static double newton(double *theta, Work *w, const Settings *cfg, const double *
     if (!isfinite(f) || !derivatives(w, g, H)) return -INFINITY;
     *status = ST_MAX_ITER;
     for (int it = 0; it < cfg->max_iter; it++) {
-        int plain = 0;
-        const double gain = trust_step(theta, g, H, radius, cfg, step, &plain);
+        const double gain = trust_step(theta, g, H, radius, cfg, step);
         if (gain < cfg->tol || radius < 1e-8) {
             *status = ST_OK;
             break;
@@ -489,13 +481,6 @@ static double newton(double *theta, Work *w, const Settings *cfg, const double *
         const double ft = factor(trial, w);
         (*n_iter)++;
         if (ft >= f - 1e-12 * fabs(f)) {
-            if (plain && ft - f < cfg->tol) {
-                theta[0] = trial[0];
-                theta[1] = trial[1];
-                f = ft;
-                *status = ST_OK;
-                break;
-            }
             if (seen && fabs(trial[0] - seen[0]) < 1e-3 && fabs(trial[1] - seen[1]) < 1e-3) {
                 theta[0] = trial[0];
                 theta[1] = trial[1];
