@@ -18,12 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def data_dir() -> Path | None:
-    """The real-data folder: ``$ASTROT2_DATA`` or ``../shared/data`` beside the repo."""
+    """The real-data folder, ``$ASTROT2_DATA`` (None when unset or missing)."""
     env = os.environ.get("ASTROT2_DATA")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if cand.is_dir():
-            return cand
-    return None
+    return Path(env) if env and Path(env).is_dir() else None
 
 
 def ztf_alert_files() -> list[Path]:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "data"
 
 
@@ -19,11 +18,10 @@ def fixtures() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The full real-data folder (``$ASTROT2_DATA`` or ``../shared/data``), else skip."""
+    """The full real-data folder (``$ASTROT2_DATA``; ``.ci/run`` sets it), else skip."""
     env = os.environ.get("ASTROT2_DATA")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if cand.is_dir():
-            return cand
+    if env and Path(env).is_dir():
+        return Path(env)
     pytest.skip("real data folder not available (set ASTROT2_DATA)")
 
 
