@@ -29,6 +29,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_softmax
 
+from astrot2.calibration import _nll as nll_at_temperature
 from astrot2.calibration import ece_noise_floor, expected_calibration_error, split_logits
 from astrot2.metrics import weighted_log_loss
 from astrot2.runtime import resolve_model
@@ -38,7 +39,7 @@ L2 = 1e-3
 
 
 def _nll(z: np.ndarray, y: np.ndarray) -> float:
-    return float(-log_softmax(z, axis=1)[np.arange(len(y)), y].mean())
+    return nll_at_temperature(z, y, 1.0)
 
 
 def fit_calibrator(kind: str, z: np.ndarray, y: np.ndarray):

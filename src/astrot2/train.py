@@ -125,10 +125,15 @@ def stratified_split(
     return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
 
 
+def _prepared(batch: LightCurveBatch, config: TrainConfig) -> tuple:
+    """Model inputs, usable-mask, band-selected batch and GP fit of ``batch``."""
+    x, extra, selected, gp = prepare(batch, config.gp, config.features)
+    return x, extra, gp.status != STATUS_SKIPPED, selected, gp
+
+
 def _inputs(batch: LightCurveBatch, config: TrainConfig) -> tuple[np.ndarray, ...]:
     """Model inputs and a usable-mask for every light curve of ``batch``."""
-    x, extra, _, gp = prepare(batch, config.gp, config.features)
-    return x, extra, gp.status != STATUS_SKIPPED
+    return _prepared(batch, config)[:3]
 
 
 def forecast_targets(view: LightCurveBatch, view_gp: GPResult, whole: LightCurveBatch,
@@ -210,12 +215,12 @@ def _forecast_inputs(copies: list[LightCurveBatch], n_views: int, config: TrainC
     the later copies (re-observed at another redshift and cadence) get no target.
     """
     feats, targets, masks = [], [], []
-    survey_bands = config.features.bands
+    survey = copies[0].survey
+    bands = [survey.bands.index(b) for b in config.features.bands]
     whole = None
     for k, copy in enumerate(copies):
-        x, extra, selected, gp = prepare(copy, config.gp, config.features)
-        feats.append((x, extra, gp.status != STATUS_SKIPPED))
-        bands = [selected.survey.bands.index(b) for b in survey_bands]
+        x, extra, ok, selected, gp = _prepared(copy, config)
+        feats.append((x, extra, ok))
         if k == 0:
             whole = (selected, gp)
         if k < n_views:
