@@ -89,3 +89,16 @@ def test_tiny_training_run_with_the_forecasting_objective(sample, tmp_path):
     assert [o.name for o in session.get_outputs()] == ["logits"]  # decoder not exported
     assert json.loads((tmp_path / "a" / "train_config.json").read_text())[
         "forecast_weight"] == 1.0
+
+
+def test_init_seed_changes_the_weights_only(sample, tmp_path):
+    """``init_seed`` draws other weights and batches on the same split and data."""
+    cfg = preset("lsst", epochs=2, n_augment=1, steps_per_epoch=2, batch_size=32)
+    m0 = train(sample, cfg, tmp_path / "a", log=lambda *_: None)
+    m1 = train(sample, preset("lsst", epochs=2, n_augment=1, steps_per_epoch=2,
+                              batch_size=32, init_seed=1), tmp_path / "b", log=lambda *_: None)
+    split = [(tmp_path / d / "split.json").read_text() for d in ("a", "b")]
+    assert split[0] == split[1]
+    assert m0["whole"]["n"] == m1["whole"]["n"]
+    assert m0["whole"]["flat_log_loss"] != m1["whole"]["flat_log_loss"]
+    assert json.loads((tmp_path / "b" / "train_config.json").read_text())["init_seed"] == 1

@@ -94,7 +94,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     files = fetch_plasticc(args.data, progress=False)
     batch = read_plasticc(files.lightcurves, files.metadata)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("n_augment", args.n_augment),
-                                   ("seed", args.seed),
+                                   ("seed", args.seed), ("init_seed", args.init_seed),
                                    ("forecast_weight", args.forecast_weight))
                  if v is not None}
     out = args.out or Path("models") / args.model
@@ -283,7 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="data folder for the PLAsTiCC files (default: the cache)")
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--n-augment", type=int, default=None)
-    tr.add_argument("--seed", type=int, default=None)
+    tr.add_argument("--seed", type=int, default=None,
+                    help="seed of the split, augmentation and evaluation windows (default 0)")
+    tr.add_argument("--init-seed", type=int, default=None,
+                    help="seed of the weights and batch order only (default: --seed)")
     tr.add_argument("--forecast-weight", type=float, default=None,
                     help="weight of the auxiliary forecasting objective (default 0: off)")
     tr.set_defaults(func=_cmd_train)

@@ -71,7 +71,8 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 2e-3
     patience: int = 20  # early stopping on the validation loss (in epochs)
-    seed: int = 0
+    seed: int = 0  # split, augmentation, evaluation windows (and, by default, weights)
+    init_seed: int | None = None  # weights and batch order only (None: ``seed``)
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
     d_model: int = 32
     n_heads: int = 16
@@ -239,7 +240,8 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     Returns the metrics dict also written to ``out/metrics.json``.
     """
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
+    init_seed = config.seed if config.init_seed is None else config.init_seed
+    torch.manual_seed(init_seed)
     y_all = class_index(batch.extra["target"])
     if (y_all < 0).any():
         raise ValueError("every object needs a target among the 14 PLAsTiCC classes")
@@ -298,7 +300,7 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     xt, et, yt = torch.from_numpy(x_tr), torch.from_numpy(e_tr), torch.from_numpy(y_tr)
     w_sum = torch.tensor(weights / weights.sum(), dtype=torch.float32)[yt]
     best, best_state, wait = np.inf, None, 0
-    gen = torch.Generator().manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(init_seed)
     for epoch in range(config.epochs):
         model.train()
         perm = torch.randperm(len(yt), generator=gen)[: config.steps_per_epoch
