@@ -274,3 +274,31 @@ def test_ship_choice_rule():
             "c": {"flat_log_loss": 0.75, "bytes": 9_000, "alerts_per_s": 5}}
     assert ship_choice(rows) == "c"
     assert ship_choice(rows, tolerance=0.02) == "a"
+
+
+def test_students_learn_from_an_ensemble_of_teachers(compressed, sample, tmp_path):
+    """Extra teachers on the parent's split change the student and are recorded; a teacher
+    trained on another split (it may have seen the test objects) is refused."""
+    from astrot2.compress.pipeline import CompressConfig, compress_model
+    from astrot2.train import preset, train
+
+    parent, folders = compressed
+    tiny = dict(epochs=2, n_augment=1, steps_per_epoch=2, batch_size=32)
+    other = tmp_path / "init1"
+    train(sample, preset("lsst", init_seed=1, **tiny), other, log=lambda *_: None)
+    config = CompressConfig(**FAST, teachers=(str(other),))
+    got = compress_model(parent, tmp_path / "variants", sample, methods=["distilled"],
+                         config=config, log=lambda *_: None)
+    doc = json.loads((got["distilled"] / "manifest.json").read_text())
+    assert [t["sha256"] for t in doc["compression"]["teachers"]] == [
+        json.loads((f / "manifest.json").read_text())["onnx"]["sha256"]
+        for f in (parent, other)]
+    single = json.loads((folders["distilled"] / "manifest.json").read_text())
+    assert (doc["metrics"]["test_split"]["whole"]["flat_log_loss"]
+            != single["metrics"]["test_split"]["whole"]["flat_log_loss"])
+    leaky = tmp_path / "seed1"
+    train(sample, preset("lsst", seed=1, **tiny), leaky, log=lambda *_: None)
+    with pytest.raises(ValueError, match="another split"):
+        compress_model(parent, tmp_path / "leaky", sample, methods=["distilled"],
+                       config=CompressConfig(**FAST, teachers=(str(leaky),)),
+                       log=lambda *_: None)

@@ -174,7 +174,8 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     out = args.out or Path("out") / f"compress-{name}"
     methods = args.methods or list(METHODS)
     results = run(args.model, out, batch, methods=methods, threads=args.threads,
-                  config=CompressConfig(tolerance=args.tolerance))
+                  config=CompressConfig(tolerance=args.tolerance,
+                                        teachers=tuple(str(t) for t in args.teachers)))
     (out / f"compression-{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / f"compression-{name}.md").write_text(markdown_table(results["variants"]))
     if args.ship_to is not None:
@@ -316,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--ship-to", type=Path, default=None,
                     help="install the chosen variant as this model folder (parent in "
                     "FOLDER/parent)")
+    co.add_argument("--teachers", type=Path, nargs="+", default=[],
+                    help="more teacher model folders (same split and inputs as --model): "
+                    "the students learn the ensemble's mean probabilities")
     co.set_defaults(func=_cmd_compress)
 
     ex = sub.add_parser("explain", help="class activation maps of one alert, as a figure")

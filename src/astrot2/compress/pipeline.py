@@ -20,6 +20,7 @@ pruned         magnitude pruning during fine-tuning (target ``sparsity``)
 clustered      k-means weight sharing (``clusters``) with centroid fine-tuning
 deep           pruned, then clustered, then Huffman-coded (Han et al.'s deep compression)
 distilled      a smaller student (patches of time steps, fewer heads) distilled from it
+               (or from the mean probabilities of it and ``teachers``: an ensemble)
 distilled_deep the student pruned, clustered and Huffman-coded
 distilled_ort  the student in ORT format
 ============== =========================================================================
@@ -72,6 +73,9 @@ class CompressConfig:
     calibration: int = 512  # training inputs for static quantisation
     seed: int = 0
     tolerance: float = 0.01  # shipping rule: max flat log-loss increase over the parent
+    # more teachers for the students: model folders with the parent's split and inputs;
+    # the students learn the mean of their and the parent's class probabilities
+    teachers: tuple[str, ...] = ()
 
 
 class _Context:
@@ -83,6 +87,7 @@ class _Context:
         self.cache = cache
         self.manifest = read_manifest(parent)
         self.onnx = self.manifest.model_file
+        self.teachers = [self.onnx, *(_teacher_file(parent, Path(t)) for t in config.teachers)]
         self._inputs: dict[int, object] = {}
         self.models: dict[str, object] = {}
 
@@ -232,14 +237,42 @@ def _torch_variant(ctx: _Context, method: str):
     return ctx.models[method]
 
 
+def _teacher_file(parent: Path, folder: Path) -> Path:
+    """The model file of an extra teacher, after checking it can teach the parent's student.
+
+    Raises
+    ------
+    ValueError
+        If its held-out split (a teacher that trained on the test objects would leak them
+        into the student) or its inputs (GP settings, features) differ from the parent's.
+    """
+    folder = source_folder(folder)
+    if (folder / "split.json").read_text() != (parent / "split.json").read_text():
+        raise ValueError(f"teacher {folder}: another split than the parent {parent}")
+    mine, theirs = read_manifest(parent), read_manifest(folder)
+    if (mine.gp, mine.features) != (theirs.gp, theirs.features):
+        raise ValueError(f"teacher {folder}: other GP or feature settings than {parent}")
+    return theirs.model_file
+
+
 def _teacher_logits(ctx: _Context, data) -> np.ndarray:
-    """The parent's logits on the train views of ``data`` (ONNX Runtime)."""
+    """The teachers' logits on the train views of ``data`` (ONNX Runtime): the parent's,
+    or with more teachers the log of their mean class probabilities."""
     import onnxruntime as ort
 
-    teacher = ort.InferenceSession(str(ctx.onnx), providers=["CPUExecutionProvider"])
-    return np.concatenate([teacher.run(None, _feeds(teacher, data.x_train[i:i + 512],
-                                                    data.extra_train[i:i + 512]))[0]
-                           for i in range(0, len(data.x_train), 512)])
+    from astrot2.calibration import softmax
+
+    logits = []
+    for file in ctx.teachers:
+        teacher = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+        logits.append(np.concatenate([
+            teacher.run(None, _feeds(teacher, data.x_train[i:i + 512],
+                                     data.extra_train[i:i + 512]))[0]
+            for i in range(0, len(data.x_train), 512)]))
+    if len(logits) == 1:
+        return logits[0]
+    mean = np.mean([softmax(z) for z in logits], axis=0)
+    return np.log(np.maximum(mean, 1e-30)).astype(np.float32)
 
 
 #: Methods whose model file is the compact artefact.
@@ -304,6 +337,7 @@ def _make(ctx: _Context, method: str) -> Path:
         info.update(_sparsity(model))
         if method.startswith("distilled"):
             model_section = _student_model_section(ctx)
+            info["teachers"] = [{"file": str(t), "sha256": sha256_file(t)} for t in ctx.teachers]
         file = folder / _float_model_name(method)
         if not file.is_file():
             _export(ctx, model, file)
