@@ -9,7 +9,7 @@ the table between the ``<!-- table:NAME -->`` markers of ``docs/compression.md``
 
 Usage: python -m benchmarks.compression --model lsst [--out out/compress-lsst]
        [--methods ...] [--threads 1] [--rounds 3] [--ship-to src/astrot2/models/lsst]
-       [--name lsst] [--teachers DIR ...]
+       [--name lsst] [--teachers DIR ...] [--set sparsity=0.35 clusters=24 ...]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-from astrot2.compress.pipeline import METHODS, CompressConfig, markdown_table, run, ship_to
+from astrot2.compress.pipeline import METHODS, config_from, markdown_table, run, ship_to
 from benchmarks.common import REPO, plasticc_objects, write_result
 
 DOC = REPO / "docs" / "compression.md"
@@ -49,13 +49,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="results and docs table name (default: the model folder's)")
     parser.add_argument("--teachers", nargs="+", default=[],
                         help="more teacher model folders for the students (an ensemble)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="CompressConfig settings, e.g. sparsity=0.35 clusters=24")
     args = parser.parse_args(argv)
     name = args.name or Path(args.model).name
     out = args.out or REPO / "out" / f"compress-{name}"
     load_before = os.getloadavg()
     results = run(args.model, out, plasticc_objects(), methods=args.methods,
                   threads=args.threads, rounds=args.rounds,
-                  config=CompressConfig(teachers=tuple(args.teachers)))
+                  config=config_from(args.set, teachers=tuple(args.teachers)))
     results["load_average_1_5_15_min"] = {"before": load_before, "after": os.getloadavg()}
     table = markdown_table(results["variants"])
     path = write_result(f"compression-{name}", {

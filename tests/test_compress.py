@@ -302,3 +302,13 @@ def test_students_learn_from_an_ensemble_of_teachers(compressed, sample, tmp_pat
         compress_model(parent, tmp_path / "leaky", sample, methods=["distilled"],
                        config=CompressConfig(**FAST, teachers=(str(leaky),)),
                        log=lambda *_: None)
+
+
+def test_config_from_key_value_settings():
+    from astrot2.compress.pipeline import CompressConfig, config_from
+
+    got = config_from(["sparsity=0.35", "clusters=24"], teachers=("a",))
+    assert got == CompressConfig(sparsity=0.35, clusters=24, teachers=("a",))
+    for bad in (["clusters=2.5"], ["nope=1"], ["sparsity"], ["teachers=x"]):
+        with pytest.raises(ValueError, match="--set"):
+            config_from(bad)

@@ -164,7 +164,7 @@ def _cmd_spark_stream(args: argparse.Namespace) -> int:
 
 def _cmd_compress(args: argparse.Namespace) -> int:
     """``astrot2 compress``: every compression method on a model folder, measured."""
-    from astrot2.compress.pipeline import METHODS, CompressConfig, markdown_table, run, ship_to
+    from astrot2.compress.pipeline import METHODS, config_from, markdown_table, run, ship_to
     from astrot2.data import fetch_plasticc
     from astrot2.io.plasticc import read_plasticc
 
@@ -174,8 +174,8 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     out = args.out or Path("out") / f"compress-{name}"
     methods = args.methods or list(METHODS)
     results = run(args.model, out, batch, methods=methods, threads=args.threads,
-                  config=CompressConfig(tolerance=args.tolerance,
-                                        teachers=tuple(str(t) for t in args.teachers)))
+                  config=config_from(args.set, tolerance=args.tolerance,
+                                     teachers=tuple(str(t) for t in args.teachers)))
     (out / f"compression-{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / f"compression-{name}.md").write_text(markdown_table(results["variants"]))
     if args.ship_to is not None:
@@ -320,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--teachers", type=Path, nargs="+", default=[],
                     help="more teacher model folders (same split and inputs as --model): "
                     "the students learn the ensemble's mean probabilities")
+    co.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="compression settings, e.g. sparsity=0.35 clusters=24 "
+                    "(astrot2.compress.pipeline.CompressConfig)")
     co.set_defaults(func=_cmd_compress)
 
     ex = sub.add_parser("explain", help="class activation maps of one alert, as a figure")

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +44,8 @@ from astrot2.manifest import read_manifest
 from astrot2.runtime import resolve_model
 from astrot2.utils import sha256_file
 
-__all__ = ["METHODS", "CompressConfig", "compress_model", "markdown_table", "run",
-           "ship_choice", "ship_to", "source_folder"]
+__all__ = ["METHODS", "CompressConfig", "compress_model", "config_from", "markdown_table",
+           "run", "ship_choice", "ship_to", "source_folder"]
 
 METHODS = ("onnx", "ort", "fp16", "dynamic_int8", "static_int8", "int8_huffman", "pruned",
            "clustered", "deep", "distilled", "distilled_deep", "distilled_ort")
@@ -76,6 +76,29 @@ class CompressConfig:
     # more teachers for the students: model folders with the parent's split and inputs;
     # the students learn the mean of their and the parent's class probabilities
     teachers: tuple[str, ...] = ()
+
+
+def config_from(settings: Sequence[str] = (), **given: object) -> CompressConfig:
+    """A :class:`CompressConfig` from ``KEY=VALUE`` strings (the ``--set`` of the CLI and
+    the benchmark) and keyword fields.
+
+    Raises
+    ------
+    ValueError
+        For an unknown key or a value of the wrong type.
+    """
+    kinds = {f.name: f.type for f in fields(CompressConfig)}
+    values = dict(given)
+    for item in settings:
+        key, sep, text = item.partition("=")
+        if not sep or key not in kinds or kinds[key] not in ("int", "float"):
+            raise ValueError(f"--set {item!r}: expected KEY=NUMBER with KEY among "
+                             f"{[k for k, t in kinds.items() if t in ('int', 'float')]}")
+        try:
+            values[key] = int(text) if kinds[key] == "int" else float(text)
+        except ValueError:
+            raise ValueError(f"--set {item!r}: {key} takes an {kinds[key]}") from None
+    return CompressConfig(**values)
 
 
 class _Context:
