@@ -64,19 +64,31 @@ def cut_at_age(batch: LightCurveBatch, age: np.ndarray,
         metadata=batch.metadata, reject=batch.reject, extra=batch.extra)
 
 
-def score(clf: Classifier, view: LightCurveBatch, y: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Metrics of one view (rejected alerts count as uniform probabilities)."""
+def probabilities(clf: Classifier, view: LightCurveBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities of one view and its reject mask (rejects: uniform)."""
     pred = clf.predict(view, check_survey=False)
     prob = pred.probabilities.astype(np.float64)
     rejected = pred.status != "ok"
     prob[rejected] = 1.0 / len(CLASSES)
+    return prob, rejected
+
+
+def view_metrics(prob: np.ndarray, rejected: np.ndarray, view: LightCurveBatch,
+                 y: np.ndarray) -> dict:
+    """Accuracy, macro-F1, flat log-loss, ECE and SN Ia AUC of one view's probabilities."""
     report = classification_report(y, prob, [c.name for c in CLASSES])
     return {"n": len(y), "n_rejected": int(rejected.sum()),
             "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
             "flat_log_loss": report["flat_log_loss"],
             "ece_15": expected_calibration_error(prob, y),
             "snia_auc": report["roc_auc"].get("SNIa"),
-            "median_points": float(np.median(view.n_points))}, prob
+            "median_points": float(np.median(view.n_points))}
+
+
+def score(clf: Classifier, view: LightCurveBatch, y: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Metrics of one view (rejected alerts count as uniform probabilities)."""
+    prob, rejected = probabilities(clf, view)
+    return view_metrics(prob, rejected, view, y), prob
 
 
 def snia_auc(prob: np.ndarray, y: np.ndarray) -> float:

@@ -1,0 +1,83 @@
+"""An ensemble of trained models, measured against its members: would it teach better?
+
+The members (model folders trained on the same split, e.g. ``astrot2 train --init-seed``)
+classify the same held-out test views: whole light curves, the alert windows of
+``astrot2 evaluate`` and the early-classification age bins of :mod:`benchmarks.early`
+(same cuts and seeds).  Per view, each member's figures and those of the mean of their
+class probabilities (each member calibrated when its manifest has a temperature).  This is
+the teacher that ``astrot2 compress --teachers`` distils into one student.
+
+Writes ``benchmarks/results/ensemble-NAME.json``.
+
+Usage: python -m benchmarks.ensemble --models DIR DIR [DIR ...] --name lsst-forecast
+[--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from astrot2.augment import alert_windows
+from astrot2.classes import class_index
+from astrot2.evaluate import split_indices, training_settings
+from astrot2.runtime import Classifier, resolve_model
+from benchmarks.common import plasticc_objects, write_result
+from benchmarks.early import BINS, cut_at_age, probabilities, snia_auc, view_metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", required=True, help="model folders or names")
+    parser.add_argument("--name", required=True, help="label of the result file")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the age-bin cuts")
+    args = parser.parse_args(argv)
+    if len(args.models) < 2:
+        parser.error("an ensemble needs at least two models")
+
+    start = time.perf_counter()
+    folders = [resolve_model(m) for m in args.models]
+    splits = {(f / "split.json").read_text() for f in folders}
+    if len(splits) != 1:
+        parser.error("the models were trained on different splits")
+    clfs = [Classifier.load(f, threads=1) for f in folders]
+    batch = plasticc_objects()
+    part = batch.take(split_indices(batch, folders[0], "test"))
+    y = class_index(part.extra["target"])
+    settings = training_settings(folders[0])
+    rng = np.random.default_rng(args.seed)  # the cuts of benchmarks.early
+    views = {label: cut_at_age(part, rng.uniform(lo, hi, part.n_objects),
+                               settings.augment.max_history) for label, lo, hi in BINS}
+    views["whole"] = part
+    views["alert_windows"] = alert_windows(part, settings.augment, settings.seed + 99)
+
+    names = [str(Path(m)) for m in args.models] + ["ensemble"]
+    result: dict = {"members": names[:-1], "n_objects": int(part.n_objects), "views": {}}
+    early: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for label, view in views.items():
+        probs, rejects = zip(*(probabilities(c, view) for c in clfs), strict=True)
+        probs = [*probs, np.mean(probs, axis=0)]
+        rejects = [*rejects, np.logical_and.reduce(rejects)]
+        result["views"][label] = {n: view_metrics(p, r, view, y)
+                                  for n, p, r in zip(names, probs, rejects, strict=True)}
+        if label in ("0-3", "3-7"):
+            for n, p in zip(names, probs, strict=True):
+                early[n].append(p)
+        row = {n: round(result["views"][label][n]["flat_log_loss"], 3) for n in names}
+        print(label, row, file=sys.stderr)
+    result["snia_auc_le_7d"] = {n: snia_auc(np.concatenate(early[n]), np.concatenate([y, y]))
+                                for n in names}
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    result["command"] = ("python -m benchmarks.ensemble --models " + " ".join(args.models)
+                         + f" --name {args.name} --seed {args.seed}")
+    out = write_result(f"ensemble-{args.name}", result)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
