@@ -1,11 +1,14 @@
 """An ensemble of trained models, measured against its members: would it teach better?
 
 The members (model folders trained on the same split, e.g. ``astrot2 train --init-seed``)
-classify the same held-out test views: whole light curves, the alert windows of
-``astrot2 evaluate`` and the early-classification age bins of :mod:`benchmarks.early`
-(same cuts and seeds).  Per view, each member's figures and those of the mean of their
-class probabilities (each member calibrated when its manifest has a temperature).  This is
-the teacher that ``astrot2 compress --teachers`` distils into one student.
+classify the same held-out test views: whole light curves, the alert windows of ``astrot2
+evaluate`` and the early-classification age bins of :mod:`benchmarks.early` (same cuts and
+seeds; rejects count as uniform probabilities there, and are left out of the views of
+``astrot2 evaluate``, as there) and, for a model trained on re-observed survey alerts
+(``ztf``), the survey windows of ``astrot2 evaluate``. Per view, each member's figures and
+those of the mean of their class probabilities (each member calibrated when its manifest
+has a temperature). This is the teacher that ``astrot2 compress --teachers`` distils into
+one student.
 
 Writes ``benchmarks/results/ensemble-NAME.json``.
 
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.augment import alert_windows
+from astrot2.augment import alert_windows, survey_windows
 from astrot2.classes import class_index
 from astrot2.evaluate import split_indices, training_settings
 from astrot2.runtime import Classifier, resolve_model
@@ -54,15 +57,23 @@ def main(argv: list[str] | None = None) -> int:
                                settings.augment.max_history) for label, lo, hi in BINS}
     views["whole"] = part
     views["alert_windows"] = alert_windows(part, settings.augment, settings.seed + 99)
+    if settings.resample is not None:
+        m = clfs[0].manifest
+        views["survey_windows"] = survey_windows(part, m.gp, m.survey, m.features.bands,
+                                                 settings.resample, settings.seed + 99)
 
     names = [str(Path(m)) for m in args.models] + ["ensemble"]
     result: dict = {"members": names[:-1], "n_objects": int(part.n_objects), "views": {}}
     early: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for label, view in views.items():
+        y_view = y
+        if label in ("whole", "alert_windows", "survey_windows"):  # as astrot2 evaluate:
+            usable = np.flatnonzero(view.ok)  # an unusable view (no g or r...) is left out
+            view, y_view = view.take(usable), y[usable]
         probs, rejects = zip(*(probabilities(c, view) for c in clfs), strict=True)
         probs = [*probs, np.mean(probs, axis=0)]
         rejects = [*rejects, np.logical_and.reduce(rejects)]
-        result["views"][label] = {n: view_metrics(p, r, view, y)
+        result["views"][label] = {n: view_metrics(p, r, view, y_view)
                                   for n, p, r in zip(names, probs, rejects, strict=True)}
         if label in ("0-3", "3-7"):
             for n, p in zip(names, probs, strict=True):
