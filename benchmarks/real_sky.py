@@ -11,7 +11,7 @@ after the first detection (seeded), keeping at most 30 days of history, as a ZTF
 does.  The model classifies them; the share of each predicted class per true type is the
 confusion.  Writes ``benchmarks/results/real_sky.json``.
 
-Usage: python -m benchmarks.real_sky [--model ztf] [--seed 0]
+Usage: python -m benchmarks.real_sky [--model ztf] [--seed 0] [--name LABEL]
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ztf")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default=None,
+                        help="write real_sky-NAME.json (default: real_sky.json)")
     args = parser.parse_args()
     root = data_dir()
     if root is None:
@@ -139,7 +141,7 @@ def main() -> None:
     for label, row in out["alerce_30_sne"]["confusion"].items():
         print(label, row["n"], {k: round(v, 2) for k, v in
                                 list(row["top_class_share"].items())[:3]})
-    print("wrote", write_result("real_sky", out))
+    print("wrote", write_result(f"real_sky-{args.name}" if args.name else "real_sky", out))
 
 
 if __name__ == "__main__":
