@@ -280,7 +280,8 @@ def _teacher_file(parent: Path, folder: Path) -> Path:
 
 def _teacher_logits(ctx: _Context, data) -> np.ndarray:
     """The teachers' logits on the train views of ``data`` (ONNX Runtime): the parent's,
-    or with more teachers the log of their mean class probabilities."""
+    or with more teachers the log of their mean class probabilities (raw outputs: a
+    teacher's calibration temperature is not applied)."""
     import onnxruntime as ort
 
     from astrot2.calibration import softmax
