@@ -232,7 +232,8 @@ def _snapshot(model: nn.Module) -> Callable[[], dict]:
 
 def prune(model: nn.Module, data: TrainingInputs, *, sparsity: float, steps: int = 1500,
           lr: float = 5e-4, skip: int = 0, seed: int = 0, batch_size: int = 256,
-          teacher: np.ndarray | None = None, log=print) -> dict[str, torch.Tensor]:
+          teacher: np.ndarray | None = None, alpha: float = 0.7,
+          log=print) -> dict[str, torch.Tensor]:
     """Magnitude pruning during fine-tuning, in place; returns the masks (1 = kept).
 
     Every ``steps // 20`` steps during the first 70 % of fine-tuning, each weight matrix
@@ -240,7 +241,8 @@ def prune(model: nn.Module, data: TrainingInputs, *, sparsity: float, steps: int
     ``s_t = s (1 - (1 - t / t_end)**3)`` by zeroing its smallest-magnitude entries
     (per layer); the remaining 30 % recover at the target sparsity.  Masks are re-applied
     after every optimiser step, so pruned weights stay exactly zero.  With ``teacher``
-    logits of the train views, the fine-tuning is distilled (see :func:`fit`).
+    logits of the train views, the fine-tuning is distilled (see :func:`fit`; ``alpha``:
+    weight of the teacher's term).
     """
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
@@ -264,7 +266,7 @@ def prune(model: nn.Module, data: TrainingInputs, *, sparsity: float, steps: int
                 params[n].mul_(masks[n])
 
     fit(_forward(model), list(model.parameters()), data, steps=steps, lr=lr, seed=seed,
-        batch_size=batch_size, teacher=teacher, alpha=0.7, after_step=update,
+        batch_size=batch_size, teacher=teacher, alpha=alpha, after_step=update,
         state=_snapshot(model),
         restore=model.load_state_dict, keep_best_after=t_end, log=log)
     with torch.no_grad():
@@ -306,7 +308,7 @@ def kmeans_1d(values: np.ndarray, k: int, iters: int = 100) -> tuple[np.ndarray,
 
 def cluster(model: nn.Module, data: TrainingInputs, *, k: int = 16, skip: int = 0,
             steps: int = 600, lr: float = 2e-4, seed: int = 0, batch_size: int = 256,
-            teacher: np.ndarray | None = None, log=print
+            teacher: np.ndarray | None = None, alpha: float = 0.7, log=print
             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Weight sharing: each weight matrix keeps ``k`` distinct values (in place).
 
@@ -363,7 +365,8 @@ def cluster(model: nn.Module, data: TrainingInputs, *, k: int = 16, skip: int = 
                 centroids[n].copy_(c)
 
     fit(forward, [*centroids.values(), *others], data, steps=steps, lr=lr, seed=seed,
-        batch_size=batch_size, teacher=teacher, alpha=0.7, state=state, restore=restore, log=log)
+        batch_size=batch_size, teacher=teacher, alpha=alpha, state=state, restore=restore,
+        log=log)
     with torch.no_grad():
         for n, w in weights().items():
             params[n].copy_(w)

@@ -67,6 +67,7 @@ class CompressConfig:
     student_d_ff: int = 128
     distill_steps: int = 8000
     distill_augment: int = 8  # augmented copies per train object for distillation
+    distill_alpha: float = 0.7  # students: weight of the teacher term (1 - it: labels)
     student_prune_steps: int = 1200
     student_cluster_steps: int = 400
     batch_size: int = 256  # fine-tuning and distillation batches
@@ -241,7 +242,7 @@ def _torch_variant(ctx: _Context, method: str):
         torch.manual_seed(c.seed)
         model = ft.PatchT2(_student_config(ctx), c.student_patch)
         ft.distill(model, data, _teacher_logits(ctx, data), steps=c.distill_steps,
-                   seed=c.seed, batch_size=c.batch_size, log=ctx.log)
+                   alpha=c.distill_alpha, seed=c.seed, batch_size=c.batch_size, log=ctx.log)
     elif method == "distilled_deep":  # fine-tuned on the teacher's soft targets too
         import copy
 
@@ -250,10 +251,10 @@ def _torch_variant(ctx: _Context, method: str):
         logits = _teacher_logits(ctx, data)
         ft.prune(model, data, sparsity=c.sparsity, steps=c.student_prune_steps,
                  skip=c.skip_layers, seed=c.seed, batch_size=c.batch_size, teacher=logits,
-                 log=ctx.log)
+                 alpha=c.distill_alpha, log=ctx.log)
         ft.cluster(model, data, k=c.clusters, skip=c.skip_layers,
                    steps=c.student_cluster_steps, seed=c.seed, batch_size=c.batch_size,
-                   teacher=logits, log=ctx.log)
+                   teacher=logits, alpha=c.distill_alpha, log=ctx.log)
     else:
         raise ValueError(f"{method} has no torch model")
     ctx.models[method] = model.eval()
