@@ -64,6 +64,15 @@ def cut_at_age(batch: LightCurveBatch, age: np.ndarray,
         metadata=batch.metadata, reject=batch.reject, extra=batch.extra)
 
 
+def age_views(part: LightCurveBatch, max_history: float | None,
+              seed: int) -> dict[str, tuple[float, float, LightCurveBatch]]:
+    """Per age bin: ``(low, high, the objects cut as alerts at an age drawn in the bin)``
+    (one seeded generator, bins in order, as every age-bin figure of this module)."""
+    rng = np.random.default_rng(seed)
+    return {label: (lo, hi, cut_at_age(part, rng.uniform(lo, hi, part.n_objects),
+                                       max_history)) for label, lo, hi in BINS}
+
+
 def probabilities(clf: Classifier, view: LightCurveBatch) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities of one view and its reject mask (rejects: uniform)."""
     pred = clf.predict(view, check_survey=False)
@@ -204,14 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     part = batch.take(split_indices(batch, folder, "test"))
     y = class_index(part.extra["target"])
     aug = training_settings(folder).augment
-    rng = np.random.default_rng(args.seed)
     result: dict = {"model": clf.name, "split": "test", "n_objects": int(part.n_objects),
                     "calibrated": "calibration" in clf.manifest.raw,
                     "max_history": aug.max_history, "bins": {}}
     early = []
-    for label, lo, hi in BINS:
-        age = rng.uniform(lo, hi, part.n_objects)
-        metrics, prob = score(clf, cut_at_age(part, age, aug.max_history), y)
+    for label, (lo, hi, view) in age_views(part, aug.max_history, args.seed).items():
+        metrics, prob = score(clf, view, y)
         result["bins"][label] = {"days": [lo, hi], **metrics}
         if hi <= 7.0:
             early.append(prob)

@@ -25,12 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.augment import alert_windows, survey_windows
-from astrot2.classes import class_index
-from astrot2.evaluate import split_indices, training_settings
+from astrot2.calibration import split_views
+from astrot2.evaluate import training_settings
 from astrot2.runtime import Classifier, resolve_model
 from benchmarks.common import plasticc_objects, write_result
-from benchmarks.early import BINS, cut_at_age, probabilities, snia_auc, view_metrics
+from benchmarks.early import age_views, probabilities, snia_auc, view_metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,25 +48,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the models were trained on different splits")
     clfs = [Classifier.load(f, threads=1) for f in folders]
     batch = plasticc_objects()
-    part = batch.take(split_indices(batch, folders[0], "test"))
-    y = class_index(part.extra["target"])
-    settings = training_settings(folders[0])
-    rng = np.random.default_rng(args.seed)  # the cuts of benchmarks.early
-    views = {label: cut_at_age(part, rng.uniform(lo, hi, part.n_objects),
-                               settings.augment.max_history) for label, lo, hi in BINS}
-    views["whole"] = part
-    views["alert_windows"] = alert_windows(part, settings.augment, settings.seed + 99)
-    if settings.resample is not None:
-        m = clfs[0].manifest
-        views["survey_windows"] = survey_windows(part, m.gp, m.survey, m.features.bands,
-                                                 settings.resample, settings.seed + 99)
+    evaluate_views = split_views(clfs[0], batch, "test")  # whole, alert (survey) windows
+    part, y = evaluate_views["whole"]
+    max_history = training_settings(folders[0]).augment.max_history
+    views = {label: view for label, (_, _, view) in age_views(part, max_history,
+                                                              args.seed).items()}
+    views.update({label: view for label, (view, _) in evaluate_views.items()})
 
     names = [str(Path(m)) for m in args.models] + ["ensemble"]
     result: dict = {"members": names[:-1], "n_objects": int(part.n_objects), "views": {}}
     early: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for label, view in views.items():
         y_view = y
-        if label in ("whole", "alert_windows", "survey_windows"):  # as astrot2 evaluate:
+        if label in evaluate_views:  # as astrot2 evaluate:
             usable = np.flatnonzero(view.ok)  # an unusable view (no g or r...) is left out
             view, y_view = view.take(usable), y[usable]
         probs, rejects = zip(*(probabilities(c, view) for c in clfs), strict=True)

@@ -111,8 +111,10 @@ class _Context:
         self.cache = cache
         self.manifest = read_manifest(parent)
         self.onnx = self.manifest.model_file
-        self.teachers = [self.onnx, *(_teacher_file(parent, Path(t)) for t in config.teachers)]
+        self.teachers = [self.onnx, *(_teacher_file(parent, self.manifest, Path(t))
+                                      for t in config.teachers)]
         self._inputs: dict[int, object] = {}
+        self._teacher_logits: dict[int, np.ndarray] = {}  # by id of a cached inputs()
         self.models: dict[str, object] = {}
 
     def inputs(self, n_augment: int | None = None):
@@ -261,7 +263,7 @@ def _torch_variant(ctx: _Context, method: str):
     return ctx.models[method]
 
 
-def _teacher_file(parent: Path, folder: Path) -> Path:
+def _teacher_file(parent: Path, manifest, folder: Path) -> Path:
     """The model file of an extra teacher, after checking it can teach the parent's student.
 
     Raises
@@ -273,8 +275,8 @@ def _teacher_file(parent: Path, folder: Path) -> Path:
     folder = source_folder(folder)
     if (folder / "split.json").read_text() != (parent / "split.json").read_text():
         raise ValueError(f"teacher {folder}: another split than the parent {parent}")
-    mine, theirs = read_manifest(parent), read_manifest(folder)
-    if (mine.gp, mine.features) != (theirs.gp, theirs.features):
+    theirs = read_manifest(folder)
+    if (manifest.gp, manifest.features) != (theirs.gp, theirs.features):
         raise ValueError(f"teacher {folder}: other GP or feature settings than {parent}")
     return theirs.model_file
 
@@ -282,11 +284,14 @@ def _teacher_file(parent: Path, folder: Path) -> Path:
 def _teacher_logits(ctx: _Context, data) -> np.ndarray:
     """The teachers' logits on the train views of ``data`` (ONNX Runtime): the parent's,
     or with more teachers the log of their mean class probabilities (raw outputs: a
-    teacher's calibration temperature is not applied)."""
+    teacher's calibration temperature is not applied).  Computed once per inputs: the
+    student's distillation and its pruning and clustering share them."""
     import onnxruntime as ort
 
     from astrot2.calibration import softmax
 
+    if id(data) in ctx._teacher_logits:
+        return ctx._teacher_logits[id(data)]
     logits = []
     for file in ctx.teachers:
         teacher = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
@@ -295,9 +300,12 @@ def _teacher_logits(ctx: _Context, data) -> np.ndarray:
                                      data.extra_train[i:i + 512]))[0]
             for i in range(0, len(data.x_train), 512)]))
     if len(logits) == 1:
-        return logits[0]
-    mean = np.mean([softmax(z) for z in logits], axis=0)
-    return np.log(np.maximum(mean, 1e-30)).astype(np.float32)
+        out = logits[0]
+    else:
+        mean = np.mean([softmax(z) for z in logits], axis=0)
+        out = np.log(np.maximum(mean, 1e-30)).astype(np.float32)
+    ctx._teacher_logits[id(data)] = out
+    return out
 
 
 #: Methods whose model file is the compact artefact.
