@@ -211,30 +211,24 @@ def split_views(clf, batch: LightCurveBatch, split: str
 
 def split_logits(model: str | Path, batch: LightCurveBatch, split: str,
                  threads: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Raw logits and class indices of each view of one split of a model's data.
+    """Uncalibrated logits and class indices of each view of one split of a model's data.
 
-    Views as in :func:`split_views`.  Rejected light curves (no GP, no detection) are
-    left out.
+    The logits of :meth:`astrot2.runtime.Classifier.scores` (network, combined with the
+    feature companion when the model has one).  Views as in :func:`split_views`.
+    Rejected light curves (no GP, no detection) are left out.
 
     Returns
     -------
     dict
         view -> ``(logits (n, n_classes) float64, y (n,) int)``.
     """
-    from astrot2.features import prepare
-    from astrot2.gp import STATUS_SKIPPED
-    from astrot2.runtime import Classifier, resolve_model
+    from astrot2.runtime import Classifier
 
-    clf = Classifier.load(resolve_model(model), threads=threads)
-    m = clf.manifest
+    clf = Classifier.load(model, threads=threads)  # NAME+companion: the combination
     out = {}
     for key, (view, y) in split_views(clf, batch, split).items():
-        x, extra, selected, gp = prepare(view, m.gp, m.features)
-        feeds = {"x": x}
-        if m.n_extra:
-            feeds["extra"] = extra
-        logits = raw_logits(clf, feeds)
-        keep = selected.ok & (gp.status != STATUS_SKIPPED) & np.isfinite(logits).all(axis=1)
+        logits, status = clf.scores(view, check_survey=False)
+        keep = (status == "ok") & np.isfinite(logits).all(axis=1)
         out[key] = (logits[keep], y[keep])
     return out
 
@@ -286,27 +280,32 @@ def calibrate_model(model: str | Path, batch: LightCurveBatch, *, n_bins: int = 
 
 
 def write_calibration(model: str | Path, section: dict) -> Path:
-    """Store ``section`` as the ``calibration`` of a model folder's manifest.json.
+    """Store ``section`` as the ``calibration`` of a model folder's manifest.json (of its
+    ``companion`` section for ``NAME+companion``).
 
     Only manifest.json is rewritten (atomically, same layout otherwise); the model file and
     its sha256 are unchanged, and the result is checked with
     :func:`astrot2.manifest.read_manifest` before it replaces the old manifest.
     """
-    from astrot2.manifest import read_manifest
-    from astrot2.runtime import resolve_model
-    from astrot2.utils import atomic_path
+    from astrot2.manifest import rewrite_manifest
+    from astrot2.runtime import resolve_model, with_companion
 
     folder = resolve_model(model)
-    file = folder / "manifest.json" if folder.is_dir() else folder
-    doc = json.loads(file.read_text())
     if not np.isfinite(section.get("temperature", np.nan)) or section["temperature"] <= 0:
-        raise ModelError(f"{file}: refusing a calibration without a positive temperature "
+        raise ModelError(f"{folder}: refusing a calibration without a positive temperature "
                          f"({section.get('temperature')!r})")
-    doc["calibration"] = section
-    with atomic_path(file) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    read_manifest(file)
-    return file
+    return rewrite_manifest(folder, lambda doc: _owner(doc, with_companion(model)[1])
+                            .__setitem__("calibration", section))
+
+
+def _owner(doc: dict, companion: bool) -> dict:
+    """The manifest section that holds calibration and metrics: the document itself, or
+    its ``companion`` section for ``NAME+companion``."""
+    if not companion:
+        return doc
+    if "companion" not in doc:
+        raise ModelError("the model has no feature companion")
+    return doc["companion"]
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -421,12 +420,12 @@ def run_calibration(model: str | Path, output: str | Path, *, data: str | Path |
     """
     from astrot2.data import fetch_plasticc
     from astrot2.io.plasticc import read_plasticc
-    from astrot2.runtime import resolve_model
+    from astrot2.runtime import COMPANION_SUFFIX, resolve_model, with_companion
 
     files = fetch_plasticc(data, progress=False)
     batch = read_plasticc(files.lightcurves, files.metadata)
     section, logits = calibrate_model(model, batch, threads=threads)
-    name = resolve_model(model).name
+    name = resolve_model(model).name + (COMPANION_SUFFIX if with_companion(model)[1] else "")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     temperature = section["temperature"]
@@ -453,26 +452,22 @@ def refresh_metrics(model: str | Path, batch: LightCurveBatch, *,
     kept once as ``metrics.test_split_uncalibrated``.  Only manifest.json changes.
     """
     from astrot2.evaluate import evaluate_model
-    from astrot2.manifest import read_manifest
-    from astrot2.runtime import resolve_model
-    from astrot2.utils import atomic_path
+    from astrot2.manifest import rewrite_manifest
+    from astrot2.runtime import resolve_model, with_companion
 
     report = evaluate_model(model, batch, split="test", threads=threads)
-    folder = resolve_model(model)
-    file = folder / "manifest.json" if folder.is_dir() else folder
-    doc = json.loads(file.read_text())
-    metrics = doc.setdefault("metrics", {})
-    old = metrics.get("test_split", {})
-    if old and "test_split_uncalibrated" not in metrics:
-        metrics["test_split_uncalibrated"] = old
     keys = ("flat_log_loss", "kaggle_log_loss", "accuracy", "macro_f1")
-    metrics["test_split"] = {view: {k: report[view][k] for k in keys}
-                             for view in ("whole", "alert_windows", "survey_windows")
-                             if view in report}
-    with atomic_path(file) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    read_manifest(file)
-    return file
+
+    def update(doc: dict) -> None:
+        metrics = _owner(doc, with_companion(model)[1]).setdefault("metrics", {})
+        old = metrics.get("test_split", {})
+        if old and "test_split_uncalibrated" not in metrics:
+            metrics["test_split_uncalibrated"] = old
+        metrics["test_split"] = {view: {k: report[view][k] for k in keys}
+                                 for view in ("whole", "alert_windows", "survey_windows")
+                                 if view in report}
+
+    return rewrite_manifest(resolve_model(model), update)
 
 
 #: Test-time augmentation: fraction of points each copy drops (uniform range).

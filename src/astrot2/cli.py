@@ -53,7 +53,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         from astrot2.classify import default_model
 
         model = default_model(args.inputs, args.format)
-    clf = Classifier.load(model, threads=args.threads)
+    clf = Classifier.load(model, threads=args.threads, companion=args.companion or None)
     summary = classify_files(args.inputs, args.output, clf, format=args.format,
                              batch_size=args.batch_size, min_points=args.min_points,
                              metadata=args.metadata, progress=not args.quiet,
@@ -126,6 +126,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                       "n_objects": report["n_objects"], **summary,
                       "difference_vs_manifest": report["difference"],
                       "report": str(out)}, indent=2))
+    return 0
+
+
+def _cmd_companion(args: argparse.Namespace) -> int:
+    """``astrot2 companion``: fit a model's feature companion and attach it."""
+    from astrot2.companion import CompanionConfig, fit_companion
+    from astrot2.data import fetch_plasticc
+    from astrot2.io.plasticc import read_plasticc
+
+    files = fetch_plasticc(args.data, progress=False)
+    batch = read_plasticc(files.lightcurves, files.metadata)
+    section = fit_companion(args.model, batch, CompanionConfig(max_iter=args.max_iter),
+                            write=not args.dry_run)
+    print(json.dumps({k: v for k, v in section.items() if k != "features"}, indent=2))
     return 0
 
 
@@ -213,6 +227,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``astrot2`` command."""
     from astrot2 import __version__
+    from astrot2.companion import CompanionConfig
     from astrot2.io import FORMATS
 
     parser = argparse.ArgumentParser(
@@ -242,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--model", default=None,
                     help="shipped model name (ztf, lsst) or model folder; default: the "
                     "shipped model of the inputs' survey")
+    cl.add_argument("--companion", action="store_true",
+                    help="combine the network with the model's feature companion "
+                    "(same as --model NAME+companion)")
     cl.add_argument("--format", choices=FORMATS, default=None)
     cl.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
     cl.add_argument("--batch-size", type=int, default=8192, help="light curves per chunk")
@@ -293,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")
-    ev.add_argument("--model", default="lsst", help="shipped model name or model folder")
+    ev.add_argument("--model", default="lsst", help="shipped model name or model folder "
+                    "(NAME+companion: with its feature companion)")
     ev.add_argument("--split", choices=["test", "validation"], default="test")
     ev.add_argument("--data", type=Path, default=None,
                     help="data folder for the PLAsTiCC files (default: the cache)")
@@ -301,6 +320,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="report folder (default: out/evaluate-NAME)")
     ev.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     ev.set_defaults(func=_cmd_evaluate)
+
+    cp = sub.add_parser("companion", help="fit a model's feature companion (gradient-boosted "
+                        "trees on light-curve statistics) and attach it to the model")
+    cp.add_argument("--model", default="lsst", help="shipped model name or model folder")
+    cp.add_argument("--data", type=Path, default=None,
+                    help="data folder for the PLAsTiCC files (default: the cache)")
+    cp.add_argument("--max-iter", type=int, default=CompanionConfig.max_iter,
+                    help="boosting iterations at most (early stopping on validation)")
+    cp.add_argument("--dry-run", action="store_true",
+                    help="report only; leave the model folder unchanged")
+    cp.set_defaults(func=_cmd_companion)
 
     co = sub.add_parser("compress", help="compress a model folder by every method, measured")
     co.add_argument("--model", default="lsst", help="shipped model name or model folder")
@@ -329,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("input", type=Path, help="alert file or directory")
     ex.add_argument("--alert-id", required=True, help="alert id (or object id) to explain")
     ex.add_argument("--model", default=None, help="shipped model name or model folder "
-                    "(default: the shipped model of the input's survey)")
+                    "(default: the shipped model of the input's survey; NAME+companion: "
+                    "probabilities with its feature companion)")
     ex.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
     ex.add_argument("--classes", type=int, default=3,
                     help="CAM strips for the N most probable classes (default 3)")
@@ -339,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("calibrate", help="fit a model's temperature on its validation "
                         "split and store it in its manifest")
-    ca.add_argument("--model", default="lsst", help="shipped model name or model folder")
+    ca.add_argument("--model", default="lsst", help="shipped model name or model folder "
+                    "(NAME+companion: with its feature companion)")
     ca.add_argument("--data", type=Path, default=None,
                     help="data folder for the PLAsTiCC files (default: the cache)")
     ca.add_argument("-o", "--output", type=Path, default=None,
@@ -356,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="Spark master, e.g. local[2] (default: spark-submit's, "
                            "else local[*])")
     sp_common.add_argument("--model", default=None,
-                           help="shipped model name (ztf, lsst) or model folder")
+                           help="shipped model name (ztf, lsst) or model folder "
+                           "(NAME+companion: with its feature companion)")
     sp_common.add_argument("--format", choices=FORMATS, default=None)
     sp_common.add_argument("--batch-size", type=int, default=8192,
                            help="light curves per classification chunk")

@@ -82,7 +82,8 @@ def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "t
     Parameters
     ----------
     model : str or Path
-        Shipped model name or model folder (with ``split.json`` and ``train_config.json``).
+        Shipped model name or model folder (with ``split.json`` and ``train_config.json``);
+        ``NAME+companion`` for the network with its feature companion.
     batch : LightCurveBatch
         The labelled PLAsTiCC training set (``extra['target']``), as read by
         :func:`astrot2.io.plasticc.read_plasticc`.
@@ -100,13 +101,14 @@ def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "t
         flat log-loss with the figures stored in the manifest.
     """
     folder = resolve_model(model)
-    clf = Classifier.load(folder, threads=threads)
+    clf = Classifier.load(model, threads=threads)
     part = batch.take(split_indices(batch, folder, split))
     y = class_index(part.extra["target"])
     settings = training_settings(folder)
     aug, resample, seed = settings.augment, settings.resample, settings.seed
     names = [c.name for c in CLASSES]
-    out: dict = {"model": clf.name, "split": split, "n_objects": int(part.n_objects)}
+    out: dict = {"model": clf.name, "split": split, "n_objects": int(part.n_objects),
+                 "companion": clf.companion is not None}
     views = [("whole", part), ("alert_windows", alert_windows(part, aug, seed + 99))]
     if resample is not None:  # the model's own survey's alerts, re-observed from PLAsTiCC
         m = clf.manifest
@@ -120,8 +122,8 @@ def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "t
         prob[rejected] = 1.0 / len(CLASSES)  # a reject counts as "no information"
         out[key] = classification_report(y[usable], prob[usable], names)
         out[key]["n_rejected"] = int(rejected.sum())
-    stored = clf.manifest.raw.get("metrics", {}).get("test_split", {}) if split == "test" \
-        else {}
+    owner = clf.manifest.raw if clf.companion is None else clf.companion.section
+    stored = owner.get("metrics", {}).get("test_split", {}) if split == "test" else {}
     out["stored"] = stored
     out["difference"] = {k: out[k]["flat_log_loss"] - stored[k]["flat_log_loss"]
                          for k, _ in views if k in stored}

@@ -64,8 +64,9 @@ class Explanation(NamedTuple):
     cam : ndarray of float64, shape (n_alerts, n_classes, n_steps)
         ``CAM_c(t)``; NaN rows for rejected alerts.
     probabilities : ndarray of float64, shape (n_alerts, n_classes)
-        As :meth:`astrot2.Classifier.predict` (calibrated when the manifest has a
-        temperature); zeros for rejected alerts.
+        As :meth:`astrot2.Classifier.predict` (with the feature companion when the model
+        has one, calibrated when the manifest has a temperature); zeros for rejected
+        alerts.  The CAMs explain the network's ``logits`` only.
     gp : GPResult
         The GP fit of the model's bands (grid times ``gp.times``, (n_alerts, n_steps)).
     batch : LightCurveBatch
@@ -77,6 +78,9 @@ class Explanation(NamedTuple):
     bias : ndarray of float64, shape (n_classes,)
     status : ndarray of object (str), shape (n_alerts,)
         ``"ok"`` or the reject reason.
+    companion : ndarray of float64, shape (n_alerts, n_classes), or None
+        The feature companion's own probabilities (:mod:`astrot2.companion`), None for a
+        model without one.
     """
 
     cam: np.ndarray
@@ -87,6 +91,7 @@ class Explanation(NamedTuple):
     extra_contribution: np.ndarray
     bias: np.ndarray
     status: np.ndarray
+    companion: np.ndarray | None = None
 
 
 def _load_onnx(file: Path):
@@ -284,8 +289,11 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
                     if cm.weight.shape[1] > cm.d_model else np.zeros_like(logits))
     status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
     status[(status == "ok") & (gp.status == STATUS_SKIPPED)] = "no_points_in_model_bands"
-    temperature = float(m.raw.get("calibration", {}).get("temperature", 1.0))
-    z = logits / temperature
+    z, companion = logits, None
+    if clf.companion is not None:  # the probabilities are what predict returns
+        companion = clf.companion.probabilities(selected, extra)
+        z = clf.companion.combine(logits, companion)
+    z = z / clf.temperature
     prob = np.exp(z - z.max(axis=1, keepdims=True))
     prob /= prob.sum(axis=1, keepdims=True)
     status[(status == "ok") & ~np.isfinite(prob).all(axis=1)] = "non_finite_output"
@@ -293,7 +301,8 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
     prob[bad] = 0.0
     cam[bad] = np.nan
     return Explanation(cam=cam, probabilities=prob, gp=gp, batch=selected, logits=logits,
-                       extra_contribution=contribution, bias=cm.bias.copy(), status=status)
+                       extra_contribution=contribution, bias=cm.bias.copy(), status=status,
+                       companion=companion)
 
 
 #: Band colours by band name (blue to red), for both surveys.
@@ -402,7 +411,10 @@ def plot_explanation(expl: Explanation, i: int, path: str | Path, *, n_classes: 
         if prob[k] >= 0.005:
             bars.text(prob[k] + 0.02, y, f"{prob[k]:.2f}", va="center", fontsize=7)
     top = order[0]
-    bars.set_title(f"class probabilities\n{names[top]}: logit {expl.logits[i, top]:.2f} = "
+    heading = "class probabilities" if expl.companion is None else (
+        f"class probabilities (t2 x feature companion;\ncompanion alone: {names[top]} "
+        f"{expl.companion[i, top]:.2f})")
+    bars.set_title(f"{heading}\n{names[top]}: t2 logit {expl.logits[i, top]:.2f} = "
                    f"CAM mean {expl.cam[i, top].mean():.2f}\n+ extras "
                    f"{expl.extra_contribution[i, top]:.2f} + bias {expl.bias[top]:.2f}",
                    fontsize=8)

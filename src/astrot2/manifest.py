@@ -10,6 +10,7 @@ nothing in a model folder is executed or unpickled.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,9 @@ from astrot2.errors import ModelError
 from astrot2.features import FeatureConfig
 from astrot2.gp import GPConfig
 from astrot2.surveys import Survey, get_survey
-from astrot2.utils import sha256_file
+from astrot2.utils import atomic_path, sha256_file
 
-__all__ = ["FORMAT", "Manifest", "read_manifest", "write_manifest"]
+__all__ = ["FORMAT", "Manifest", "read_manifest", "rewrite_manifest", "write_manifest"]
 
 FORMAT = "astrot2-model/1"
 
@@ -124,3 +125,30 @@ def read_manifest(path: Path) -> Manifest:
     return Manifest(name=doc["name"], version=doc["version"], survey=survey, gp=gp,
                     features=features, model_file=model_file, sha256=sha, n_extra=n_extra,
                     raw=doc)
+
+
+def rewrite_manifest(path: Path, update: Callable[[dict], None]) -> Path:
+    """Change a model's manifest.json in place: ``update`` edits the parsed document.
+
+    The new document is written atomically and re-read with :func:`read_manifest` (the old
+    file is restored if it no longer validates).  Model files are not touched.
+
+    Returns
+    -------
+    Path
+        The manifest file.
+    """
+    path = Path(path)
+    file = path / "manifest.json" if path.is_dir() else path
+    old = file.read_text()
+    doc = json.loads(old)
+    update(doc)
+    with atomic_path(file) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    try:
+        read_manifest(file)
+    except ModelError:
+        with atomic_path(file) as tmp:
+            tmp.write_text(old)
+        raise
+    return file

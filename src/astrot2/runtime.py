@@ -2,7 +2,9 @@
 
 ``Classifier.load(path)`` reads and verifies a model folder (manifest + model file), and
 ``predict(batch)`` runs the whole chain on a :class:`LightCurveBatch`: band selection,
-batched GP, the feature seam of :mod:`astrot2.features`, the network, softmax.  The GP
+batched GP, the feature seam of :mod:`astrot2.features`, the network, and, for
+``NAME+companion``, the model's feature companion of :mod:`astrot2.companion`
+(gradient-boosted trees, also ONNX), then the stored temperature and softmax.  The GP
 and feature settings come from the manifest, so inference reproduces training's inputs.
 
 The model file of a manifest is one of (by its suffix):
@@ -20,13 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
+from astrot2.companion import Companion
 from astrot2.errors import ModelError
 from astrot2.features import prepare
 from astrot2.gp import STATUS_SKIPPED
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
 
-__all__ = ["MODEL_SUFFIXES", "Classifier", "Prediction", "resolve_model", "shipped_models"]
+__all__ = ["COMPANION_SUFFIX", "MODEL_SUFFIXES", "Classifier", "Prediction", "resolve_model",
+           "shipped_models", "with_companion"]
 
 #: Model file kinds a manifest may name, by suffix.
 MODEL_SUFFIXES = {".onnx": "onnx", ".ort": "ort", ".t2c": "compact"}
@@ -42,8 +46,25 @@ def shipped_models() -> dict[str, Path]:
     return {p.name: p for p in sorted(root.iterdir()) if (p / "manifest.json").is_file()}
 
 
+#: Appended to a model's name or folder (``lsst+companion``): use its feature companion.
+COMPANION_SUFFIX = "+companion"
+
+
+def with_companion(name_or_path: str | Path) -> tuple[str | Path, bool]:
+    """Split ``NAME+companion`` into ``NAME`` and whether the companion is asked for."""
+    text = str(name_or_path)
+    if text.endswith(COMPANION_SUFFIX):
+        return text[:-len(COMPANION_SUFFIX)], True
+    return name_or_path, False
+
+
 def resolve_model(name_or_path: str | Path) -> Path:
-    """A model folder from a path, or from the name of a shipped model."""
+    """A model folder from a path, or from the name of a shipped model.
+
+    A trailing ``+companion`` (:data:`COMPANION_SUFFIX`) is ignored here: it selects how
+    :meth:`Classifier.load` runs the folder, not which folder.
+    """
+    name_or_path, _ = with_companion(name_or_path)
     path = Path(name_or_path)
     if path.exists():
         return path
@@ -109,14 +130,17 @@ class Classifier:
     Use :meth:`load`; the constructor takes an already-verified manifest and session.
     """
 
-    def __init__(self, manifest: Manifest, session, threads: int | None = None) -> None:
+    def __init__(self, manifest: Manifest, session, threads: int | None = None,
+                 companion: Companion | None = None) -> None:
         self.manifest = manifest
         self.session = session
         self.threads = threads  # GP worker threads (None: all cores)
+        self.companion = companion  # the feature companion, when the model has one
         self._inputs = [i.name for i in session.get_inputs()]
 
     @classmethod
-    def load(cls, path: str | Path, *, threads: int | None = None) -> Classifier:
+    def load(cls, path: str | Path, *, threads: int | None = None,
+             companion: bool | None = None) -> Classifier:
         """Load a model folder (or its manifest.json, or a shipped model's name).
 
         The model file's sha256 is checked against the manifest; ONNX Runtime's graph
@@ -125,10 +149,16 @@ class Classifier:
         Parameters
         ----------
         path : str or Path
+            A model folder, its manifest, or a shipped model's name; ``NAME+companion``
+            also loads the model's feature companion.
         threads : int, optional
             Threads of the GP fit and ONNX Runtime intra-op threads (default: all cores
             for the GP, ONNX Runtime's own choice).  Results do not depend on it; a Spark
             worker, which runs one task per core, uses 1.
+        companion : bool, optional
+            Combine the network with the model's feature companion (:mod:`astrot2.
+            companion`; the model must have one).  Default: only for ``NAME+companion``.
+            Off by default: the shipped default is the compressed network alone.
 
         Raises
         ------
@@ -139,6 +169,8 @@ class Classifier:
         """
         import onnxruntime as ort
 
+        path, suffixed = with_companion(path)
+        companion = suffixed if companion is None else companion
         manifest = read_manifest(resolve_model(path))
         file = manifest.model_file
         kind = MODEL_SUFFIXES.get(file.suffix)
@@ -163,12 +195,33 @@ class Classifier:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{file}: ONNX Runtime cannot load it ({exc})") from exc
         _check_inputs(manifest, session)
-        return cls(manifest, session, threads)
+        helper = None
+        if companion:
+            section = manifest.raw.get("companion")
+            if section is None:
+                raise ModelError(f"{manifest.model_file.parent}: the model has no feature "
+                                 "companion (fit one with astrot2 companion)")
+            helper = Companion.load(manifest.model_file.parent, section, threads)
+        return cls(manifest, session, threads, helper)
 
     @property
     def name(self) -> str:
-        """``name@version``."""
-        return f"{self.manifest.name}@{self.manifest.version}"
+        """``name@version``, with ``+companion`` when the companion is used."""
+        suffix = COMPANION_SUFFIX if self.companion is not None else ""
+        return f"{self.manifest.name}@{self.manifest.version}{suffix}"
+
+    @property
+    def temperature(self) -> float:
+        """The stored temperature (``astrot2 calibrate``) of what :meth:`scores` returns.
+
+        The manifest's ``calibration`` for the network alone; with the companion, the
+        companion section's own ``calibration`` (``astrot2 calibrate --model
+        NAME+companion``).
+        """
+        section = self.manifest.raw
+        if self.companion is not None:
+            section = self.companion.section
+        return float((section.get("calibration") or {}).get("temperature", 1.0))
 
     #: Light curves per ONNX Runtime call: bounds the attention buffers (n_heads * n_steps**2
     #: floats per light curve, 640 KB for t2) whatever the size of the batch.
@@ -183,16 +236,12 @@ class Classifier:
             return np.zeros((0, len(self.manifest.raw["classes"])))
         return np.concatenate(out).astype(np.float64)
 
-    def predict(self, batch: LightCurveBatch, *, check_survey: bool = True) -> Prediction:
-        """Class probabilities for every light curve of ``batch`` (one row each).
+    def scores(self, batch: LightCurveBatch, *, check_survey: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated logits (float64) and status of every light curve of ``batch``.
 
-        Parameters
-        ----------
-        batch : LightCurveBatch
-        check_survey : bool
-            Refuse light curves of another survey than the model's (default).  Evaluation
-            turns it off to score the ``ztf`` model on the PLAsTiCC g, r bands it was
-            trained on.
+        The network's logits, combined with the feature companion's log-probabilities
+        when the model has one; before the stored temperature.  See :meth:`predict`.
         """
         m = self.manifest
         if check_survey and batch.survey.name != m.survey.name:
@@ -205,7 +254,24 @@ class Classifier:
         if "extra" in self._inputs:
             feeds["extra"] = extra
         logits = self.logits(feeds)
-        logits /= float(m.raw.get("calibration", {}).get("temperature", 1.0))  # astrot2 calibrate
+        if self.companion is not None:
+            logits = self.companion.combine(logits, self.companion.probabilities(selected,
+                                                                                extra))
+        return logits, status
+
+    def predict(self, batch: LightCurveBatch, *, check_survey: bool = True) -> Prediction:
+        """Class probabilities for every light curve of ``batch`` (one row each).
+
+        Parameters
+        ----------
+        batch : LightCurveBatch
+        check_survey : bool
+            Refuse light curves of another survey than the model's (default).  Evaluation
+            turns it off to score the ``ztf`` model on the PLAsTiCC g, r bands it was
+            trained on.
+        """
+        logits, status = self.scores(batch, check_survey=check_survey)
+        logits /= self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         prob = np.exp(logits)
         prob /= prob.sum(axis=1, keepdims=True)

@@ -43,7 +43,7 @@ from astrot2.classes import CLASSES
 from astrot2.classify import classify_batch
 from astrot2.errors import Astrot2Error
 from astrot2.lightcurves import LightCurveBatch
-from astrot2.runtime import Classifier, resolve_model
+from astrot2.runtime import COMPANION_SUFFIX, Classifier, resolve_model, with_companion
 
 __all__ = [
     "OUTPUT_SCHEMA",
@@ -85,8 +85,9 @@ _LOADS: Counter[str] = Counter()  # resolved model folder -> loads in this proce
 
 
 def _model_key(model: str | Path) -> str:
-    """The cache key of a model: its resolved folder."""
-    return str(resolve_model(model).resolve())
+    """The cache key of a model: its resolved folder (``+companion`` kept)."""
+    suffix = COMPANION_SUFFIX if with_companion(model)[1] else ""
+    return str(resolve_model(model).resolve()) + suffix
 
 
 def load_model(model: str | Path) -> Classifier:
@@ -362,7 +363,7 @@ def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
 
     files = expand_inputs(inputs)
     model = model or _default_model(files, format)
-    model_path = str(resolve_model(model).resolve())
+    model_path = _model_key(model)
     n_parts = partitions or max(1, min(len(files), spark.sparkContext.defaultParallelism * 4))
 
     loads = spark.sparkContext.accumulator({}, _LoadsPerWorker())
@@ -424,7 +425,7 @@ def start_stream(spark: SparkSession, input_dir: str | Path, output_dir: str | P
     -------
     pyspark.sql.streaming.StreamingQuery
     """
-    model_path = str(resolve_model(model).resolve())
+    model_path = _model_key(model)
     files = alert_file_stream(spark, input_dir, max_files_per_trigger=max_files_per_trigger)
     rows = files.select("path", "content").mapInArrow(
         _classify_contents(model_path, format, batch_size), OUTPUT_SCHEMA)

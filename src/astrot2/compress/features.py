@@ -27,7 +27,7 @@ from astrot2.gp import STATUS_SKIPPED, GPConfig
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest
 
-__all__ = ["TrainingInputs", "training_inputs"]
+__all__ = ["TrainingInputs", "training_inputs", "training_views"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,37 @@ def _usable(batch: LightCurveBatch, gp: GPConfig, feats: FeatureConfig):
     x, extra, _, result = prepare(batch, gp, feats)
     ok = result.status != STATUS_SKIPPED
     return x[ok], extra[ok], ok
+
+
+def training_views(folder: str | Path, batch: LightCurveBatch, *,
+                   n_augment: int | None = None) -> list[LightCurveBatch]:
+    """The light curves a model folder was trained on, one batch per copy.
+
+    The ``train`` objects of ``split.json`` as they are, ``n_augment`` augmented copies
+    (seeds ``seed * 1000 + k`` of :func:`astrot2.train.train`) and, for a model trained
+    on re-observed survey alerts (``ztf``), its re-observed copies; every batch holds the
+    train objects in the same order.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A model folder as written by ``astrot2 train``.
+    batch : LightCurveBatch
+        The labelled PLAsTiCC training set.
+    n_augment : int, optional
+        Augmented copies (default: the training run's).
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    settings = training_settings(folder)
+    aug, seed = settings.augment, settings.seed
+    n_aug = settings.n_augment if n_augment is None else n_augment
+    train_b = batch.take(split_indices(batch, folder, "train"))
+    views = [train_b] + [augment(train_b, aug, seed * 1000 + k) for k in range(n_aug)]
+    if settings.n_resample:  # the model's survey's alerts (ztf), as trained
+        views += survey_copies(train_b, manifest.gp, manifest.survey, manifest.features.bands,
+                               settings.resample, resample_seeds(seed, settings.n_resample))
+    return views
 
 
 def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig | None = None,
@@ -103,24 +134,13 @@ def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig 
     y_all = class_index(batch.extra["target"])
     tr = split_indices(batch, folder, "train")
     va = split_indices(batch, folder, "validation")
-    train_b = batch.take(tr)
     xs, es, ys = [], [], []
-    for k in range(n_aug + 1):
-        view = train_b if k == 0 else augment(train_b, aug, seed * 1000 + (k - 1))
+    for k, view in enumerate(training_views(folder, batch, n_augment=n_aug)):
         x, e, ok = _usable(view, gp, feats)
         xs.append(x)
         es.append(e)
         ys.append(y_all[tr][ok])
-        log(f"train view {k}/{n_aug}: {len(x)} objects")
-    survey = [] if not settings.n_resample else survey_copies(
-        train_b, manifest.gp, manifest.survey, manifest.features.bands, settings.resample,
-        resample_seeds(seed, settings.n_resample))
-    for k, view in enumerate(survey):
-        x, e, ok = _usable(view, gp, feats)  # the model's survey's alerts (ztf), as trained
-        xs.append(x)
-        es.append(e)
-        ys.append(y_all[tr][ok])
-        log(f"survey view {k}: {len(x)} objects")
+        log(f"train view {k}: {len(x)} objects")
     x_va, e_va, ok_va = _usable(batch.take(va), gp, feats)
     out = TrainingInputs(np.concatenate(xs), np.concatenate(es),
                          np.concatenate(ys).astype(np.int64), x_va, e_va,

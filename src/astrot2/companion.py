@@ -1,0 +1,394 @@
+"""The feature companion: gradient-boosted trees on light-curve statistics, beside t2.
+
+t2 sees a light curve through its GP interpolation, normalised by its peak.  A
+gradient-boosting model on a few per-band statistics of the *raw* points (the project's
+baseline, :mod:`benchmarks.baseline`) makes different mistakes: on the held-out PLAsTiCC
+split it is more accurate than t2 but worse in log-loss.  Their product of experts,
+
+    logits = a * t2_logits + b * log p_companion        (then / T, ``astrot2 calibrate``)
+
+is better than either (``docs/model.md``).  ``a`` and ``b`` are fitted on the validation
+split by the flat (class-balanced) log-loss.
+
+Opt-in: ``Classifier.load("lsst+companion")`` (any command's ``--model NAME+companion``).
+The shipped default stays the compressed network alone (<= 12 KB, the runtime's size and
+latency budget); the companion adds a few hundred KB and a tree-ensemble pass.
+
+The companion sees only what its network sees: the model's bands, statistics relative to
+the light curve's own peak (scale-free), and the network's extra inputs (brightness and
+host photo-z only where the network uses them), so a ``ztf`` companion, like ``ztf``, ignores
+PLAsTiCC's absolute brightness.  It is trained on the network's own training views (the
+``train`` objects of ``split.json``, augmented and re-observed copies as in training), stored
+as ONNX (``companion.onnx``, sha256 in the manifest's ``companion`` section) and run by ONNX
+Runtime: inference needs no scikit-learn.  Fitting (:func:`fit_companion`, ``astrot2
+companion``) needs scikit-learn and onnx (the ``train`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from astrot2.errors import ModelError
+from astrot2.lightcurves import LightCurveBatch
+from astrot2.utils import sha256_file
+
+__all__ = ["COMPANION_FILE", "Companion", "CompanionConfig", "combination_weights",
+           "feature_names", "fit_companion", "summary_features", "trees_to_onnx"]
+
+#: File name of the companion inside a model folder.
+COMPANION_FILE = "companion.onnx"
+
+#: Per-band statistics of :func:`summary_features`, in order.
+BAND_STATS = ("max", "min", "mean", "std", "max_snr", "n_detections", "detected_days")
+
+
+def feature_names(bands: tuple[str, ...] | list[str], n_extra: int) -> list[str]:
+    """Names of the columns of :func:`summary_features`."""
+    return [f"{b}_{s}" for b in bands for s in BAND_STATS] + ["n_points"] + [
+        f"extra_{k}" for k in range(n_extra)]
+
+
+def summary_features(selected: LightCurveBatch, extra: np.ndarray,
+                     bands: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Per-light-curve statistics of the raw points, the companion's inputs.
+
+    Per band: the maximum, minimum, mean and standard deviation of the flux divided by
+    the light curve's peak flux over all ``bands`` (NaN when that peak is not positive),
+    the largest signal-to-noise ratio, the number of detections and the days between the
+    first and the last detection (NaN without one); then the number of points and the
+    network's ``extra`` inputs.  NaN marks a missing value (a band without points), which
+    the trees route explicitly.
+
+    Parameters
+    ----------
+    selected : LightCurveBatch
+        Light curves restricted to the model's bands (:func:`astrot2.features.prepare`).
+    extra : ndarray, shape (n_objects, n_extra)
+        The network's extra inputs for the same light curves.
+    bands : sequence of str
+        The model's bands.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_objects, len(feature_names(bands, n_extra)))
+    """
+    peak = selected.reduce(selected.flux, np.fmax)
+    peak = np.where(peak > 0, peak, np.nan)
+    relative = selected.flux / np.repeat(peak, np.diff(selected.offsets))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = selected.flux / selected.flux_err
+    cols = []
+    for name in bands:
+        in_band = selected.band == selected.survey.bands.index(name)
+        detected = in_band & selected.detected
+        n = selected.reduce(in_band.astype(float), np.add, 0.0)
+        f = np.where(in_band, relative, np.nan)
+        f0 = np.nan_to_num(f)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = selected.reduce(f0, np.add, 0.0) / n
+            var = selected.reduce(f0 ** 2, np.add, 0.0) / n - mean ** 2
+        t_det = np.where(detected, selected.time, np.nan)
+        cols += [selected.reduce(f, np.fmax), selected.reduce(f, np.fmin), mean,
+                 np.sqrt(np.maximum(var, 0.0)),
+                 selected.reduce(np.where(in_band, snr, np.nan), np.fmax),
+                 selected.reduce(detected.astype(float), np.add, 0.0),
+                 selected.reduce(t_det, np.fmax) - selected.reduce(t_det, np.fmin)]
+    cols.append(np.diff(selected.offsets).astype(float))
+    out = np.column_stack([*cols, np.asarray(extra, dtype=np.float64)])
+    out[~np.isfinite(out)] = np.nan  # +-inf (zero errors) count as missing
+    return out.astype(np.float32)
+
+
+class Companion:
+    """A loaded, verified companion: ONNX Runtime session and combination weights."""
+
+    def __init__(self, session, section: dict) -> None:
+        self.session = session
+        self.section = section
+        self.t2_weight = float(section["t2_weight"])
+        self.companion_weight = float(section["companion_weight"])
+        self.bands = tuple(section["bands"])
+
+    @classmethod
+    def load(cls, folder: Path, section: dict, threads: int | None = None) -> Companion:
+        """Load ``folder / section['file']``, checking its sha256 against ``section``.
+
+        Raises
+        ------
+        ModelError
+            Missing or modified file, malformed section, or ONNX Runtime refusing it.
+        """
+        import onnxruntime as ort
+
+        try:
+            file = folder / section["file"]
+            sha = section["sha256"]
+            float(section["t2_weight"]), float(section["companion_weight"])
+            tuple(section["bands"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{folder}: malformed companion section ({exc})") from exc
+        if not file.is_file():
+            raise ModelError(f"{folder}: companion file {file.name} is missing")
+        if sha256_file(file) != sha:
+            raise ModelError(f"{file}: sha256 does not match the manifest's companion "
+                             "section; the file was modified or corrupted")
+        opts = ort.SessionOptions()
+        if threads is not None:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(file), sess_options=opts,
+                                           providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"{file}: ONNX Runtime cannot load it ({exc})") from exc
+        return cls(session, section)
+
+    def probabilities(self, selected: LightCurveBatch, extra: np.ndarray) -> np.ndarray:
+        """The companion's class probabilities (float64, rows sum to 1).
+
+        ``selected`` and ``extra`` as :func:`summary_features` takes them.
+        """
+        return onnx_probabilities(self.session, summary_features(selected, extra, self.bands))
+
+    def combine(self, logits: np.ndarray, prob: np.ndarray) -> np.ndarray:
+        """``a * logits + b * log prob``: the network's logits with the companion's."""
+        return combined_logits(logits, prob, self.t2_weight, self.companion_weight)
+
+
+def onnx_probabilities(session, features: np.ndarray) -> np.ndarray:
+    """Run a tree-ensemble classifier exported by skl2onnx (no ZipMap): probabilities."""
+    name = session.get_inputs()[0].name
+    if len(features) == 0:
+        return np.zeros((0, session.get_outputs()[1].shape[1] or 0))
+    return np.asarray(session.run(None, {name: features.astype(np.float32)})[1],
+                      dtype=np.float64)
+
+
+def combined_logits(logits: np.ndarray, prob: np.ndarray, t2_weight: float,
+                    companion_weight: float) -> np.ndarray:
+    """The product of experts ``a * logits + b * log(prob)`` (prob floored at 1e-7)."""
+    return t2_weight * logits + companion_weight * np.log(np.clip(prob, 1e-7, 1.0))
+
+
+def combination_weights(logits: np.ndarray, prob: np.ndarray, y: np.ndarray
+                        ) -> tuple[float, float, float]:
+    """Weights ``(a, b)`` minimising the flat log-loss of the combination, and that loss.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (n, n_classes)
+        The network's raw logits.
+    prob : ndarray, shape (n, n_classes)
+        The companion's probabilities for the same light curves.
+    y : ndarray of int, shape (n,)
+        Class indices.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+
+    from astrot2.metrics import weighted_log_loss
+
+    def loss(ab: np.ndarray) -> float:
+        s = log_softmax(combined_logits(logits, prob, ab[0], ab[1]), axis=1)
+        return float(weighted_log_loss(y, np.exp(s)))
+
+    res = minimize(loss, np.array([1.0, 0.5]), method="Nelder-Mead",
+                   options={"xatol": 1e-4, "fatol": 1e-6})
+    a, b = (float(v) for v in res.x)
+    return a, b, float(res.fun)
+
+
+def trees_to_onnx(gbm, n_features: int):
+    """A fitted multi-class ``HistGradientBoostingClassifier`` as an ONNX model.
+
+    One ``ai.onnx.ml`` ``TreeEnsembleClassifier`` node (opset 3), softmax of the summed
+    leaf values plus the baseline: the classifier's ``predict_proba``.  Input ``features``
+    (float32, ``(n, n_features)``); outputs ``label`` and ``probabilities``.  Thresholds
+    are stored as the largest float32 not above scikit-learn's float64 threshold, so a
+    float32 input takes the same branch as in scikit-learn; NaN follows each node's learned
+    missing-value direction.  (skl2onnx 1.20's converter fails with onnx >= 1.23.)
+
+    Raises
+    ------
+    ModelError
+        A categorical split or a binary classifier (not used by the companion).
+    """
+    from onnx import TensorProto, helper
+
+    n_classes = len(gbm.classes_)
+    if n_classes < 3:
+        raise ModelError("trees_to_onnx exports multi-class classifiers only")
+    attrs: dict[str, list] = {k: [] for k in (
+        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
+        "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true",
+        "class_treeids", "class_nodeids", "class_ids", "class_weights")}
+    tree = 0
+    for iteration in gbm._predictors:
+        for k, predictor in enumerate(iteration):
+            nodes = predictor.nodes
+            if nodes["is_categorical"].any():
+                raise ModelError("categorical splits are not exported")
+            for i, node in enumerate(nodes):
+                leaf = bool(node["is_leaf"])
+                threshold = np.float32(node["num_threshold"]) if not leaf else np.float32(0)
+                if not leaf and float(threshold) > float(node["num_threshold"]):
+                    threshold = np.nextafter(threshold, np.float32(-np.inf))
+                attrs["nodes_treeids"].append(tree)
+                attrs["nodes_nodeids"].append(i)
+                attrs["nodes_featureids"].append(0 if leaf else int(node["feature_idx"]))
+                attrs["nodes_values"].append(float(threshold))
+                attrs["nodes_modes"].append("LEAF" if leaf else "BRANCH_LEQ")
+                attrs["nodes_truenodeids"].append(0 if leaf else int(node["left"]))
+                attrs["nodes_falsenodeids"].append(0 if leaf else int(node["right"]))
+                attrs["nodes_missing_value_tracks_true"].append(
+                    0 if leaf else int(node["missing_go_to_left"]))
+                if leaf:
+                    attrs["class_treeids"].append(tree)
+                    attrs["class_nodeids"].append(i)
+                    attrs["class_ids"].append(k)
+                    attrs["class_weights"].append(float(node["value"]))
+            tree += 1
+    node = helper.make_node(
+        "TreeEnsembleClassifier", ["features"], ["label", "probabilities"],
+        domain="ai.onnx.ml", post_transform="SOFTMAX",
+        classlabels_int64s=[int(c) for c in gbm.classes_],
+        base_values=[float(v) for v in np.ravel(gbm._baseline_prediction)], **attrs)
+    graph = helper.make_graph(
+        [node], "astrot2_companion",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, n_features])],
+        [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                       [None, n_classes])])
+    return helper.make_model(graph, producer_name="astrot2.companion", opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+
+
+@dataclass(frozen=True)
+class CompanionConfig:
+    """scikit-learn HistGradientBoostingClassifier settings of the companion."""
+
+    max_iter: int = 500
+    learning_rate: float = 0.15
+    max_leaf_nodes: int = 4  # small trees: a 0.35 MB ONNX file for lsst, as good as 15 leaves
+    min_samples_leaf: int = 20
+    l2_regularization: float = 1.0
+    n_iter_no_change: int = 30  # early stopping on the validation views
+    seed: int = 0
+
+
+def _views_features(clf, views: list[LightCurveBatch], with_logits: bool = True
+                    ) -> tuple[list, list, list]:
+    """Features and (``with_logits``) network logits of the usable light curves of each
+    view, and which light curves those are (band selection passed, GP fitted)."""
+    from astrot2.features import prepare
+    from astrot2.gp import STATUS_SKIPPED
+
+    m = clf.manifest
+    feats, logits, oks = [], [], []
+    for view in views:
+        x, extra, selected, gp = prepare(view, m.gp, m.features, n_threads=clf.threads)
+        ok = selected.ok & (gp.status != STATUS_SKIPPED)
+        feats.append(summary_features(selected, extra, m.features.bands)[ok])
+        if with_logits:
+            logits.append(clf.logits({"x": x[ok], **({"extra": extra[ok]} if m.n_extra
+                                                     else {})}))
+        oks.append(ok)
+    return feats, logits, oks
+
+
+def fit_companion(model: str | Path, batch: LightCurveBatch,
+                  config: CompanionConfig = CompanionConfig(), *, write: bool = True,
+                  log=print) -> dict:
+    """Train, export and attach the companion of a model folder.
+
+    Parameters
+    ----------
+    model : str or Path
+        A model folder with ``split.json`` and ``train_config.json`` (or a shipped name).
+    batch : LightCurveBatch
+        The labelled PLAsTiCC training set.
+    config : CompanionConfig
+    write : bool
+        Write ``companion.onnx`` and the manifest's ``companion`` section (replacing a
+        previous one, its calibration and metrics included: run ``astrot2 calibrate
+        --model NAME+companion`` next).  Off: report only.
+
+    Returns
+    -------
+    dict
+        The ``companion`` section (weights, sizes, validation figures).
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from astrot2.calibration import split_views
+    from astrot2.classes import CLASSES, class_index
+    from astrot2.compress.features import training_views
+    from astrot2.evaluate import split_indices
+    from astrot2.manifest import rewrite_manifest
+    from astrot2.metrics import weighted_log_loss
+    from astrot2.runtime import Classifier, resolve_model
+
+    folder = resolve_model(model)
+    clf = Classifier.load(folder)
+    m = clf.manifest
+    y_all = class_index(batch.extra["target"])
+    train_views = training_views(folder, batch)
+    y_tr = y_all[split_indices(batch, folder, "train")]
+    x_tr, _, ok_tr = _views_features(clf, train_views, with_logits=False)
+    x_train = np.concatenate(x_tr)
+    y_train = np.concatenate([y_tr[ok] for ok in ok_tr])
+    val = split_views(clf, batch, "validation")
+    x_va, z_va, ok_va = _views_features(clf, [v for v, _ in val.values()])
+    y_val = np.concatenate([y[ok] for (_, y), ok in zip(val.values(), ok_va, strict=True)])
+    x_val, z_val = np.concatenate(x_va), np.concatenate(z_va)
+    log(f"companion: {len(y_train)} training views, {len(y_val)} validation views")
+
+    def balanced(y: np.ndarray) -> np.ndarray:
+        counts = np.bincount(y, minlength=len(CLASSES)).astype(float)
+        return len(y) / (np.count_nonzero(counts) * counts[y])
+
+    gbm = HistGradientBoostingClassifier(
+        max_iter=config.max_iter, learning_rate=config.learning_rate,
+        max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=config.min_samples_leaf,
+        l2_regularization=config.l2_regularization, early_stopping=True,
+        n_iter_no_change=config.n_iter_no_change, random_state=config.seed)
+    gbm.fit(x_train, y_train, sample_weight=balanced(y_train), X_val=x_val, y_val=y_val,
+            sample_weight_val=balanced(y_val))
+    if list(gbm.classes_) != list(range(len(CLASSES))):
+        raise ModelError("the companion's training views miss a class; cannot export it")
+    onx = trees_to_onnx(gbm, x_train.shape[1])
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    p_val = onnx_probabilities(session, x_val)
+    parity = float(np.abs(p_val - gbm.predict_proba(x_val)).max())
+    a, b, combined = combination_weights(z_val, p_val, y_val)
+    from scipy.special import softmax
+
+    section = {
+        "file": COMPANION_FILE, "kind": "scikit-learn HistGradientBoostingClassifier",
+        "bands": list(m.features.bands), "features": feature_names(m.features.bands, m.n_extra),
+        "t2_weight": a, "companion_weight": b, "config": asdict(config),
+        "n_iter": int(gbm.n_iter_), "n_train_views": len(y_train),
+        "onnx_vs_sklearn_max_abs_diff": parity,
+        "fitted_on": {"split": "validation", "views": list(val),
+                      "objective": "flat (class-balanced) log-loss"},
+        "validation_flat_log_loss": {
+            "t2": float(weighted_log_loss(y_val, softmax(z_val, axis=1))),
+            "companion": float(weighted_log_loss(y_val, p_val)), "combined": combined},
+    }
+    if write:
+        path = folder / COMPANION_FILE
+        path.write_bytes(onx.SerializeToString())
+        section["sha256"] = sha256_file(path)
+        section["bytes"] = path.stat().st_size
+
+        rewrite_manifest(folder, lambda doc: doc.__setitem__("companion", section))
+    log(json.dumps({k: section[k] for k in ("n_iter", "t2_weight", "companion_weight",
+                                            "validation_flat_log_loss")}))
+    return section
+

@@ -1,0 +1,182 @@
+"""The feature companion: features, ONNX export, combination, attach / load / calibrate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from astrot2.companion import (
+    COMPANION_FILE,
+    combination_weights,
+    combined_logits,
+    feature_names,
+    summary_features,
+)
+from astrot2.errors import ModelError
+from astrot2.lightcurves import LightCurveBatch
+from astrot2.surveys import get_survey
+
+
+def _batch() -> LightCurveBatch:
+    """Two ZTF light curves: one with g and r points, one with r points only."""
+    ztf = get_survey("ztf")
+    g, r = ztf.bands.index("g"), ztf.bands.index("r")
+    return LightCurveBatch.from_observations(
+        ztf, ["a1", "a2"], ["o1", "o2"],
+        owner=np.array([0, 0, 0, 0, 1, 1]),
+        time=np.array([0.0, 1.0, 3.0, 4.0, 10.0, 12.5]),
+        flux=np.array([10.0, 40.0, 20.0, -5.0, 8.0, 16.0]),
+        flux_err=np.array([1.0, 2.0, 4.0, 5.0, 2.0, 4.0]),
+        band=np.array([g, g, r, r, r, r], dtype=np.int8),
+        detected=np.array([True, True, True, False, True, True]))
+
+
+def test_summary_features_by_hand():
+    batch = _batch()
+    extra = np.zeros((2, 0), dtype=np.float32)
+    f = summary_features(batch, extra, ("g", "r"))
+    names = feature_names(("g", "r"), 0)
+    assert f.shape == (2, len(names)) and f.dtype == np.float32
+    row = dict(zip(names, f[0].astype(float), strict=True))
+    # peak over both bands 40: g points 10, 40 -> 0.25, 1.0; r points 20, -5 -> 0.5, -0.125
+    assert row["g_max"] == pytest.approx(1.0) and row["g_min"] == pytest.approx(0.25)
+    assert row["g_mean"] == pytest.approx(0.625) and row["g_std"] == pytest.approx(0.375)
+    assert row["r_max_snr"] == pytest.approx(5.0) and row["g_max_snr"] == pytest.approx(20.0)
+    assert row["r_n_detections"] == 1 and row["g_detected_days"] == pytest.approx(1.0)
+    assert row["r_detected_days"] == pytest.approx(0.0) and row["n_points"] == 4
+    second = dict(zip(names, f[1].astype(float), strict=True))
+    for stat in ("max", "min", "mean", "std", "max_snr", "detected_days"):
+        assert np.isnan(second[f"g_{stat}"])  # no g point: missing, for the trees
+    assert second["g_n_detections"] == 0 and second["r_max"] == pytest.approx(1.0)
+    assert second["r_detected_days"] == pytest.approx(2.5)
+
+
+def test_trees_to_onnx_matches_scikit_learn():
+    """The exported trees give scikit-learn's probabilities, NaN routes and threshold ties
+    included (inputs equal to the training values, where the bin edges lie)."""
+    pytest.importorskip("onnx")
+    sklearn = pytest.importorskip("sklearn.ensemble")
+    import onnxruntime as ort
+
+    from astrot2.companion import onnx_probabilities, trees_to_onnx
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int) * 2
+    x[rng.random(x.shape) < 0.1] = np.nan
+    gbm = sklearn.HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=4,
+                                                 random_state=0).fit(x, y)
+    session = ort.InferenceSession(trees_to_onnx(gbm, 5).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    x_test = np.concatenate([x, rng.normal(size=(200, 5)).astype(np.float32)])
+    got = onnx_probabilities(session, x_test)
+    want = gbm.predict_proba(x_test)
+    assert np.abs(got - want).max() <= 1e-5
+    assert (got.argmax(axis=1) == want.argmax(axis=1)).all()
+
+
+def test_combination_weights_use_the_informative_expert():
+    from astrot2.calibration import softmax
+    from astrot2.metrics import weighted_log_loss
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    y = rng.integers(0, 4, n)
+    logits = rng.normal(size=(n, 4))  # an uninformative network
+    peak = np.where(rng.random(n) < 0.8, y, (y + rng.integers(1, 4, n)) % 4)
+    prob = np.full((n, 4), 0.1)
+    prob[np.arange(n), peak] = 0.7  # a companion right 80 % of the time
+    a, b, loss = combination_weights(logits, prob, y)
+    assert b > 0.5 and abs(a) < 0.2
+    assert loss < weighted_log_loss(y, prob) < weighted_log_loss(y, softmax(logits))
+    combined = combined_logits(logits, prob, a, b)
+    assert (combined.argmax(axis=1) == y).mean() > 0.75
+
+
+def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
+    """fit_companion writes companion.onnx + manifest section; ``NAME+companion`` combines
+    the two experts exactly; the default stays the network; the file is verified; the
+    combination has its own calibration and metrics."""
+    pytest.importorskip("sklearn")
+    from astrot2.calibration import calibrate_model, write_calibration
+    from astrot2.calibration import softmax as softmax_t
+    from astrot2.companion import fit_companion
+    from astrot2.evaluate import evaluate_model
+    from astrot2.features import prepare
+    from astrot2.io.plasticc import read_plasticc
+    from astrot2.runtime import Classifier
+
+    folder = tmp_path / "ztf"
+    shutil.copytree(ztf_model, folder)
+    spec = f"{folder}+companion"
+    sample = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
+                           fixtures / "plasticc" / "plasticc_meta_sample.csv")
+    with pytest.raises(ModelError, match="no feature companion"):
+        Classifier.load(spec)
+    write_calibration(folder, {"method": "temperature_scaling", "temperature": 1.5})
+    section = fit_companion(folder, sample, log=lambda *_: None)
+    assert (folder / COMPANION_FILE).is_file() and section["onnx_vs_sklearn_max_abs_diff"] < 1e-5
+    doc = json.loads((folder / "manifest.json").read_text())
+    assert doc["calibration"]["temperature"] == 1.5  # the network's, untouched
+    assert doc["companion"]["sha256"] == section["sha256"]
+
+    clf = Classifier.load(spec, threads=1)
+    alone = Classifier.load(folder, threads=1)
+    assert clf.companion is not None and alone.companion is None
+    assert Classifier.load(folder, companion=True).companion is not None
+    assert clf.name.endswith("+companion") and not alone.name.endswith("+companion")
+    assert clf.temperature == 1.0 and alone.temperature == 1.5
+    view = sample.take(np.arange(20))
+    pred = clf.predict(view, check_survey=False)
+    ok = pred.status == "ok"
+    assert ok.sum() > 10
+    network, _ = alone.scores(view, check_survey=False)
+    _, extra, selected, _ = prepare(view, clf.manifest.gp, clf.manifest.features)
+    prob_c = clf.companion.probabilities(selected, extra)
+    want = softmax_t(section["t2_weight"] * network + section["companion_weight"]
+                     * np.log(np.clip(prob_c, 1e-7, 1)))
+    np.testing.assert_allclose(pred.probabilities[ok], want[ok], atol=1e-6)
+    np.testing.assert_allclose(alone.predict(view, check_survey=False).probabilities[ok],
+                               softmax_t(network[ok], 1.5), atol=1e-6)
+
+    # the combination's temperature and metrics live in the companion section
+    cal, _ = calibrate_model(spec, sample)
+    write_calibration(spec, cal)
+    doc = json.loads((folder / "manifest.json").read_text())
+    assert doc["companion"]["calibration"]["temperature"] == cal["temperature"]
+    assert doc["calibration"]["temperature"] == 1.5
+    assert Classifier.load(spec, threads=1).temperature == cal["temperature"]
+    both = evaluate_model(spec, sample)
+    network_only = evaluate_model(folder, sample)
+    assert both["model"].endswith("+companion")
+    assert both["whole"]["flat_log_loss"] != network_only["whole"]["flat_log_loss"]
+
+    # a modified companion file is refused; the network alone still loads
+    data = bytearray((folder / COMPANION_FILE).read_bytes())
+    data[-1] ^= 1
+    (folder / COMPANION_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        Classifier.load(spec)
+    assert Classifier.load(folder).companion is None
+    (folder / COMPANION_FILE).unlink()
+    with pytest.raises(ModelError, match="missing"):
+        Classifier.load(spec)
+
+
+@pytest.mark.parametrize("name", ["lsst", "ztf"])
+def test_shipped_models_carry_a_verified_opt_in_companion(name):
+    from astrot2.runtime import Classifier, shipped_models
+
+    if name not in shipped_models():
+        pytest.skip(f"no shipped {name} model")
+    assert Classifier.load(name, threads=1).companion is None  # the default: network alone
+    clf = Classifier.load(f"{name}+companion", threads=1)
+    section = clf.manifest.raw["companion"]
+    assert section["onnx_vs_sklearn_max_abs_diff"] <= 1e-5
+    assert section["features"] == feature_names(clf.manifest.features.bands,
+                                                clf.manifest.n_extra)
+    fit = section["validation_flat_log_loss"]
+    assert fit["combined"] < min(fit["t2"], fit["companion"])
