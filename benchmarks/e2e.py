@@ -7,7 +7,8 @@
 2. End to end: the CLI's own function (:func:`astrot2.classify.classify_files`: read ->
    photometry -> GP -> model -> write Parquet) over the replay folder, 2 threads, median
    of ``--repeats`` runs; then the same work stage by stage, timed in-process (read,
-   band selection + GP + features, ONNX model, output table + write).
+   band selection + GP + features, ONNX model, the feature companion for
+   ``--model NAME+companion``, output table + write).
 3. Latency: one alert at a time (decoded light curve -> GP -> model -> output row) in a
    warm process: p50 / p99; cold start: ``astrot2 classify`` on a one-alert file, process
    start to result file, median of 5.
@@ -17,11 +18,11 @@
    (:func:`benchmarks.gp.reference_fit`), the same feature normalisation, and one ONNX
    Runtime call with a batch of 1.  Reading and writing are not charged to it.
 
-Writes ``benchmarks/results/e2e.json``.  Needs george (``pip install george``) for the
+Writes ``benchmarks/results/e2e.json`` (``e2e-NAME.json`` with ``--name``).  Needs george (``pip install george``) for the
 reference only.
 
 Usage: python -m benchmarks.e2e [--alerts 200000] [--model ztf] [--repeats 3]
-[--reference 1000] [--keep DIR]
+[--reference 1000] [--keep DIR] [--name NAME]
 """
 
 from __future__ import annotations
@@ -110,36 +111,41 @@ def write_replay(table: pa.Table, n_alerts: int, file_size: int, dest: Path) -> 
 
 
 def stage_breakdown(files: list[Path], clf, out: Path) -> dict[str, float]:
-    """Seconds per stage of the same work as ``classify_files``, timed in-process."""
+    """Seconds per stage of the same work as ``classify_files``, timed in-process.
+
+    One pass: reading, then ``classify_batch`` with the classifier's stage clock on (GP
+    and features, network, companion); the rest of ``classify_batch`` and the writing
+    count as ``output_and_write``.
+    """
     from astrot2.classify import classify_batch
-    from astrot2.features import prepare
     from astrot2.io import read_file
 
-    stages = dict.fromkeys(("read", "gp_and_features", "model", "output_and_write"), 0.0)
-    m = clf.manifest
+    stages = dict.fromkeys(("read", "output_and_write"), 0.0)
+    clf.stage_seconds = {}
     writer = None
-    for path in files:
-        t0 = time.perf_counter()
-        batch = read_file(path)
-        t1 = time.perf_counter()
-        x, extra, _, _ = prepare(batch, m.gp, m.features)
-        t2 = time.perf_counter()
-        feeds = {"x": x, **({"extra": extra} if "extra" in clf._inputs else {})}
-        clf.session.run(None, feeds)
-        t3 = time.perf_counter()
-        table = classify_batch(clf, batch)  # repeats GP + model: subtracted below
-        t4 = time.perf_counter()
-        if writer is None:
-            writer = pq.ParquetWriter(out, table.schema)
-        writer.write_table(table)
-        t5 = time.perf_counter()
-        stages["read"] += t1 - t0
-        stages["gp_and_features"] += t2 - t1
-        stages["model"] += t3 - t2
-        stages["output_and_write"] += max((t4 - t3) - (t3 - t1), 0.0) + (t5 - t4)
-    if writer is not None:
-        writer.close()
-    return stages
+    try:
+        for path in files:
+            t0 = time.perf_counter()
+            batch = read_file(path)
+            t1 = time.perf_counter()
+            table = classify_batch(clf, batch)
+            if writer is None:
+                writer = pq.ParquetWriter(out, table.schema)
+            writer.write_table(table)
+            stages["read"] += t1 - t0
+            stages["output_and_write"] += time.perf_counter() - t1
+        inside = dict(clf.stage_seconds)
+    finally:
+        clf.stage_seconds = None
+        if writer is not None:
+            writer.close()
+    stages["output_and_write"] -= sum(inside.values())
+    if clf.companion is None:
+        inside.pop("companion", None)
+    return {"read": stages["read"], "gp_and_features": inside["gp_and_features"],
+            "model": inside["network"],
+            **({"companion": inside["companion"]} if "companion" in inside else {}),
+            "output_and_write": stages["output_and_write"]}
 
 
 def latency(clf, batch, n: int) -> dict[str, float]:
@@ -243,6 +249,8 @@ def main() -> None:
     parser.add_argument("--reference", type=int, default=1000)
     parser.add_argument("--latency-alerts", type=int, default=2000)
     parser.add_argument("--keep", type=Path, default=None, help="keep the replay here")
+    parser.add_argument("--name", default=None,
+                        help="result file benchmarks/results/e2e-NAME.json (default: e2e)")
     args = parser.parse_args()
 
     from astrot2.classify import classify_files
@@ -278,7 +286,7 @@ def main() -> None:
     out["latency_single_alert"] = latency(clf, sample, args.latency_alerts)
     one = tmp / "one.parquet"
     pq.write_table(pq.read_table(files[0]).slice(0, 1), one)
-    out["cold_start"] = cold_start(one, str(resolve_model(args.model)), tmp)
+    out["cold_start"] = cold_start(one, args.model, tmp)
 
     if args.reference:
         ref = reference(resolve_model(args.model), files[0], min(args.reference, len(sample)))
@@ -289,7 +297,7 @@ def main() -> None:
     if "speedup_vs_reference" in out:
         print("reference", round(out["reference_per_object"]["alerts_per_s"], 1), "alerts/s;",
               "speed-up", round(out["speedup_vs_reference"], 1))
-    print("wrote", write_result("e2e", out))
+    print("wrote", write_result(f"e2e-{args.name}" if args.name else "e2e", out))
 
 
 if __name__ == "__main__":

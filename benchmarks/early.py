@@ -196,7 +196,8 @@ def age_binned_temperature(clf: Classifier, batch: LightCurveBatch, folder: Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="lsst", help="shipped model name or folder")
+    parser.add_argument("--model", default="lsst",
+                        help="shipped model name or folder (NAME+companion: with its companion)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
     parser.add_argument("--name", default=None,
@@ -208,13 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     folder = resolve_model(args.model)
     name = args.name or folder.name
-    clf = Classifier.load(folder, threads=args.threads)
+    clf = Classifier.load(args.model, threads=args.threads)  # NAME+companion too
     batch = plasticc_objects()
     part = batch.take(split_indices(batch, folder, "test"))
     y = class_index(part.extra["target"])
     aug = training_settings(folder).augment
     result: dict = {"model": clf.name, "split": "test", "n_objects": int(part.n_objects),
-                    "calibrated": "calibration" in clf.manifest.raw,
+                    "calibrated": clf.temperature != 1.0,
                     "max_history": aug.max_history, "bins": {}}
     early = []
     for label, (lo, hi, view) in age_views(part, aug.max_history, args.seed).items():

@@ -304,6 +304,37 @@ def test_students_learn_from_an_ensemble_of_teachers(compressed, sample, tmp_pat
                        log=lambda *_: None)
 
 
+def test_students_learn_the_teachers_with_a_companion(compressed, sample, tmp_path):
+    """A companion teacher (a model of the parent's split with a feature companion) is
+    combined with the teachers, its weights refitted and recorded; a model without a
+    companion is refused."""
+    pytest.importorskip("sklearn")
+    import shutil
+
+    from astrot2.companion import fit_companion
+    from astrot2.compress.pipeline import CompressConfig, compress_model
+    from astrot2.errors import ModelError
+
+    parent, folders = compressed
+    helper = tmp_path / "with_companion"
+    shutil.copytree(parent, helper)
+    with pytest.raises(ModelError, match="no feature companion"):
+        compress_model(parent, tmp_path / "none", sample, methods=["distilled"],
+                       config=CompressConfig(**FAST, companion_teacher=str(helper)),
+                       log=lambda *_: None)
+    section = fit_companion(helper, sample, log=lambda *_: None)
+    got = compress_model(parent, tmp_path / "variants", sample, methods=["distilled"],
+                         config=CompressConfig(**FAST, companion_teacher=str(helper)),
+                         log=lambda *_: None)
+    doc = json.loads((got["distilled"] / "manifest.json").read_text())
+    record = doc["compression"]["companion_teacher"]
+    assert record["sha256"] == section["sha256"]
+    assert np.isfinite(record["t2_weight"]) and np.isfinite(record["companion_weight"])
+    single = json.loads((folders["distilled"] / "manifest.json").read_text())
+    assert (doc["metrics"]["test_split"]["whole"]["flat_log_loss"]
+            != single["metrics"]["test_split"]["whole"]["flat_log_loss"])
+
+
 def test_config_from_key_value_settings():
     from astrot2.compress.pipeline import CompressConfig, config_from
 

@@ -17,6 +17,7 @@ The model file of a manifest is one of (by its suffix):
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,9 @@ class Classifier:
         self.threads = threads  # GP worker threads (None: all cores)
         self.companion = companion  # the feature companion, when the model has one
         self._inputs = [i.name for i in session.get_inputs()]
+        #: Set to a dict to accumulate the seconds of each stage of :meth:`scores`
+        #: (``gp_and_features``, ``network``, ``companion``): profiling, benchmarks.
+        self.stage_seconds: dict[str, float] | None = None
 
     @classmethod
     def load(cls, path: str | Path, *, threads: int | None = None,
@@ -247,16 +251,23 @@ class Classifier:
         if check_survey and batch.survey.name != m.survey.name:
             raise ModelError(f"model {self.name} is for {m.survey.name} alerts, got "
                              f"{batch.survey.name} light curves; pick the matching model")
+        t0 = time.perf_counter()
         x, extra, selected, gp = prepare(batch, m.gp, m.features, n_threads=self.threads)
         status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
         status[(status == "ok") & (gp.status == STATUS_SKIPPED)] = "no_points_in_model_bands"
         feeds = {"x": x}
         if "extra" in self._inputs:
             feeds["extra"] = extra
+        t1 = time.perf_counter()
         logits = self.logits(feeds)
+        t2 = time.perf_counter()
         if self.companion is not None:
             logits = self.companion.combine(logits, self.companion.probabilities(selected,
                                                                                 extra))
+        if self.stage_seconds is not None:
+            for key, seconds in (("gp_and_features", t1 - t0), ("network", t2 - t1),
+                                 ("companion", time.perf_counter() - t2)):
+                self.stage_seconds[key] = self.stage_seconds.get(key, 0.0) + seconds
         return logits, status
 
     def predict(self, batch: LightCurveBatch, *, check_survey: bool = True) -> Prediction:

@@ -77,6 +77,9 @@ class CompressConfig:
     # more teachers for the students: model folders with the parent's split and inputs;
     # the students learn the mean of their and the parent's class probabilities
     teachers: tuple[str, ...] = ()
+    # a model with a feature companion (same split): the teachers' ensemble is combined
+    # with that companion (weights refitted on validation) before the students learn it
+    companion_teacher: str = ""
 
 
 def config_from(settings: Sequence[str] = (), **given: object) -> CompressConfig:
@@ -113,7 +116,15 @@ class _Context:
         self.onnx = self.manifest.model_file
         self.teachers = [self.onnx, *(_teacher_file(parent, self.manifest, Path(t))
                                       for t in config.teachers)]
+        self.companion = None  # a Classifier with its companion (companion_teacher)
+        self.companion_weights: dict[str, float] = {}
+        if config.companion_teacher:
+            from astrot2.runtime import Classifier
+
+            _teacher_file(parent, self.manifest, Path(config.companion_teacher))
+            self.companion = Classifier.load(config.companion_teacher, companion=True)
         self._inputs: dict[int, object] = {}
+        self._n_augment: dict[int, int | None] = {}  # by id of a cached inputs()
         self._teacher_logits: dict[int, np.ndarray] = {}  # by id of a cached inputs()
         self.models: dict[str, object] = {}
 
@@ -124,6 +135,7 @@ class _Context:
         if key not in self._inputs:
             self._inputs[key] = training_inputs(self.parent, self.batch, n_augment=n_augment,
                                                 cache=self.cache, log=self.log)
+            self._n_augment[id(self._inputs[key])] = n_augment
         return self._inputs[key]
 
 
@@ -284,28 +296,75 @@ def _teacher_file(parent: Path, manifest, folder: Path) -> Path:
 def _teacher_logits(ctx: _Context, data) -> np.ndarray:
     """The teachers' logits on the train views of ``data`` (ONNX Runtime): the parent's,
     or with more teachers the log of their mean class probabilities (raw outputs: a
-    teacher's calibration temperature is not applied).  Computed once per inputs: the
-    student's distillation and its pruning and clustering share them."""
+    teacher's calibration temperature is not applied), combined with the companion
+    teacher when there is one.  Computed once per inputs: the student's distillation and
+    its pruning and clustering share them."""
+    if id(data) in ctx._teacher_logits:
+        return ctx._teacher_logits[id(data)]
+    out = _ensemble_logits(ctx, data.x_train, data.extra_train)
+    if ctx.companion is not None:
+        out = _with_companion(ctx, data, out)
+    ctx._teacher_logits[id(data)] = out
+    return out
+
+
+def _ensemble_logits(ctx: _Context, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """The teachers' logits for model inputs: the parent's alone, or the log of the mean
+    class probabilities of all the teachers."""
     import onnxruntime as ort
 
     from astrot2.calibration import softmax
 
-    if id(data) in ctx._teacher_logits:
-        return ctx._teacher_logits[id(data)]
     logits = []
     for file in ctx.teachers:
         teacher = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
         logits.append(np.concatenate([
-            teacher.run(None, _feeds(teacher, data.x_train[i:i + 512],
-                                     data.extra_train[i:i + 512]))[0]
-            for i in range(0, len(data.x_train), 512)]))
+            teacher.run(None, _feeds(teacher, x[i:i + 512], extra[i:i + 512]))[0]
+            for i in range(0, len(x), 512)]))
     if len(logits) == 1:
-        out = logits[0]
-    else:
-        mean = np.mean([softmax(z) for z in logits], axis=0)
-        out = np.log(np.maximum(mean, 1e-30)).astype(np.float32)
-    ctx._teacher_logits[id(data)] = out
-    return out
+        return logits[0]
+    mean = np.mean([softmax(z) for z in logits], axis=0)
+    return np.log(np.maximum(mean, 1e-30)).astype(np.float32)
+
+
+def _with_companion(ctx: _Context, data, logits: np.ndarray) -> np.ndarray:
+    """The teachers' logits on ``data``'s train views combined with the companion teacher.
+
+    The companion's probabilities on the same train views (rebuilt with
+    :func:`astrot2.compress.features.training_views`, same order and usable rows); the
+    combination weights are refitted for these teachers on the validation objects.
+    """
+    from astrot2.companion import combination_weights
+    from astrot2.compress.features import training_views
+    from astrot2.evaluate import split_indices
+    from astrot2.features import prepare
+    from astrot2.gp import STATUS_SKIPPED
+
+    clf = ctx.companion
+    m = clf.manifest
+
+    def companion_probs(views) -> np.ndarray:
+        out = []
+        for view in views:
+            _, extra, selected, gp = prepare(view, m.gp, m.features)
+            ok = np.flatnonzero(gp.status != STATUS_SKIPPED)
+            out.append(clf.companion.probabilities(selected.take(ok), extra[ok]))
+        return np.concatenate(out)
+
+    views = training_views(ctx.parent, ctx.batch, n_augment=ctx._n_augment.get(id(data)))
+    p_train = companion_probs(views)
+    val = ctx.batch.take(split_indices(ctx.batch, ctx.parent, "validation"))
+    p_val = companion_probs([val])
+    if len(p_train) != len(logits) or len(p_val) != len(data.y_val):
+        raise ValueError("companion teacher: its usable views differ from the students' "
+                         "inputs")
+    a, b, loss = combination_weights(_ensemble_logits(ctx, data.x_val, data.extra_val)
+                                     .astype(np.float64), p_val, data.y_val)
+    ctx.log(f"companion teacher: {a:.3f} x teachers + {b:.3f} x companion (validation "
+            f"flat log-loss {loss:.4f})")
+    ctx.companion_weights = {"t2_weight": a, "companion_weight": b,
+                             "validation_flat_log_loss": loss}
+    return (a * logits + b * np.log(np.clip(p_train, 1e-7, 1.0))).astype(np.float32)
 
 
 #: Methods whose model file is the compact artefact.
@@ -371,6 +430,11 @@ def _make(ctx: _Context, method: str) -> Path:
         if method.startswith("distilled"):
             model_section = _student_model_section(ctx)
             info["teachers"] = [{"file": str(t), "sha256": sha256_file(t)} for t in ctx.teachers]
+            if ctx.companion is not None:
+                section = ctx.companion.companion.section
+                info["companion_teacher"] = {
+                    "model": ctx.config.companion_teacher, "sha256": section["sha256"],
+                    **ctx.companion_weights}
         file = folder / _float_model_name(method)
         if not file.is_file():
             _export(ctx, model, file)
