@@ -82,3 +82,18 @@ def test_unreadable_input_exits_2(tmp_path, capsys):
     assert "junk.avro" in capsys.readouterr().err
     assert main(["read", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_models_lists_the_shipped_models_and_their_companions(capsys):
+    """``astrot2 models``: each shipped model with its size and held-out figures, and the
+    opt-in companion (how to use it, its size and its own figures)."""
+    from astrot2.runtime import shipped_models
+
+    assert main(["models"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == list(shipped_models())
+    for row in rows:
+        assert row["bytes"] <= 12_000 and row["flat_log_loss"]["whole"] > 0
+        if "companion" in row:
+            assert row["companion"]["use"] == f"{row['name']}+companion"
+            assert row["companion"]["flat_log_loss"]["whole"] < row["flat_log_loss"]["whole"]

@@ -191,6 +191,21 @@ def test_batch_job_equals_cli(spark, fixtures, tmp_path, shared_data_or_none):
     assert summary["model_loads"] == summary["workers"] >= 1
 
 
+def test_batch_job_with_the_companion_equals_cli(spark, fixtures, tmp_path):
+    """``--model lsst+companion`` reaches the workers: the rows of ``classify_batch`` with
+    the companion, a model column that says so, one load per worker."""
+    inputs = [fixtures / "rubin"]
+    out = tmp_path / "out"
+    summary = classify_files_spark(spark, inputs, out, model="lsst+companion", batch_size=7,
+                                   partitions=2)
+    got = pq.ParquetDataset(out).read()
+    expected = _reference("lsst+companion", expand_inputs(inputs))
+    _assert_same_rows(got, expected)
+    assert set(got.column("model").to_pylist()) == {Classifier.load("lsst+companion").name}
+    assert Classifier.load("lsst+companion").name.endswith("+companion")
+    assert summary["model_loads"] == summary["workers"] >= 1
+
+
 @pytest.mark.slow
 def test_spark_classify_command_equals_classify_command(fixtures, tmp_path):
     """``astrot2 spark classify`` (a separate process) writes the rows of ``astrot2 classify``."""

@@ -81,6 +81,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
                                        for k, v in test.items()},
                      "accuracy": {k: round(v["accuracy"], 4) for k, v in test.items()},
                      "compression": m.raw.get("compression", {}).get("method")})
+        companion = m.raw.get("companion")
+        if companion is not None:  # opt-in: NAME+companion
+            ctest = companion.get("metrics", {}).get("test_split", {})
+            rows[-1]["companion"] = {
+                "use": f"{name}+companion", "bytes": companion["bytes"],
+                "flat_log_loss": {k: round(v["flat_log_loss"], 4) for k, v in ctest.items()},
+                "accuracy": {k: round(v["accuracy"], 4) for k, v in ctest.items()}}
     print(json.dumps(rows, indent=2))
     return 0
 
