@@ -18,8 +18,8 @@
    (:func:`benchmarks.gp.reference_fit`), the same feature normalisation, and one ONNX
    Runtime call with a batch of 1.  Reading and writing are not charged to it.
 
-Writes ``benchmarks/results/e2e.json`` (``e2e-NAME.json`` with ``--name``).  Needs george (``pip install george``) for the
-reference only.
+Writes ``benchmarks/results/e2e.json`` (``e2e-NAME.json`` with ``--name``).  Needs george
+(``pip install george``) for the reference only.
 
 Usage: python -m benchmarks.e2e [--alerts 200000] [--model ztf] [--repeats 3]
 [--reference 1000] [--keep DIR] [--name NAME]
