@@ -29,17 +29,17 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_softmax
 
-from astrot2.calibration import _nll as nll_at_temperature
-from astrot2.calibration import ece_noise_floor, expected_calibration_error, split_logits
+from astrot2.calibration import (
+    ece_noise_floor,
+    expected_calibration_error,
+    negative_log_likelihood,
+    split_logits,
+)
 from astrot2.metrics import weighted_log_loss
 from astrot2.runtime import resolve_model
 from benchmarks.common import plasticc_objects, write_result
 
 L2 = 1e-3
-
-
-def _nll(z: np.ndarray, y: np.ndarray) -> float:
-    return nll_at_temperature(z, y, 1.0)
 
 
 def fit_calibrator(kind: str, z: np.ndarray, y: np.ndarray):
@@ -60,7 +60,8 @@ def fit_calibrator(kind: str, z: np.ndarray, y: np.ndarray):
     penalised = kind in ("temperature+bias", "vector")
 
     def loss(p: np.ndarray) -> float:
-        return _nll(apply(p, z), y) + (L2 * float(np.sum(p[1:] ** 2)) if penalised else 0.0)
+        penalty = L2 * float(np.sum(p[1:] ** 2)) if penalised else 0.0
+        return negative_log_likelihood(apply(p, z), y) + penalty
 
     res = minimize(loss, np.zeros(size[kind]), method="L-BFGS-B")
     return lambda x: apply(res.x, x)
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             p = np.exp(log_softmax(cal(z), axis=1))
             views[view] = {"n": len(y), "ece": expected_calibration_error(p, y),
                            "ece_noise_floor": ece_noise_floor(p, n_draws=100),
-                           "flat_log_loss": weighted_log_loss(y, p), "nll": _nll(cal(z), y)}
+                           "flat_log_loss": weighted_log_loss(y, p),
+                           "nll": negative_log_likelihood(cal(z), y)}
         result["calibrators"][kind] = views
         print(kind, {v: {k: round(x, 3) for k, x in m.items()} for v, m in views.items()})
     result["command"] = f"python -m benchmarks.calibrators --model {args.model}"

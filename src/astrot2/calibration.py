@@ -32,11 +32,28 @@ from astrot2.classes import class_index
 from astrot2.errors import ConfigError, ModelError
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["N_BINS", "calibrate_model", "ece_noise_floor", "expected_calibration_error",
-           "fit_temperature", "plot_reliability", "plot_risk_coverage", "predictive_entropy",
-           "raw_logits", "refresh_metrics", "reliability", "risk_coverage", "run_calibration",
-           "softmax", "split_logits", "split_views", "tta_probabilities", "uncertainty_report",
-           "write_calibration"]
+__all__ = [
+    "N_BINS",
+    "calibrate_model",
+    "ece_noise_floor",
+    "expected_calibration_error",
+    "fit_temperature",
+    "negative_log_likelihood",
+    "plot_reliability",
+    "plot_risk_coverage",
+    "predictive_entropy",
+    "raw_logits",
+    "refresh_metrics",
+    "reliability",
+    "risk_coverage",
+    "run_calibration",
+    "softmax",
+    "split_logits",
+    "split_views",
+    "tta_probabilities",
+    "uncertainty_report",
+    "write_calibration",
+]
 
 #: Bins of the top-label ECE and of the reliability diagrams.
 N_BINS = 15
@@ -51,7 +68,8 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def _nll(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
+def negative_log_likelihood(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0
+                            ) -> float:
     """Mean negative log-likelihood of labels ``y`` under ``softmax(logits / T)``."""
     z = logits / temperature
     z = z - z.max(axis=1, keepdims=True)
@@ -81,7 +99,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray,
     y = np.asarray(y, dtype=np.int64)
     if len(y) == 0:
         raise ConfigError("fit_temperature needs at least one labelled sample, got 0")
-    res = minimize_scalar(lambda log_t: _nll(logits, y, float(np.exp(log_t))),
+    res = minimize_scalar(lambda log_t: negative_log_likelihood(logits, y, float(np.exp(log_t))),
                           bounds=tuple(np.log(bounds)), method="bounded",
                           options={"xatol": 1e-6})
     return float(np.exp(res.x))
@@ -268,8 +286,8 @@ def calibrate_model(model: str | Path, batch: LightCurveBatch, *, n_bins: int = 
                 "before": expected_calibration_error(softmax(z), y, n_bins),
                 "after": expected_calibration_error(softmax(z, temperature), y, n_bins),
                 "noise_floor_after": ece_noise_floor(softmax(z, temperature), n_bins),
-                "nll_before": _nll(z, y, 1.0),
-                "nll_after": _nll(z, y, temperature),
+                "nll_before": negative_log_likelihood(z, y, 1.0),
+                "nll_after": negative_log_likelihood(z, y, temperature),
             }
     section = {"method": "temperature_scaling", "temperature": temperature,
                "n_bins": n_bins, "ece_kind": "top-label, equal-width bins",
