@@ -418,7 +418,8 @@ def plot_explanation(expl: Explanation, i: int, path: str | Path, *, n_classes: 
                    f"CAM mean {expl.cam[i, top].mean():.2f}\n+ extras "
                    f"{expl.extra_contribution[i, top]:.2f} + bias {expl.bias[top]:.2f}",
                    fontsize=8)
-    fig.subplots_adjust(left=0.09, right=0.97, top=0.9, bottom=0.1)
+    fig.subplots_adjust(left=0.09, right=0.97, top=0.9 if expl.companion is None else 0.86,
+                        bottom=0.1)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
