@@ -154,6 +154,15 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
     assert both["model"].endswith("+companion")
     assert both["whole"]["flat_log_loss"] != network_only["whole"]["flat_log_loss"]
 
+    # a companion fitted on other features is refused
+    doc = json.loads((folder / "manifest.json").read_text())
+    good = json.dumps(doc, indent=2)
+    doc["companion"]["features"] = doc["companion"]["features"][:-1]
+    (folder / "manifest.json").write_text(json.dumps(doc, indent=2))
+    with pytest.raises(ModelError, match="other features"):
+        Classifier.load(spec)
+    (folder / "manifest.json").write_text(good)
+
     # a modified companion file is refused; the network alone still loads
     data = bytearray((folder / COMPANION_FILE).read_bytes())
     data[-1] ^= 1

@@ -114,13 +114,26 @@ class Companion:
         self.bands = tuple(section["bands"])
 
     @classmethod
-    def load(cls, folder: Path, section: dict, threads: int | None = None) -> Companion:
+    def load(cls, folder: Path, section: dict, n_extra: int,
+             threads: int | None = None) -> Companion:
         """Load ``folder / section['file']``, checking its sha256 against ``section``.
+
+        Parameters
+        ----------
+        folder : Path
+            The model folder.
+        section : dict
+            The manifest's ``companion`` section.
+        n_extra : int
+            The network's extra inputs (part of the companion's features).
+        threads : int, optional
+            ONNX Runtime intra-op threads.
 
         Raises
         ------
         ModelError
-            Missing or modified file, malformed section, or ONNX Runtime refusing it.
+            Missing or modified file, malformed section, features other than this
+            version's :func:`summary_features`, or ONNX Runtime refusing it.
         """
         import onnxruntime as ort
 
@@ -131,6 +144,9 @@ class Companion:
             tuple(section["bands"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{folder}: malformed companion section ({exc})") from exc
+        if section.get("features") != feature_names(tuple(section["bands"]), n_extra):
+            raise ModelError(f"{folder}: the companion was fitted on other features than "
+                             "this astrot2 computes; fit it again (astrot2 companion)")
         if not file.is_file():
             raise ModelError(f"{folder}: companion file {file.name} is missing")
         if sha256_file(file) != sha:

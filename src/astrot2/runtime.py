@@ -205,7 +205,8 @@ class Classifier:
             if section is None:
                 raise ModelError(f"{manifest.model_file.parent}: the model has no feature "
                                  "companion (fit one with astrot2 companion)")
-            helper = Companion.load(manifest.model_file.parent, section, threads)
+            helper = Companion.load(manifest.model_file.parent, section, manifest.n_extra,
+                                    threads)
         return cls(manifest, session, threads, helper)
 
     @property
