@@ -147,6 +147,25 @@ def test_ztf_any_light_curves_one_valid_row_each(ztf_classifier, data):
     _check_rows(classify_batch(ztf_classifier, batch), batch)
 
 
+@pytest.fixture(scope="module")
+def companion_classifiers():
+    """The shipped models with their feature companions (``NAME+companion``)."""
+    from astrot2.runtime import Classifier, shipped_models
+
+    if not {"lsst", "ztf"} <= set(shipped_models()):
+        pytest.skip("shipped models missing")
+    return {name: Classifier.load(f"{name}+companion", threads=1) for name in ("lsst", "ztf")}
+
+
+@settings(SETTINGS, max_examples=60)
+@given(data=st.data(), survey=st.sampled_from([LSST, ZTF]))
+def test_companion_any_light_curves_one_valid_row_each(companion_classifiers, data, survey):
+    """The companion's statistics of any light curve (empty bands, zero errors, one point)
+    never make a NaN probability nor drop a row."""
+    batch = data.draw(batches(survey))
+    _check_rows(classify_batch(companion_classifiers[survey.name], batch), batch)
+
+
 def test_the_strategy_reaches_both_outcomes(lsst_classifier):
     """Guard against a strategy that only makes rejects (or only clean curves)."""
     seen = set()

@@ -76,11 +76,20 @@ def summary_features(selected: LightCurveBatch, extra: np.ndarray,
     -------
     ndarray of float32, shape (n_objects, len(feature_names(bands, n_extra)))
     """
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        # extreme inputs overflow to +-inf or NaN: both become "missing" below
+        out = _statistics(selected, extra, bands).astype(np.float32)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _statistics(selected: LightCurveBatch, extra: np.ndarray,
+                bands: tuple[str, ...] | list[str]) -> np.ndarray:
+    """The columns of :func:`summary_features`, float64, possibly non-finite."""
     peak = selected.reduce(selected.flux, np.fmax)
     peak = np.where(peak > 0, peak, np.nan)
     relative = selected.flux / np.repeat(peak, np.diff(selected.offsets))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        snr = selected.flux / selected.flux_err
+    snr = selected.flux / selected.flux_err
     cols = []
     for name in bands:
         in_band = selected.band == selected.survey.bands.index(name)
@@ -88,9 +97,8 @@ def summary_features(selected: LightCurveBatch, extra: np.ndarray,
         n = selected.reduce(in_band.astype(float), np.add, 0.0)
         f = np.where(in_band, relative, np.nan)
         f0 = np.nan_to_num(f)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = selected.reduce(f0, np.add, 0.0) / n
-            var = selected.reduce(f0 ** 2, np.add, 0.0) / n - mean ** 2
+        mean = selected.reduce(f0, np.add, 0.0) / n
+        var = selected.reduce(f0 ** 2, np.add, 0.0) / n - mean ** 2
         t_det = np.where(detected, selected.time, np.nan)
         cols += [selected.reduce(f, np.fmax), selected.reduce(f, np.fmin), mean,
                  np.sqrt(np.maximum(var, 0.0)),
@@ -98,9 +106,7 @@ def summary_features(selected: LightCurveBatch, extra: np.ndarray,
                  selected.reduce(detected.astype(float), np.add, 0.0),
                  selected.reduce(t_det, np.fmax) - selected.reduce(t_det, np.fmin)]
     cols.append(np.diff(selected.offsets).astype(float))
-    out = np.column_stack([*cols, np.asarray(extra, dtype=np.float64)])
-    out[~np.isfinite(out)] = np.nan  # +-inf (zero errors) count as missing
-    return out.astype(np.float32)
+    return np.column_stack([*cols, np.asarray(extra, dtype=np.float64)])
 
 
 class Companion:
