@@ -10,9 +10,9 @@ import pytest
 
 from astrot2.companion import (
     COMPANION_FILE,
-    combination_weights,
-    combined_logits,
+    Combination,
     feature_names,
+    fit_combination,
     summary_features,
 )
 from astrot2.errors import ModelError
@@ -78,22 +78,29 @@ def test_trees_to_onnx_matches_scikit_learn():
     assert (got.argmax(axis=1) == want.argmax(axis=1)).all()
 
 
-def test_combination_weights_use_the_informative_expert():
+def test_combination_trusts_each_expert_where_it_is_informative():
+    """The fit finds which expert to trust, and how that changes with the number of points:
+    here the network is informative on long light curves only, the companion everywhere."""
     from astrot2.calibration import softmax
-    from astrot2.metrics import weighted_log_loss
 
     rng = np.random.default_rng(1)
-    n = 2000
+    n = 4000
     y = rng.integers(0, 4, n)
-    logits = rng.normal(size=(n, 4))  # an uninformative network
-    peak = np.where(rng.random(n) < 0.8, y, (y + rng.integers(1, 4, n)) % 4)
+    n_points = np.where(rng.random(n) < 0.5, 3, 300)
+    logits = rng.normal(size=(n, 4))
+    logits[np.arange(n), y] += np.where(n_points == 300, 3.0, 0.0)
+    peak = np.where(rng.random(n) < 0.7, y, (y + rng.integers(1, 4, n)) % 4)
     prob = np.full((n, 4), 0.1)
-    prob[np.arange(n), peak] = 0.7  # a companion right 80 % of the time
-    a, b, loss = combination_weights(logits, prob, y)
-    assert b > 0.5 and abs(a) < 0.2
-    assert loss < weighted_log_loss(y, prob) < weighted_log_loss(y, softmax(logits))
-    combined = combined_logits(logits, prob, a, b)
-    assert (combined.argmax(axis=1) == y).mean() > 0.75
+    prob[np.arange(n), peak] = 0.7
+    fit, nll = fit_combination(logits, prob, n_points, y)
+    assert fit.t2_slope > 0.1  # the network weighs more on long light curves
+    combined = fit.logits(logits, prob, n_points)
+    rows = np.arange(n)
+    for other in (logits, np.log(prob)):
+        assert nll < -np.log(softmax(other)[rows, y]).mean()
+    assert nll == pytest.approx(-np.log(softmax(combined)[rows, y]).mean(), rel=1e-6)
+    constant = Combination(fit.t2, 0.0, fit.companion, 0.0, fit.center)
+    assert nll < -np.log(softmax(constant.logits(logits, prob, n_points))[rows, y]).mean()
 
 
 def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
@@ -136,7 +143,10 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
     network, _ = alone.scores(view, check_survey=False)
     _, extra, selected, _ = prepare(view, clf.manifest.gp, clf.manifest.features)
     prob_c = clf.companion.probabilities(selected, extra)
-    want = softmax_t(section["t2_weight"] * network + section["companion_weight"]
+    c = section["combination"]
+    x = (np.log1p(np.diff(selected.offsets)) - c["center"])[:, None]
+    want = softmax_t((c["t2"] + c["t2_slope"] * x) * network
+                     + (c["companion"] + c["companion_slope"] * x)
                      * np.log(np.clip(prob_c, 1e-7, 1)))
     np.testing.assert_allclose(pred.probabilities[ok], want[ok], atol=1e-6)
     np.testing.assert_allclose(alone.predict(view, check_survey=False).probabilities[ok],

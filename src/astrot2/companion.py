@@ -5,10 +5,11 @@ gradient-boosting model on a few per-band statistics of the *raw* points (the pr
 baseline, :mod:`benchmarks.baseline`) makes different mistakes: on the held-out PLAsTiCC
 split it is more accurate than t2 but worse in log-loss.  Their product of experts,
 
-    logits = a * t2_logits + b * log p_companion        (then / T, ``astrot2 calibrate``)
+    logits = a(n) * t2_logits + b(n) * log p_companion     (then / T, ``astrot2 calibrate``)
 
-is better than either (``docs/model.md``).  ``a`` and ``b`` are fitted on the validation
-split by the flat (class-balanced) log-loss.
+is better than either (``docs/model.md``).  The weights are linear in ``log(1 + n)``, ``n``
+the light curve's points (:class:`Combination`), fitted on the validation split by the
+negative log-likelihood.
 
 Opt-in: ``Classifier.load("lsst+companion")`` (any command's ``--model NAME+companion``).
 The shipped default stays the compressed network alone (<= 12 KB, the runtime's size and
@@ -36,8 +37,8 @@ from astrot2.errors import ModelError
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.utils import sha256_file
 
-__all__ = ["COMPANION_FILE", "Companion", "CompanionConfig", "combination_weights",
-           "feature_names", "fit_companion", "summary_features", "trees_to_onnx"]
+__all__ = ["COMPANION_FILE", "Combination", "Companion", "CompanionConfig", "feature_names",
+           "fit_combination", "fit_companion", "summary_features", "trees_to_onnx"]
 
 #: File name of the companion inside a model folder.
 COMPANION_FILE = "companion.onnx"
@@ -115,8 +116,7 @@ class Companion:
     def __init__(self, session, section: dict) -> None:
         self.session = session
         self.section = section
-        self.t2_weight = float(section["t2_weight"])
-        self.companion_weight = float(section["companion_weight"])
+        self.combination = Combination(**section["combination"])
         self.bands = tuple(section["bands"])
 
     @classmethod
@@ -146,7 +146,7 @@ class Companion:
         try:
             file = folder / section["file"]
             sha = section["sha256"]
-            float(section["t2_weight"]), float(section["companion_weight"])
+            Combination(**section["combination"])
             tuple(section["bands"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{folder}: malformed companion section ({exc})") from exc
@@ -176,9 +176,11 @@ class Companion:
         """
         return onnx_probabilities(self.session, summary_features(selected, extra, self.bands))
 
-    def combine(self, logits: np.ndarray, prob: np.ndarray) -> np.ndarray:
-        """``a * logits + b * log prob``: the network's logits with the companion's."""
-        return combined_logits(logits, prob, self.t2_weight, self.companion_weight)
+    def combine(self, logits: np.ndarray, prob: np.ndarray,
+                selected: LightCurveBatch) -> np.ndarray:
+        """The network's logits combined with the companion's probabilities ``prob`` for
+        the light curves of ``selected`` (:class:`Combination`)."""
+        return self.combination.logits(logits, prob, np.diff(selected.offsets))
 
 
 def onnx_probabilities(session, features: np.ndarray) -> np.ndarray:
@@ -190,15 +192,36 @@ def onnx_probabilities(session, features: np.ndarray) -> np.ndarray:
                       dtype=np.float64)
 
 
-def combined_logits(logits: np.ndarray, prob: np.ndarray, t2_weight: float,
-                    companion_weight: float) -> np.ndarray:
-    """The product of experts ``a * logits + b * log(prob)`` (prob floored at 1e-7)."""
-    return t2_weight * logits + companion_weight * np.log(np.clip(prob, 1e-7, 1.0))
+@dataclass(frozen=True)
+class Combination:
+    """The product of experts ``a(n) * logits + b(n) * log p_companion``.
+
+    The weights are linear in ``x = log(1 + n) - center``, ``n`` the light curve's points
+    in the model's bands: how far to trust each expert may depend on how much data there
+    is (a 3-point alert and a 300-point light curve).  ``p`` is floored at 1e-7.
+    """
+
+    t2: float
+    t2_slope: float
+    companion: float
+    companion_slope: float
+    center: float  # mean log(1 + n_points) of the fitting sample
+
+    def logits(self, logits: np.ndarray, prob: np.ndarray, n_points: np.ndarray
+               ) -> np.ndarray:
+        """Combined logits, shape of ``logits``."""
+        x = np.log1p(np.asarray(n_points, dtype=np.float64)) - self.center
+        a = (self.t2 + self.t2_slope * x)[:, None]
+        b = (self.companion + self.companion_slope * x)[:, None]
+        return a * logits + b * np.log(np.clip(prob, 1e-7, 1.0))
 
 
-def combination_weights(logits: np.ndarray, prob: np.ndarray, y: np.ndarray
-                        ) -> tuple[float, float, float]:
-    """Weights ``(a, b)`` minimising the flat log-loss of the combination, and that loss.
+def fit_combination(logits: np.ndarray, prob: np.ndarray, n_points: np.ndarray,
+                    y: np.ndarray) -> tuple[Combination, float]:
+    """The :class:`Combination` minimising the negative log-likelihood of ``y``.
+
+    The plain NLL, the objective of temperature scaling: the combination is also the
+    calibration map of the two experts (a temperature fitted afterwards is ~1).
 
     Parameters
     ----------
@@ -206,22 +229,29 @@ def combination_weights(logits: np.ndarray, prob: np.ndarray, y: np.ndarray
         The network's raw logits.
     prob : ndarray, shape (n, n_classes)
         The companion's probabilities for the same light curves.
+    n_points : ndarray of int, shape (n,)
+        Points of each light curve in the model's bands.
     y : ndarray of int, shape (n,)
         Class indices.
+
+    Returns
+    -------
+    Combination, float
+        The fit and its NLL.
     """
     from scipy.optimize import minimize
     from scipy.special import log_softmax
 
-    from astrot2.metrics import weighted_log_loss
+    center = float(np.log1p(np.asarray(n_points, dtype=np.float64)).mean())
+    rows = np.arange(len(y))
 
-    def loss(ab: np.ndarray) -> float:
-        s = log_softmax(combined_logits(logits, prob, ab[0], ab[1]), axis=1)
-        return float(weighted_log_loss(y, np.exp(s)))
+    def loss(p: np.ndarray) -> float:
+        log_p = log_softmax(Combination(*p, center).logits(logits, prob, n_points), axis=1)
+        return float(-log_p[rows, y].mean())
 
-    res = minimize(loss, np.array([1.0, 0.5]), method="Nelder-Mead",
-                   options={"xatol": 1e-4, "fatol": 1e-6})
-    a, b = (float(v) for v in res.x)
-    return a, b, float(res.fun)
+    res = minimize(loss, np.array([1.0, 0.0, 0.5, 0.0]), method="Nelder-Mead",
+                   options={"xatol": 1e-5, "fatol": 1e-7, "maxiter": 4000})
+    return Combination(*(float(v) for v in res.x), center), float(res.fun)
 
 
 def trees_to_onnx(gbm, n_features: int):
@@ -388,20 +418,24 @@ def fit_companion(model: str | Path, batch: LightCurveBatch,
     session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
     p_val = onnx_probabilities(session, x_val)
     parity = float(np.abs(p_val - gbm.predict_proba(x_val)).max())
-    a, b, combined = combination_weights(z_val, p_val, y_val)
+    names = feature_names(m.features.bands, m.n_extra)
+    n_val = x_val[:, names.index("n_points")]
+    combination, nll = fit_combination(z_val, p_val, n_val, y_val)
     from scipy.special import softmax
 
     section = {
         "file": COMPANION_FILE, "kind": "scikit-learn HistGradientBoostingClassifier",
-        "bands": list(m.features.bands), "features": feature_names(m.features.bands, m.n_extra),
-        "t2_weight": a, "companion_weight": b, "config": asdict(config),
+        "bands": list(m.features.bands), "features": names,
+        "combination": asdict(combination), "config": asdict(config),
         "n_iter": int(gbm.n_iter_), "n_train_views": len(y_train),
         "onnx_vs_sklearn_max_abs_diff": parity,
         "fitted_on": {"split": "validation", "views": list(val),
-                      "objective": "flat (class-balanced) log-loss"},
+                      "objective": "negative log-likelihood", "nll": nll},
         "validation_flat_log_loss": {
             "t2": float(weighted_log_loss(y_val, softmax(z_val, axis=1))),
-            "companion": float(weighted_log_loss(y_val, p_val)), "combined": combined},
+            "companion": float(weighted_log_loss(y_val, p_val)),
+            "combined": float(weighted_log_loss(y_val, softmax(
+                combination.logits(z_val, p_val, n_val), axis=1)))},
     }
     if write:
         path = folder / COMPANION_FILE
@@ -410,7 +444,7 @@ def fit_companion(model: str | Path, batch: LightCurveBatch,
         section["bytes"] = path.stat().st_size
 
         rewrite_manifest(folder, lambda doc: doc.__setitem__("companion", section))
-    log(json.dumps({k: section[k] for k in ("n_iter", "t2_weight", "companion_weight",
+    log(json.dumps({k: section[k] for k in ("n_iter", "combination",
                                             "validation_flat_log_loss")}))
     return section
 

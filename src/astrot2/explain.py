@@ -292,7 +292,7 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
     z, companion = logits, None
     if clf.companion is not None:  # the probabilities are what predict returns
         companion = clf.companion.probabilities(selected, extra)
-        z = clf.companion.combine(logits, companion)
+        z = clf.companion.combine(logits, companion, selected)
     z = z / clf.temperature
     prob = np.exp(z - z.max(axis=1, keepdims=True))
     prob /= prob.sum(axis=1, keepdims=True)

@@ -263,8 +263,8 @@ class Classifier:
         logits = self.logits(feeds)
         t2 = time.perf_counter()
         if self.companion is not None:
-            logits = self.companion.combine(logits, self.companion.probabilities(selected,
-                                                                                extra))
+            logits = self.companion.combine(
+                logits, self.companion.probabilities(selected, extra), selected)
         if self.stage_seconds is not None:
             for key, seconds in (("gp_and_features", t1 - t0), ("network", t2 - t1),
                                  ("companion", time.perf_counter() - t2)):

@@ -117,7 +117,7 @@ class _Context:
         self.teachers = [self.onnx, *(_teacher_file(parent, self.manifest, Path(t))
                                       for t in config.teachers)]
         self.companion = None  # a Classifier with its companion (companion_teacher)
-        self.companion_weights: dict[str, float] = {}
+        self.companion_weights: dict[str, object] = {}
         if config.companion_teacher:
             from astrot2.runtime import Classifier
 
@@ -332,9 +332,12 @@ def _with_companion(ctx: _Context, data, logits: np.ndarray) -> np.ndarray:
 
     The companion's probabilities on the same train views (rebuilt with
     :func:`astrot2.compress.features.training_views`, same order and usable rows); the
-    combination weights are refitted for these teachers on the validation objects.
+    :class:`astrot2.companion.Combination` is refitted for these teachers on the
+    validation objects.
     """
-    from astrot2.companion import combination_weights
+    from dataclasses import asdict
+
+    from astrot2.companion import fit_combination
     from astrot2.compress.features import training_views
     from astrot2.evaluate import split_indices
     from astrot2.features import prepare
@@ -343,28 +346,28 @@ def _with_companion(ctx: _Context, data, logits: np.ndarray) -> np.ndarray:
     clf = ctx.companion
     m = clf.manifest
 
-    def companion_probs(views) -> np.ndarray:
-        out = []
+    def companion_probs(views) -> tuple[np.ndarray, np.ndarray]:
+        probs, points = [], []
         for view in views:
             _, extra, selected, gp = prepare(view, m.gp, m.features)
             ok = np.flatnonzero(gp.status != STATUS_SKIPPED)
-            out.append(clf.companion.probabilities(selected.take(ok), extra[ok]))
-        return np.concatenate(out)
+            usable = selected.take(ok)
+            probs.append(clf.companion.probabilities(usable, extra[ok]))
+            points.append(np.diff(usable.offsets))
+        return np.concatenate(probs), np.concatenate(points)
 
     views = training_views(ctx.parent, ctx.batch, n_augment=ctx._n_augment.get(id(data)))
-    p_train = companion_probs(views)
+    p_train, n_train = companion_probs(views)
     val = ctx.batch.take(split_indices(ctx.batch, ctx.parent, "validation"))
-    p_val = companion_probs([val])
+    p_val, n_val = companion_probs([val])
     if len(p_train) != len(logits) or len(p_val) != len(data.y_val):
         raise ValueError("companion teacher: its usable views differ from the students' "
                          "inputs")
-    a, b, loss = combination_weights(_ensemble_logits(ctx, data.x_val, data.extra_val)
-                                     .astype(np.float64), p_val, data.y_val)
-    ctx.log(f"companion teacher: {a:.3f} x teachers + {b:.3f} x companion (validation "
-            f"flat log-loss {loss:.4f})")
-    ctx.companion_weights = {"t2_weight": a, "companion_weight": b,
-                             "validation_flat_log_loss": loss}
-    return (a * logits + b * np.log(np.clip(p_train, 1e-7, 1.0))).astype(np.float32)
+    combination, nll = fit_combination(_ensemble_logits(ctx, data.x_val, data.extra_val)
+                                       .astype(np.float64), p_val, n_val, data.y_val)
+    ctx.log(f"companion teacher: {combination} (validation NLL {nll:.4f})")
+    ctx.companion_weights = {"combination": asdict(combination), "validation_nll": nll}
+    return combination.logits(logits, p_train, n_train).astype(np.float32)
 
 
 #: Methods whose model file is the compact artefact.
