@@ -86,28 +86,32 @@ def summary_features(selected: LightCurveBatch, extra: np.ndarray,
 
 def _statistics(selected: LightCurveBatch, extra: np.ndarray,
                 bands: tuple[str, ...] | list[str]) -> np.ndarray:
-    """The columns of :func:`summary_features`, float64, possibly non-finite."""
+    """The columns of :func:`summary_features`, float64, possibly non-finite.
+
+    Every statistic is one reduction over an ``(n_obs, n_bands)`` array (a light curve's
+    points, masked per band): a handful of NumPy calls whatever the number of bands.
+    """
     peak = selected.reduce(selected.flux, np.fmax)
     peak = np.where(peak > 0, peak, np.nan)
     relative = selected.flux / np.repeat(peak, np.diff(selected.offsets))
     snr = selected.flux / selected.flux_err
-    cols = []
-    for name in bands:
-        in_band = selected.band == selected.survey.bands.index(name)
-        detected = in_band & selected.detected
-        n = selected.reduce(in_band.astype(float), np.add, 0.0)
-        f = np.where(in_band, relative, np.nan)
-        f0 = np.nan_to_num(f)
-        mean = selected.reduce(f0, np.add, 0.0) / n
-        var = selected.reduce(f0 ** 2, np.add, 0.0) / n - mean ** 2
-        t_det = np.where(detected, selected.time, np.nan)
-        cols += [selected.reduce(f, np.fmax), selected.reduce(f, np.fmin), mean,
-                 np.sqrt(np.maximum(var, 0.0)),
-                 selected.reduce(np.where(in_band, snr, np.nan), np.fmax),
-                 selected.reduce(detected.astype(float), np.add, 0.0),
-                 selected.reduce(t_det, np.fmax) - selected.reduce(t_det, np.fmin)]
-    cols.append(np.diff(selected.offsets).astype(float))
-    return np.column_stack([*cols, np.asarray(extra, dtype=np.float64)])
+    idx = np.array([selected.survey.bands.index(b) for b in bands])
+    in_band = selected.band[:, None] == idx[None, :]  # (n_obs, n_bands)
+    detected = in_band & selected.detected[:, None]
+    f = np.where(in_band, relative[:, None], np.nan)
+    f0 = np.nan_to_num(f)
+    t_det = np.where(detected, selected.time[:, None], np.nan)
+    reduce = selected.reduce
+    n = reduce(in_band.astype(float), np.add, 0.0)
+    mean = reduce(f0, np.add, 0.0) / n
+    var = reduce(f0 ** 2, np.add, 0.0) / n - mean ** 2
+    stats = [reduce(f, np.fmax), reduce(f, np.fmin), mean, np.sqrt(np.maximum(var, 0.0)),
+             reduce(np.where(in_band, snr[:, None], np.nan), np.fmax),
+             reduce(detected.astype(float), np.add, 0.0),
+             reduce(t_det, np.fmax) - reduce(t_det, np.fmin)]  # each (n, n_bands)
+    per_band = np.stack(stats, axis=2).reshape(len(peak), len(BAND_STATS) * len(idx))
+    return np.column_stack([per_band, np.diff(selected.offsets).astype(float),
+                            np.asarray(extra, dtype=np.float64)])
 
 
 class Companion:
@@ -159,9 +163,10 @@ class Companion:
             raise ModelError(f"{file}: sha256 does not match the manifest's companion "
                              "section; the file was modified or corrupted")
         opts = ort.SessionOptions()
-        if threads is not None:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
+        # One thread: the trees are a small share of a prediction, and a second spinning
+        # thread pool beside the network's made single-alert calls slow (p99 x3, measured)
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
         try:
             session = ort.InferenceSession(str(file), sess_options=opts,
                                            providers=["CPUExecutionProvider"])

@@ -267,14 +267,15 @@ class LightCurveBatch:
 
         Parameters
         ----------
-        values : ndarray of shape (n_obs,)
+        values : ndarray of shape (n_obs,) or (n_obs, ...)
+            Trailing axes are reduced column by column.
         ufunc : numpy ufunc with a ``reduceat`` (``np.fmin``, ``np.add``...)
         empty : float
             Result for light curves without observations.
 
         Returns
         -------
-        ndarray of float64, shape (n_objects,)
+        ndarray of float64, shape (n_objects,) or (n_objects, ...)
         """
         return segment_reduce(values, self.offsets, ufunc, empty)
 
@@ -383,14 +384,16 @@ def segment_reduce(
 ) -> np.ndarray:
     """``ufunc.reduceat`` over CSR segments ``values[offsets[i]:offsets[i + 1]]``.
 
-    Empty segments get ``empty`` (``reduceat`` alone would return a neighbour's value).
+    ``values`` may have trailing axes (shape ``(n_obs, ...)``: each column is reduced; the
+    result has shape ``(n_segments, ...)``).  Empty segments get ``empty`` (``reduceat``
+    alone would return a neighbour's value).
     """
+    values = np.asarray(values, dtype=np.float64)
     n = len(offsets) - 1
-    out = np.full(n, empty, dtype=np.float64)
+    out = np.full((n, *values.shape[1:]), empty, dtype=np.float64)
     nonempty = offsets[1:] > offsets[:-1]
     if nonempty.any():
-        out[nonempty] = ufunc.reduceat(np.asarray(values, dtype=np.float64),
-                                       offsets[:-1][nonempty])
+        out[nonempty] = ufunc.reduceat(values, offsets[:-1][nonempty], axis=0)
     return out
 
 
