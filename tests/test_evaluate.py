@@ -28,10 +28,12 @@ def test_split_indices_refuses_foreign_data(fixtures, tmp_path):
 
 @pytest.mark.shared
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(shipped_models()))
+@pytest.mark.parametrize("name", sorted(shipped_models())
+                         + [f"{n}+companion" for n in sorted(shipped_models())])
 def test_shipped_model_reproduces_its_metrics(name, shared_data, tmp_path, capsys,
                                               monkeypatch):
-    """``astrot2 evaluate --model NAME`` gives the manifest's figures (whole and windows)."""
+    """``astrot2 evaluate --model NAME`` gives the manifest's figures (whole and windows);
+    so does ``NAME+companion`` with the companion section's own figures."""
     monkeypatch.setenv("ASTROT2_DATA", str(shared_data))
     out = tmp_path / "report"
     assert main(["evaluate", "--model", name, "-o", str(out), "--data",
