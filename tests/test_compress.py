@@ -343,3 +343,29 @@ def test_config_from_key_value_settings():
     for bad in (["clusters=2.5"], ["nope=1"], ["sparsity"], ["teachers=x"]):
         with pytest.raises(ValueError, match="--set"):
             config_from(bad)
+
+
+def test_ship_to_installs_the_variant_and_drops_a_stale_companion(compressed, sample,
+                                                                  tmp_path):
+    """``ship_to``: the chosen variant with its parent in ``parent/``, loadable; shipping
+    over a model with a feature companion says that the companion is not kept (it was
+    fitted to the replaced network) and leaves none behind."""
+    pytest.importorskip("sklearn")
+    from astrot2.companion import COMPANION_FILE, fit_companion
+    from astrot2.compress.pipeline import ship_to
+    from astrot2.runtime import Classifier
+
+    parent, folders = compressed
+    results = {"variants": {m: {"folder": str(f)} for m, f in folders.items()},
+               "ship": "distilled_deep", "parent": str(parent)}
+    dest = tmp_path / "shipped"
+    messages: list[str] = []
+    assert ship_to(results, dest, log=messages.append) == dest and not messages
+    assert (dest / "parent" / "manifest.json").is_file()
+    assert Classifier.load(dest).manifest.model_file.suffix == ".t2c"
+    fit_companion(dest, sample, log=lambda *_: None)
+    assert Classifier.load(f"{dest}+companion").companion is not None
+    ship_to(results, dest, log=messages.append)
+    assert len(messages) == 1 and "companion" in messages[0]
+    assert not (dest / COMPANION_FILE).exists()
+    assert "companion" not in json.loads((dest / "manifest.json").read_text())

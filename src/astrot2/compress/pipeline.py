@@ -570,15 +570,21 @@ def run(model: str | Path, out: str | Path, batch, *, methods: Sequence[str] = M
             "variants": rows, "ship": ship_choice(rows, config.tolerance)}
 
 
-def ship_to(results: dict, dest: str | Path) -> Path:
+def ship_to(results: dict, dest: str | Path, log: Callable[[str], None] = print) -> Path:
     """Install the chosen variant as the model folder ``dest``, the parent in ``dest/parent``.
 
     ``dest`` may be the parent's own folder (replacing a shipped model in place): the
-    parent's files then move to ``dest/parent``.
+    parent's files then move to ``dest/parent``.  A feature companion of the replaced
+    model is not carried over (its combination was fitted to the old network): fit it
+    again with ``astrot2 companion --model DEST`` (a message says so).
     """
     import tempfile
 
     dest = Path(dest)
+    old = dest / "manifest.json"
+    if old.is_file() and "companion" in json.loads(old.read_text()):
+        log(f"{dest}: its feature companion belonged to the replaced network and is not "
+            f"kept; fit a new one: astrot2 companion --model {dest}")
     chosen = Path(results["variants"][results["ship"]]["folder"])
     parent = Path(results["parent"])
     with tempfile.TemporaryDirectory(dir=dest.parent if dest.parent.exists() else None) as tmp:
