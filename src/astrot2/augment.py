@@ -113,6 +113,14 @@ def augment(batch: LightCurveBatch, config: AugmentConfig, seed: int) -> LightCu
     )
 
 
+def without_redshift(batch: LightCurveBatch) -> LightCurveBatch:
+    """``batch`` with its host photo-z and photo-z error unknown (NaN), as many real
+    alerts arrive (the Rubin alerts of the data folder carry none); light curves kept."""
+    unknown = np.full(len(batch), np.nan)
+    return replace(batch, metadata={**batch.metadata, "hostgal_photoz": unknown,
+                                    "hostgal_photoz_err": unknown})
+
+
 def alert_windows(batch: LightCurveBatch, config: AugmentConfig, seed: int) -> LightCurveBatch:
     """Alert-like views of ``batch`` for evaluation: always truncated, few dropped points.
 

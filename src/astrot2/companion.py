@@ -337,6 +337,9 @@ class CompanionConfig:
     l2_regularization: float = 1.0
     n_iter_no_change: int = 30  # early stopping on the validation views
     seed: int = 0
+    # for a network with host photo-z inputs: also every training and validation view
+    # without it (augment.without_redshift); else unknown photo-z reads as "galactic"
+    redshift_dropout: bool = True
 
 
 def _views_features(clf, views: list[LightCurveBatch], with_logits: bool = True
@@ -373,8 +376,10 @@ def fit_companion(model: str | Path, batch: LightCurveBatch,
     config : CompanionConfig
     write : bool
         Write ``companion.onnx`` and the manifest's ``companion`` section (replacing a
-        previous one, its calibration and metrics included: run ``astrot2 calibrate
-        --model NAME+companion`` next).  Off: report only.
+        previous one) with the combination's held-out metrics (test split, as ``astrot2
+        evaluate --model NAME+companion`` measures them).  The combination is fitted by NLL
+        and is its own calibration: no temperature is stored (``astrot2 calibrate
+        --model NAME+companion`` can add one).  Off: report only.
 
     Returns
     -------
@@ -383,6 +388,7 @@ def fit_companion(model: str | Path, batch: LightCurveBatch,
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    from astrot2.augment import without_redshift
     from astrot2.calibration import split_views
     from astrot2.classes import CLASSES, class_index
     from astrot2.compress.features import training_views
@@ -396,11 +402,15 @@ def fit_companion(model: str | Path, batch: LightCurveBatch,
     m = clf.manifest
     y_all = class_index(batch.extra["target"])
     train_views = training_views(folder, batch)
+    val = split_views(clf, batch, "validation")
+    if config.redshift_dropout and m.features.use_redshift:
+        train_views += [without_redshift(v) for v in train_views]
+        val.update({f"{k}_without_photoz": (without_redshift(v), y)
+                    for k, (v, y) in list(val.items())})
     y_tr = y_all[split_indices(batch, folder, "train")]
     x_tr, _, ok_tr = _views_features(clf, train_views, with_logits=False)
     x_train = np.concatenate(x_tr)
     y_train = np.concatenate([y_tr[ok] for ok in ok_tr])
-    val = split_views(clf, batch, "validation")
     x_va, z_va, ok_va = _views_features(clf, [v for v, _ in val.values()])
     y_val = np.concatenate([y[ok] for (_, y), ok in zip(val.values(), ok_va, strict=True)])
     x_val, z_val = np.concatenate(x_va), np.concatenate(z_va)
@@ -451,6 +461,10 @@ def fit_companion(model: str | Path, batch: LightCurveBatch,
         section["bytes"] = path.stat().st_size
 
         rewrite_manifest(folder, lambda doc: doc.__setitem__("companion", section))
+        from astrot2.calibration import refresh_metrics
+        from astrot2.runtime import COMPANION_SUFFIX
+
+        refresh_metrics(f"{folder}{COMPANION_SUFFIX}", batch)  # the held-out figures
     log(json.dumps({k: section[k] for k in ("n_iter", "combination",
                                             "validation_flat_log_loss")}))
     return section
