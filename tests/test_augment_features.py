@@ -96,3 +96,22 @@ def test_resample_to_ztf_alerts(sample):
     nan = np.full(len(sample), np.nan)
     c = resample_to_survey(sample, nan, nan, ZTF, ("g", "r"), cfg, 3)
     assert len(c) == len(sample) and (c.reject == "no_source_fit").all()
+
+
+def test_without_redshift_turns_the_photoz_inputs_to_unknown(sample):
+    """Same light curves, host photo-z and its error NaN: the seam's extra inputs become
+    (brightness, 0, 0, known = 0), as for a real alert without a host photo-z."""
+    from astrot2.augment import without_redshift
+    from astrot2.features import FeatureConfig, prepare
+    from astrot2.gp import GPConfig
+
+    bare = without_redshift(sample)
+    np.testing.assert_array_equal(bare.flux, sample.flux)
+    assert np.isnan(bare.metadata["hostgal_photoz"]).all()
+    assert np.isnan(bare.metadata["hostgal_photoz_err"]).all()
+    assert np.isfinite(sample.metadata["hostgal_photoz"]).all()  # the original is kept
+    config = FeatureConfig()
+    _, extra, _, _ = prepare(sample, GPConfig(), config)
+    _, extra_bare, _, _ = prepare(bare, GPConfig(), config)
+    np.testing.assert_array_equal(extra_bare[:, 0], extra[:, 0])
+    assert (extra_bare[:, 1:] == 0).all() and (extra[:, 3] == 1).all()

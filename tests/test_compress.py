@@ -323,6 +323,9 @@ def test_students_learn_the_teachers_with_a_companion(compressed, sample, tmp_pa
                        config=CompressConfig(**FAST, companion_teacher=str(helper)),
                        log=lambda *_: None)
     section = fit_companion(helper, sample, log=lambda *_: None)
+    # an lsst network reads host photo-z: the companion also learns without it
+    assert {"whole_without_photoz", "alert_windows_without_photoz"} <= set(
+        section["fitted_on"]["views"])
     got = compress_model(parent, tmp_path / "variants", sample, methods=["distilled"],
                          config=CompressConfig(**FAST, companion_teacher=str(helper)),
                          log=lambda *_: None)
