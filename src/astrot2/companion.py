@@ -5,11 +5,12 @@ gradient-boosting model on a few per-band statistics of the *raw* points (the pr
 baseline, :mod:`benchmarks.baseline`) makes different mistakes: on the held-out PLAsTiCC
 split it is more accurate than t2 but worse in log-loss.  Their product of experts,
 
-    logits = a(n) * t2_logits + b(n) * log p_companion     (then / T, ``astrot2 calibrate``)
+    logits = a(n) * t2_logits + b(n) * log p_companion
 
 is better than either (``docs/model.md``).  The weights are linear in ``log(1 + n)``, ``n``
 the light curve's points (:class:`Combination`), fitted on the validation split by the
-negative log-likelihood.
+negative log-likelihood: the combination is also its own calibration (``astrot2
+calibrate --model NAME+companion`` may still store a temperature).
 
 Opt-in: ``Classifier.load("lsst+companion")`` (any command's ``--model NAME+companion``).
 The shipped default stays the compressed network alone (<= 12 KB, the runtime's size and
@@ -19,7 +20,8 @@ The companion sees only what its network sees: the model's bands, statistics rel
 the light curve's own peak (scale-free), and the network's extra inputs (brightness and
 host photo-z only where the network uses them), so a ``ztf`` companion, like ``ztf``, ignores
 PLAsTiCC's absolute brightness.  It is trained on the network's own training views (the
-``train`` objects of ``split.json``, augmented and re-observed copies as in training), stored
+``train`` objects of ``split.json``, augmented and re-observed copies as in training; for a
+network with host photo-z inputs, every view also without it, as real alerts come), stored
 as ONNX (``companion.onnx``, sha256 in the manifest's ``companion`` section) and run by ONNX
 Runtime: inference needs no scikit-learn.  Fitting (:func:`fit_companion`, ``astrot2
 companion``) needs scikit-learn and onnx (the ``train`` extra).
@@ -191,7 +193,7 @@ class Companion:
 
 
 def onnx_probabilities(session, features: np.ndarray) -> np.ndarray:
-    """Run a tree-ensemble classifier exported by skl2onnx (no ZipMap): probabilities."""
+    """Run a tree-ensemble classifier of :func:`trees_to_onnx`: its class probabilities."""
     name = session.get_inputs()[0].name
     if len(features) == 0:
         return np.zeros((0, session.get_outputs()[1].shape[1] or 0))
