@@ -29,6 +29,21 @@ def test_runtime_does_not_import_torch():
     assert out == "False"
 
 
+def test_companion_inference_needs_neither_torch_nor_scikit_learn():
+    """Classifying with ``ztf+companion`` imports neither torch nor scikit-learn (nor the
+    onnx package): the trees run in ONNX Runtime."""
+    import subprocess
+
+    code = ("import sys; from astrot2.runtime import Classifier; "
+            "from astrot2.demo import demo_alerts_dir; from astrot2.io import read_alerts; "
+            "p = Classifier.load('ztf+companion').predict(read_alerts(demo_alerts_dir())); "
+            "print(int((p.status == 'ok').sum()), "
+            "[m for m in ('torch', 'sklearn', 'onnx') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out.endswith("[]") and int(out.split()[0]) > 50
+
+
 def test_classifies_real_ztf_alerts(ztf_model):
     clf = Classifier.load(ztf_model, threads=1)
     batch = read_alerts(demo_alerts_dir())
