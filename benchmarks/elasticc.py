@@ -3,7 +3,8 @@
 ELAsTiCC is the Rubin alert challenge that followed PLAsTiCC: another simulation (other
 SN models, cadence and host catalogue) delivered as Rubin alerts (Fink's
 ``ftransfer_elasticc_2023-02-08`` export: ``classId=111`` 1,505 SN Ia alerts,
-``classId=113`` 1,591 SN II alerts, each alert with its previous detections).  The model
+``classId=113`` 1,591 SN II alerts, each with its previous detections and forced
+photometry, read as ``astrot2 classify`` reads them; ``--detections-only``).  The model
 never saw either: it was trained on PLAsTiCC.  Per true type, the share of each predicted
 top class; SN Ia vs SN II ROC AUC of ``p(SN Ia) / (p(SN Ia) + p(SN II))``, over all alerts
 and over the alerts with at most 7 days between the first and the last point.  Writes
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="lsst",
                         help="model name or folder (NAME+companion: with its companion)")
     parser.add_argument("--name", default=None, help="write elasticc-NAME.json")
+    parser.add_argument("--detections-only", action="store_true",
+                        help="ignore the alerts' forced photometry (astrot2 classify reads it)")
     args = parser.parse_args(argv)
     root = data_dir()
     if root is None:
@@ -48,10 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     clf = Classifier.load(args.model)
     names = np.array([c.name for c in CLASSES])
     ia, ii = list(names).index("SNIa"), list(names).index("SNII")
-    out: dict = {"model": clf.name, "types": {}}
+    out: dict = {"model": clf.name, "forced_photometry": not args.detections_only,
+                 "types": {}}
     scores, truth, short = [], [], []
     for class_id, label in TYPES.items():
-        batch = read_alerts([export / f"classId={class_id}"])
+        batch = read_alerts([export / f"classId={class_id}"],
+                            include_forced=not args.detections_only)
         pred = clf.predict(batch)
         ok = pred.status == "ok"
         prob = pred.probabilities[ok].astype(np.float64)
@@ -74,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     out["snia_vs_snii_auc_le_7d"] = float(roc_auc_score(t[early], s[early]))
     out["n_le_7d"] = int(early.sum())
     out["command"] = f"python -m benchmarks.elasticc --model {args.model}" + (
-        f" --name {args.name}" if args.name else "")
+        f" --name {args.name}" if args.name else "") + (
+        " --detections-only" if args.detections_only else "")
     print({k: out[k] for k in ("snia_vs_snii_auc", "snia_vs_snii_auc_le_7d", "n_le_7d")})
     print("wrote", write_result(f"elasticc-{args.name}" if args.name else "elasticc", out))
     return 0

@@ -36,9 +36,10 @@ def inputs(fixtures, tmp_path):
 
 
 def _reference(clf, paths, batch_size):
-    """What classify_files must write: classify_batch of every chunk, concatenated."""
+    """What classify_files must write: classify_batch of every chunk, concatenated (Rubin
+    forced photometry read as non-detections, classify's default)."""
     tables = [classify_batch(clf, chunk) for p in paths for chunk in
-              read_file(p).chunks(batch_size)]
+              read_file(p, include_forced=True).chunks(batch_size)]
     return pa.concat_tables(tables)
 
 
@@ -204,3 +205,23 @@ def test_killed_run_leaves_no_output(fixtures, tmp_path):
             proc.kill()
     assert not out.exists()
     assert [p.name.startswith(".classified.csv.") for p in out.parent.iterdir()] == [True]
+
+
+def test_forced_photometry_is_read_unless_detections_only(lsst_classifier, fixtures, tmp_path):
+    """Rubin / ELAsTiCC alerts: classify reads ``prvDiaForcedSources`` as non-detections
+    (as the training light curves have them); ``include_forced=False`` (the CLI's
+    ``--detections-only``) reads detections only.  Rows equal classify_batch of each."""
+    path = fixtures / "elasticc" / "elasticc_snia_20.parquet"
+    both = read_file(path, include_forced=True)
+    detections = read_file(path)
+    assert both.n_points.sum() > detections.n_points.sum() and detections.detected.all()
+    out = {}
+    for forced in (True, False):
+        out[forced] = tmp_path / f"o-{forced}.parquet"
+        classify_files([path], out[forced], lsst_classifier, progress=False,
+                       include_forced=forced)
+    for forced, batch in ((True, both), (False, detections)):
+        got = pq.read_table(out[forced])
+        assert got.equals(classify_batch(lsst_classifier, batch))
+    assert not pq.read_table(out[True]).column("p_snia").equals(
+        pq.read_table(out[False]).column("p_snia"))

@@ -210,12 +210,19 @@ def default_model(inputs: Iterable[str | Path], format: str | None = None) -> st
     return "lsst" if fmt in ("rubin", "elasticc", "plasticc") else "ztf"
 
 
+#: Classification reads the forced photometry of Rubin / ELAsTiCC alerts
+#: (``prvDiaForcedSources``) as non-detections by default: the models were trained on
+#: light curves with them (PLAsTiCC), and without them they do much worse (docs/model.md).
+INCLUDE_FORCED = True
+
+
 def _read_checked(path: Path, clf: Classifier, format: str | None,
-                  metadata: str | Path | None) -> LightCurveBatch:
+                  metadata: str | Path | None,
+                  include_forced: bool = INCLUDE_FORCED) -> LightCurveBatch:
     """Read one file and check that its survey is the model's (errors name the file)."""
     from astrot2.io import read_file
 
-    batch = read_file(path, format, metadata=metadata)
+    batch = read_file(path, format, metadata=metadata, include_forced=include_forced)
     if batch.survey.name != clf.manifest.survey.name:
         raise ModelError(f"file {path}: {batch.survey.name} alerts, but model {clf.name} is "
                          f"for {clf.manifest.survey.name} alerts; pick the matching model")
@@ -226,7 +233,8 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
                    format: str | None = None, batch_size: int = 8192, min_points: int = 1,
                    metadata: str | Path | None = None, progress: bool = True,
                    on_error: str = "fail", errors_file: str | Path | None = None,
-                   uncertainty: bool = False, tta: int = 0) -> dict:
+                   uncertainty: bool = False, tta: int = 0,
+                   include_forced: bool = INCLUDE_FORCED) -> dict:
     """Classify every alert of ``inputs`` into ``output``; returns a summary dict.
 
     Rows are streamed into a temporary file beside ``output`` that is renamed onto it only
@@ -260,6 +268,9 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
         Add the ``entropy`` column (see :func:`classify_batch`).
     tta : int
         Test-time augmentation copies (0: off; see :func:`classify_batch`).
+    include_forced : bool
+        Rubin / ELAsTiCC alerts: read their forced photometry as non-detections (default,
+        :data:`INCLUDE_FORCED`); off: detections only.
 
     Returns
     -------
@@ -294,7 +305,7 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
         try:
             for path in files:
                 try:
-                    batch = _read_checked(path, clf, format, metadata)
+                    batch = _read_checked(path, clf, format, metadata, include_forced)
                 except Astrot2Error as exc:
                     if on_error == "fail":
                         raise

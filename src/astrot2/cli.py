@@ -58,7 +58,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                              batch_size=args.batch_size, min_points=args.min_points,
                              metadata=args.metadata, progress=not args.quiet,
                              on_error=args.on_error, errors_file=args.errors_file,
-                             uncertainty=args.uncertainty, tta=args.tta)
+                             uncertainty=args.uncertainty, tta=args.tta,
+                             include_forced=not args.detections_only)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -158,7 +159,8 @@ def _cmd_spark_classify(args: argparse.Namespace) -> int:
     try:
         summary = classify_files_spark(spark, args.inputs, args.output, model=args.model,
                                        format=args.format, batch_size=args.batch_size,
-                                       partitions=args.partitions)
+                                       partitions=args.partitions,
+                                       include_forced=not args.detections_only)
     finally:
         spark.stop()
     print(json.dumps(summary, indent=2))
@@ -176,7 +178,8 @@ def _cmd_spark_stream(args: argparse.Namespace) -> int:
                              trigger_seconds=args.trigger_seconds,
                              available_now=args.available_now,
                              max_files_per_trigger=args.max_files_per_trigger,
-                             batch_size=args.batch_size)
+                             batch_size=args.batch_size,
+                             include_forced=not args.detections_only)
         query.awaitTermination()
     finally:
         spark.stop()
@@ -271,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--format", choices=FORMATS, default=None)
     cl.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
     cl.add_argument("--batch-size", type=int, default=8192, help="light curves per chunk")
+    cl.add_argument("--detections-only", action="store_true",
+                    help="Rubin/ELAsTiCC alerts: ignore their forced photometry "
+                    "(prvDiaForcedSources; read as non-detections by default, as in the "
+                    "light curves the models were trained on)")
     cl.add_argument("--min-points", type=int, default=1,
                     help="reject light curves with fewer points")
     cl.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
@@ -402,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="shipped model name (ztf, lsst) or model folder "
                            "(NAME+companion: with its feature companion)")
     sp_common.add_argument("--format", choices=FORMATS, default=None)
+    sp_common.add_argument("--detections-only", action="store_true",
+                           help="Rubin/ELAsTiCC alerts: ignore their forced photometry "
+                           "(prvDiaForcedSources; read as non-detections by default, as in the "
+                           "light curves the models were trained on)")
     sp_common.add_argument("--batch-size", type=int, default=8192,
                            help="light curves per classification chunk")
     sp_common.add_argument("--arrow-batch-size", type=int, default=None,

@@ -40,7 +40,7 @@ from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
 
 from astrot2.classes import CLASSES
-from astrot2.classify import classify_batch
+from astrot2.classify import INCLUDE_FORCED, classify_batch
 from astrot2.errors import Astrot2Error
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.runtime import COMPANION_SUFFIX, Classifier, resolve_model, with_companion
@@ -298,14 +298,14 @@ def spark_session(master: str | None = None, *, app_name: str = "astrot2",
     return builder.getOrCreate()
 
 
-def _classify_path(path: str, model: str, fmt: str | None,
-                   batch_size: int) -> Iterator[pa.RecordBatch]:
+def _classify_path(path: str, model: str, fmt: str | None, batch_size: int,
+                   include_forced: bool = INCLUDE_FORCED) -> Iterator[pa.RecordBatch]:
     """Output rows of one alert file; an unreadable file gives one ``bad_file`` row."""
     from astrot2.io import read_file
 
     clf = load_model(model)
     try:
-        batch = read_file(path, fmt)
+        batch = read_file(path, fmt, include_forced=include_forced)
     except Astrot2Error as exc:
         row = {f.name: [None] for f in OUTPUT_SCHEMA.fields}
         row.update(alert_id=[""], object_id=[""], status=[f"bad_file: {exc}"],
@@ -343,7 +343,8 @@ class _LoadsPerWorker(AccumulatorParam):
 def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
                          output: str | Path, *, model: str | None = None,
                          format: str | None = None, batch_size: int = 8192,
-                         partitions: int | None = None) -> dict:
+                         partitions: int | None = None,
+                         include_forced: bool = INCLUDE_FORCED) -> dict:
     """Classify alert files with Spark into a Parquet folder (``astrot2 spark classify``).
 
     The driver lists the files (as ``astrot2 classify`` does), Spark distributes the list
@@ -351,7 +352,8 @@ def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
     classifies them with :func:`classify_batch`.  Every alert gives exactly one row and
     part files follow the input order.  Files must be readable by every executor (a
     local or shared file system); for HDFS/S3 use :func:`start_stream` with
-    ``available_now=True``.
+    ``available_now=True``.  Rubin / ELAsTiCC forced photometry is read as
+    non-detections unless ``include_forced`` is off, as ``astrot2 classify`` does.
 
     Returns
     -------
@@ -371,7 +373,8 @@ def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
     def classify_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for rb in batches:
             for path in rb.column("path").to_pylist():
-                yield from _classify_path(path, model_path, format, batch_size)
+                yield from _classify_path(path, model_path, format, batch_size,
+                                          include_forced)
         loads.add({os.getpid(): model_loads(model_path)})
 
     rows = [(i, str(p)) for i, p in enumerate(files)]
@@ -385,7 +388,8 @@ def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
             "workers": len(loads.value), "model_loads": sum(loads.value.values())}
 
 
-def _classify_contents(model: str, fmt: str | None, batch_size: int):
+def _classify_contents(model: str, fmt: str | None, batch_size: int,
+                       include_forced: bool = INCLUDE_FORCED):
     """A ``mapInArrow`` function classifying binaryFile rows (``path``, ``content``)."""
     def classify_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for rb in batches:
@@ -395,7 +399,8 @@ def _classify_contents(model: str, fmt: str | None, batch_size: int):
                 with tempfile.TemporaryDirectory(prefix="astrot2-") as tmp:
                     local = Path(tmp) / name
                     local.write_bytes(content)
-                    yield from _classify_path(str(local), model, fmt, batch_size)
+                    yield from _classify_path(str(local), model, fmt, batch_size,
+                                              include_forced)
     return classify_partition
 
 
@@ -412,7 +417,8 @@ def alert_file_stream(spark: SparkSession, input_dir: str | Path, *,
 def start_stream(spark: SparkSession, input_dir: str | Path, output_dir: str | Path,
                  checkpoint: str | Path, *, model: str, format: str | None = None,
                  trigger_seconds: float = 10.0, available_now: bool = False,
-                 max_files_per_trigger: int | None = None, batch_size: int = 8192):
+                 max_files_per_trigger: int | None = None, batch_size: int = 8192,
+                 include_forced: bool = INCLUDE_FORCED):
     """Start ``astrot2 spark stream``: alert files in ``input_dir`` to a Parquet sink.
 
     Spark's file source records which files each micro-batch took and its file sink
@@ -428,7 +434,7 @@ def start_stream(spark: SparkSession, input_dir: str | Path, output_dir: str | P
     model_path = _model_key(model)
     files = alert_file_stream(spark, input_dir, max_files_per_trigger=max_files_per_trigger)
     rows = files.select("path", "content").mapInArrow(
-        _classify_contents(model_path, format, batch_size), OUTPUT_SCHEMA)
+        _classify_contents(model_path, format, batch_size, include_forced), OUTPUT_SCHEMA)
     writer = (rows.writeStream.format("parquet").option("path", str(output_dir))
               .option("checkpointLocation", str(checkpoint)).outputMode("append"))
     if available_now:
