@@ -338,6 +338,28 @@ def test_students_learn_the_teachers_with_a_companion(compressed, sample, tmp_pa
             != single["metrics"]["test_split"]["whole"]["flat_log_loss"])
 
 
+def test_students_learn_without_photoz_from_teachers_with_it(compressed, sample, tmp_path):
+    """``redshift_dropout``: every train view also without host photo-z, with the teachers'
+    logits for the view with it; the student changes and the setting is recorded."""
+    from astrot2.compress.pipeline import CompressConfig, _Context, _student_data, compress_model
+
+    parent, folders = compressed
+    config = CompressConfig(**FAST, redshift_dropout=1)
+    ctx = _Context(parent, tmp_path / "ctx", sample, config, tmp_path / "cache",
+                   lambda *_: None)
+    data, logits = _student_data(ctx)
+    n = len(data.y_train) // 2
+    np.testing.assert_array_equal(data.x_train[:n], data.x_train[n:])
+    np.testing.assert_array_equal(logits[:n], logits[n:])
+    assert (data.extra_train[n:, -3:] == 0).all() and (data.extra_train[:n, -1] == 1).all()
+    got = compress_model(parent, tmp_path / "variants", sample, methods=["distilled"],
+                         config=config, log=lambda *_: None)
+    doc = json.loads((got["distilled"] / "manifest.json").read_text())
+    single = json.loads((folders["distilled"] / "manifest.json").read_text())
+    assert (doc["metrics"]["test_split"]["whole"]["flat_log_loss"]
+            != single["metrics"]["test_split"]["whole"]["flat_log_loss"])
+
+
 def test_config_from_key_value_settings():
     from astrot2.compress.pipeline import CompressConfig, config_from
 

@@ -144,6 +144,19 @@ def build_inputs(
     return np.nan_to_num(x).astype(np.float32), extra_arr.astype(np.float32)
 
 
+def without_redshift_inputs(extra: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """``extra`` inputs (:func:`build_inputs`) as they are for an unknown host photo-z.
+
+    The photo-z, its error and the "known" flag (the last three columns with
+    ``use_redshift``) become 0, what :func:`build_inputs` gives a light curve without
+    them; the brightness column is kept.  A copy; unchanged without ``use_redshift``.
+    """
+    out = np.array(extra, copy=True)
+    if config.use_redshift:
+        out[:, -3:] = 0.0
+    return out
+
+
 def prepare(
     batch: LightCurveBatch, gp_config: GPConfig, config: FeatureConfig,
     n_threads: int | None = None,

@@ -77,6 +77,9 @@ class CompressConfig:
     # more teachers for the students: model folders with the parent's split and inputs;
     # the students learn the mean of their and the parent's class probabilities
     teachers: tuple[str, ...] = ()
+    # students also learn every train view without host photo-z (1: on), taught what the
+    # teachers answer *with* it (privileged information); for models with photo-z inputs
+    redshift_dropout: int = 0
     # a model with a feature companion (same split): the teachers' ensemble is combined
     # with that companion (weights refitted on validation) before the students learn it
     companion_teacher: str = ""
@@ -252,17 +255,16 @@ def _torch_variant(ctx: _Context, method: str):
     elif method == "distilled":
         import torch
 
-        data = ctx.inputs(c.distill_augment)
+        data, logits = _student_data(ctx)
         torch.manual_seed(c.seed)
         model = ft.PatchT2(_student_config(ctx), c.student_patch)
-        ft.distill(model, data, _teacher_logits(ctx, data), steps=c.distill_steps,
+        ft.distill(model, data, logits, steps=c.distill_steps,
                    alpha=c.distill_alpha, seed=c.seed, batch_size=c.batch_size, log=ctx.log)
     elif method == "distilled_deep":  # fine-tuned on the teacher's soft targets too
         import copy
 
         model = copy.deepcopy(_torch_variant(ctx, "distilled"))
-        data = ctx.inputs(c.distill_augment)
-        logits = _teacher_logits(ctx, data)
+        data, logits = _student_data(ctx)
         ft.prune(model, data, sparsity=c.sparsity, steps=c.student_prune_steps,
                  skip=c.skip_layers, seed=c.seed, batch_size=c.batch_size, teacher=logits,
                  alpha=c.distill_alpha, log=ctx.log)
@@ -306,6 +308,30 @@ def _teacher_logits(ctx: _Context, data) -> np.ndarray:
         out = _with_companion(ctx, data, out)
     ctx._teacher_logits[id(data)] = out
     return out
+
+
+def _student_data(ctx: _Context) -> tuple[object, np.ndarray]:
+    """The students' training inputs and their teachers' logits.
+
+    With ``redshift_dropout`` (and photo-z inputs), every train view twice: as it is and
+    without host photo-z (:func:`astrot2.features.without_redshift_inputs`), both taught
+    the teachers' logits for the view *with* it: the student learns to infer from the
+    light curve what the photo-z would have told (alerts often carry none).
+    """
+    from dataclasses import replace
+
+    from astrot2.features import without_redshift_inputs
+
+    c = ctx.config
+    data = ctx.inputs(c.distill_augment)
+    logits = _teacher_logits(ctx, data)
+    if not c.redshift_dropout or not ctx.manifest.features.use_redshift:
+        return data, logits
+    bare = without_redshift_inputs(data.extra_train, ctx.manifest.features)
+    doubled = replace(data, x_train=np.concatenate([data.x_train, data.x_train]),
+                      extra_train=np.concatenate([data.extra_train, bare]),
+                      y_train=np.concatenate([data.y_train, data.y_train]))
+    return doubled, np.concatenate([logits, logits])
 
 
 def _ensemble_logits(ctx: _Context, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
