@@ -102,3 +102,23 @@ def test_init_seed_changes_the_weights_only(sample, tmp_path):
     assert m0["whole"]["n"] == m1["whole"]["n"]
     assert m0["whole"]["flat_log_loss"] != m1["whole"]["flat_log_loss"]
     assert json.loads((tmp_path / "b" / "train_config.json").read_text())["init_seed"] == 1
+
+
+def test_redshift_dropout_hides_photoz_in_augmented_copies_only(sample, tmp_path):
+    """``redshift_dropout``: some objects of the augmented copies lose their host photo-z
+    (the originals keep it); the run differs from one without, and is recorded."""
+    from astrot2.augment import without_redshift
+
+    which = np.zeros(len(sample), dtype=bool)
+    which[::2] = True
+    half = without_redshift(sample, which)
+    assert np.isnan(half.metadata["hostgal_photoz"][which]).all()
+    np.testing.assert_array_equal(half.metadata["hostgal_photoz"][~which],
+                                  sample.metadata["hostgal_photoz"][~which])
+    tiny = dict(epochs=2, n_augment=1, steps_per_epoch=2, batch_size=32)
+    m0 = train(sample, preset("lsst", **tiny), tmp_path / "a", log=lambda *_: None)
+    m1 = train(sample, preset("lsst", redshift_dropout=0.5, **tiny), tmp_path / "b",
+               log=lambda *_: None)
+    assert m0["whole"]["flat_log_loss"] != m1["whole"]["flat_log_loss"]
+    assert json.loads((tmp_path / "b" / "train_config.json").read_text())[
+        "redshift_dropout"] == 0.5

@@ -113,12 +113,17 @@ def augment(batch: LightCurveBatch, config: AugmentConfig, seed: int) -> LightCu
     )
 
 
-def without_redshift(batch: LightCurveBatch) -> LightCurveBatch:
+def without_redshift(batch: LightCurveBatch, which: np.ndarray | None = None
+                     ) -> LightCurveBatch:
     """``batch`` with its host photo-z and photo-z error unknown (NaN), as many real
-    alerts arrive (the Rubin alerts of the data folder carry none); light curves kept."""
-    unknown = np.full(len(batch), np.nan)
-    return replace(batch, metadata={**batch.metadata, "hostgal_photoz": unknown,
-                                    "hostgal_photoz_err": unknown})
+    alerts arrive (the Rubin alerts of the data folder carry none); light curves kept.
+
+    ``which`` (boolean, one per light curve): only those lose it (default: all).
+    """
+    which = np.ones(len(batch), dtype=bool) if which is None else np.asarray(which, bool)
+    meta = {k: np.where(which, np.nan, batch.metadata[k])
+            for k in ("hostgal_photoz", "hostgal_photoz_err")}
+    return replace(batch, metadata={**batch.metadata, **meta})
 
 
 def alert_windows(batch: LightCurveBatch, config: AugmentConfig, seed: int) -> LightCurveBatch:

@@ -103,7 +103,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     batch = read_plasticc(files.lightcurves, files.metadata)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("n_augment", args.n_augment),
                                    ("seed", args.seed), ("init_seed", args.init_seed),
-                                   ("forecast_weight", args.forecast_weight))
+                                   ("forecast_weight", args.forecast_weight),
+                                   ("redshift_dropout", args.redshift_dropout))
                  if v is not None}
     out = args.out or Path("models") / args.model
     train(batch, preset(args.model, **overrides), out)
@@ -323,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seed of the weights and batch order only (default: --seed)")
     tr.add_argument("--forecast-weight", type=float, default=None,
                     help="weight of the auxiliary forecasting objective (default 0: off)")
+    tr.add_argument("--redshift-dropout", type=float, default=None,
+                    help="fraction of the augmented copies' objects shown without host "
+                    "photo-z (default 0: off; real alerts often carry none)")
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")

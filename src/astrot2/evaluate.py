@@ -61,6 +61,7 @@ class TrainingSettings:
     seed: int
     n_augment: int
     n_resample: int
+    redshift_dropout: float = 0.0  # augmented copies' objects without host photo-z
 
 
 def training_settings(folder: Path) -> TrainingSettings:
@@ -72,7 +73,8 @@ def training_settings(folder: Path) -> TrainingSettings:
     n_resample = int(doc.get("n_resample") or 0)
     resample = ResampleConfig(**_tuples(doc.get("resample") or {})) if n_resample else None
     return TrainingSettings(AugmentConfig(**_tuples(doc["augment"])), resample,
-                            int(doc["seed"]), int(doc["n_augment"]), n_resample)
+                            int(doc["seed"]), int(doc["n_augment"]), n_resample,
+                            float(doc.get("redshift_dropout") or 0.0))
 
 
 def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "test",

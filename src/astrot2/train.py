@@ -40,6 +40,7 @@ from astrot2.augment import (
     resample_seeds,
     survey_copies,
     survey_windows,
+    without_redshift,
 )
 from astrot2.classes import CLASSES, class_index
 from astrot2.features import FeatureConfig, prepare
@@ -79,6 +80,8 @@ class TrainConfig:
     n_blocks: int = 1
     dropout: float = 0.1
     forecast_weight: float = 0.0  # auxiliary forecasting objective (0: off)
+    # fraction of the augmented copies' objects shown without host photo-z (0: off)
+    redshift_dropout: float = 0.0
 
 
 #: The two shipped models: LSST ugrizy + host photo-z, and ZTF g, r without redshift.
@@ -254,6 +257,10 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     train_b = batch.take(tr)
     copies = [train_b] + [augment(train_b, config.augment, config.seed * 1000 + k)
                           for k in range(config.n_augment)]
+    if config.redshift_dropout > 0 and config.features.use_redshift:
+        rng = np.random.default_rng(config.seed * 1000 + 999)
+        copies = [train_b] + [without_redshift(c, rng.random(len(c)) < config.redshift_dropout)
+                              for c in copies[1:]]
     if config.n_resample:  # one source GP fit for all the re-observed copies
         copies += survey_copies(train_b, config.gp, get_survey(config.survey),
                                 config.features.bands, config.resample or ResampleConfig(),

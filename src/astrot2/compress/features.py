@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.augment import augment, resample_seeds, survey_copies
+from astrot2.augment import augment, resample_seeds, survey_copies, without_redshift
 from astrot2.classes import class_index
 from astrot2.evaluate import split_indices, training_settings
 from astrot2.features import FeatureConfig, prepare
@@ -69,9 +69,10 @@ def training_views(folder: str | Path, batch: LightCurveBatch, *,
     """The light curves a model folder was trained on, one batch per copy.
 
     The ``train`` objects of ``split.json`` as they are, ``n_augment`` augmented copies
-    (seeds ``seed * 1000 + k`` of :func:`astrot2.train.train`) and, for a model trained
-    on re-observed survey alerts (``ztf``), its re-observed copies; every batch holds the
-    train objects in the same order.
+    (seeds ``seed * 1000 + k`` of :func:`astrot2.train.train`; with the run's
+    ``redshift_dropout``, some of their objects without host photo-z, as trained) and, for
+    a model trained on re-observed survey alerts (``ztf``), its re-observed copies; every
+    batch holds the train objects in the same order.
 
     Parameters
     ----------
@@ -89,6 +90,10 @@ def training_views(folder: str | Path, batch: LightCurveBatch, *,
     n_aug = settings.n_augment if n_augment is None else n_augment
     train_b = batch.take(split_indices(batch, folder, "train"))
     views = [train_b] + [augment(train_b, aug, seed * 1000 + k) for k in range(n_aug)]
+    if settings.redshift_dropout > 0 and manifest.features.use_redshift:  # as train() did
+        rng = np.random.default_rng(seed * 1000 + 999)
+        views = [train_b] + [without_redshift(v, rng.random(len(v)) < settings.redshift_dropout)
+                             for v in views[1:]]
     if settings.n_resample:  # the model's survey's alerts (ztf), as trained
         views += survey_copies(train_b, manifest.gp, manifest.survey, manifest.features.bands,
                                settings.resample, resample_seeds(seed, settings.n_resample))
