@@ -342,6 +342,44 @@ def survey_copies(batch: LightCurveBatch, gp, target, bands: tuple[str, ...],
                                seed, gp.wavelength_scale) for seed in seeds]
 
 
+def training_copies(train: LightCurveBatch, config: AugmentConfig, seed: int,
+                    n_augment: int, *, redshift_dropout: float = 0.0, gp=None,
+                    target=None, bands: tuple[str, ...] = (),
+                    resample: ResampleConfig | None = None,
+                    n_resample: int = 0) -> list[LightCurveBatch]:
+    """The training views of a run: ``train`` itself and its copies, one batch each.
+
+    The one definition of a training run's inputs, used by ``astrot2 train`` and rebuilt
+    identically by the compression pipeline and the feature companion
+    (:func:`astrot2.compress.features.training_views`).
+
+    Parameters
+    ----------
+    train : LightCurveBatch
+        The train objects.
+    config : AugmentConfig
+    seed : int
+        The run's seed: copy ``k`` uses ``seed * 1000 + k``.
+    n_augment : int
+        Augmented copies.
+    redshift_dropout : float
+        Fraction of the augmented copies' objects shown without host photo-z
+        (:func:`without_redshift`; draws seeded by ``seed * 1000 + 999``).
+    gp, target, bands, resample, n_resample
+        With ``n_resample``, that many copies re-observed as ``target`` alerts
+        (:func:`survey_copies` with :func:`resample_seeds`).
+    """
+    copies = [augment(train, config, seed * 1000 + k) for k in range(n_augment)]
+    if redshift_dropout > 0:
+        rng = np.random.default_rng(seed * 1000 + 999)
+        copies = [without_redshift(c, rng.random(len(c)) < redshift_dropout) for c in copies]
+    views = [train, *copies]
+    if n_resample:  # one source GP fit for all the re-observed copies
+        views += survey_copies(train, gp, target, bands, resample or ResampleConfig(),
+                               resample_seeds(seed, n_resample))
+    return views
+
+
 def survey_windows(batch: LightCurveBatch, gp, target, bands: tuple[str, ...],
                    config: ResampleConfig, seed: int) -> LightCurveBatch:
     """One re-observed copy of ``batch`` (:func:`survey_copies` with one seed)."""

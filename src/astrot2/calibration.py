@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.classes import class_index
 from astrot2.errors import ConfigError, ModelError
+from astrot2.evaluate import split_views
 from astrot2.lightcurves import LightCurveBatch
 
 __all__ = [
@@ -191,40 +191,10 @@ def risk_coverage(prob: np.ndarray, y: np.ndarray, uncertainty: np.ndarray,
             "aurc": float(np.mean(1.0 - running))}
 
 
-def raw_logits(clf, feeds: dict[str, np.ndarray], chunk: int = 256) -> np.ndarray:
-    """The network's raw logits (float64, before any temperature) for model inputs.
-
-    Runs the classifier's ONNX Runtime session in slices of ``chunk`` light curves.
-    """
-    n = len(feeds["x"])
-    out = [clf.session.run(None, {k: v[i:i + chunk] for k, v in feeds.items()})[0]
-           for i in range(0, n, chunk)]
-    if not out:
-        return np.zeros((0, len(clf.manifest.raw["classes"])))
-    return np.concatenate(out).astype(np.float64)
-
-
-def split_views(clf, batch: LightCurveBatch, split: str
-                ) -> dict[str, tuple[LightCurveBatch, np.ndarray]]:
-    """The views of one split of a model's data, as :func:`astrot2.evaluate.evaluate_model`.
-
-    ``whole``, ``alert_windows``, and for a model trained on re-observed survey alerts,
-    ``survey_windows``; each with its class indices.
-    """
-    from astrot2.augment import alert_windows, survey_windows
-    from astrot2.evaluate import split_indices, training_settings
-
-    folder = clf.manifest.model_file.parent
-    m = clf.manifest
-    part = batch.take(split_indices(batch, folder, split))
-    y = class_index(part.extra["target"])
-    settings = training_settings(folder)
-    aug, resample, seed = settings.augment, settings.resample, settings.seed
-    views = {"whole": (part, y), "alert_windows": (alert_windows(part, aug, seed + 99), y)}
-    if resample is not None:
-        views["survey_windows"] = (survey_windows(part, m.gp, m.survey, m.features.bands,
-                                                  resample, seed + 99), y)
-    return views
+def raw_logits(clf, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The network's raw logits (float64, before any temperature) for model inputs:
+    :meth:`astrot2.runtime.Classifier.logits` (slices of ``MODEL_BATCH`` light curves)."""
+    return clf.logits(feeds)
 
 
 def split_logits(model: str | Path, batch: LightCurveBatch, split: str,

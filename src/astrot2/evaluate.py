@@ -21,10 +21,10 @@ from astrot2.classes import CLASSES, class_index
 from astrot2.errors import ModelError
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.metrics import classification_report
-from astrot2.runtime import Classifier, resolve_model
+from astrot2.runtime import Classifier
 
 __all__ = ["TrainingSettings", "evaluate_model", "plot_confusion", "split_indices",
-           "training_settings"]
+           "split_views", "training_settings"]
 
 
 def split_indices(batch: LightCurveBatch, folder: Path, split: str = "test") -> np.ndarray:
@@ -77,6 +77,27 @@ def training_settings(folder: Path) -> TrainingSettings:
                             float(doc.get("redshift_dropout") or 0.0))
 
 
+def split_views(clf: Classifier, batch: LightCurveBatch, split: str
+                ) -> dict[str, tuple[LightCurveBatch, np.ndarray]]:
+    """The views of one split of a model's data that :func:`evaluate_model` scores.
+
+    ``whole``, ``alert_windows``, and for a model trained on re-observed survey alerts,
+    ``survey_windows`` (windows seeded by the run's ``seed + 99``); each with its class
+    indices.  Calibration, the companion and the benchmarks use the same views.
+    """
+    folder = clf.manifest.model_file.parent
+    m = clf.manifest
+    part = batch.take(split_indices(batch, folder, split))
+    y = class_index(part.extra["target"])
+    settings = training_settings(folder)
+    aug, resample, seed = settings.augment, settings.resample, settings.seed
+    views = {"whole": (part, y), "alert_windows": (alert_windows(part, aug, seed + 99), y)}
+    if resample is not None:  # the model's own survey's alerts, re-observed from PLAsTiCC
+        views["survey_windows"] = (survey_windows(part, m.gp, m.survey, m.features.bands,
+                                                  resample, seed + 99), y)
+    return views
+
+
 def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "test",
                    threads: int | None = None) -> dict:
     """Metrics of a model on one split of its data, whole light curves and alert windows.
@@ -102,21 +123,12 @@ def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "t
         :func:`astrot2.metrics.classification_report` and ``difference`` compares the
         flat log-loss with the figures stored in the manifest.
     """
-    folder = resolve_model(model)
     clf = Classifier.load(model, threads=threads)
-    part = batch.take(split_indices(batch, folder, split))
-    y = class_index(part.extra["target"])
-    settings = training_settings(folder)
-    aug, resample, seed = settings.augment, settings.resample, settings.seed
+    views = split_views(clf, batch, split)
     names = [c.name for c in CLASSES]
-    out: dict = {"model": clf.name, "split": split, "n_objects": int(part.n_objects),
+    out: dict = {"model": clf.name, "split": split, "n_objects": len(views["whole"][1]),
                  "companion": clf.companion is not None}
-    views = [("whole", part), ("alert_windows", alert_windows(part, aug, seed + 99))]
-    if resample is not None:  # the model's own survey's alerts, re-observed from PLAsTiCC
-        m = clf.manifest
-        views.append(("survey_windows", survey_windows(part, m.gp, m.survey, m.features.bands,
-                                                       resample, seed + 99)))
-    for key, view in views:
+    for key, (view, y) in views.items():
         pred = clf.predict(view, check_survey=False)
         prob = pred.probabilities.astype(np.float64)
         usable = view.ok  # re-observed copies without a detection are not alerts
@@ -128,7 +140,7 @@ def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "t
     stored = owner.get("metrics", {}).get("test_split", {}) if split == "test" else {}
     out["stored"] = stored
     out["difference"] = {k: out[k]["flat_log_loss"] - stored[k]["flat_log_loss"]
-                         for k, _ in views if k in stored}
+                         for k in views if k in stored}
     return out
 
 

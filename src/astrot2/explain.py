@@ -293,13 +293,9 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
     if clf.companion is not None:  # the probabilities are what predict returns
         companion = clf.companion.probabilities(selected, extra)
         z = clf.companion.combine(logits, companion, selected)
-    z = z / clf.temperature
-    prob = np.exp(z - z.max(axis=1, keepdims=True))
-    prob /= prob.sum(axis=1, keepdims=True)
-    status[(status == "ok") & ~np.isfinite(prob).all(axis=1)] = "non_finite_output"
-    bad = status != "ok"
-    prob[bad] = 0.0
-    cam[bad] = np.nan
+    pred = clf.calibrated(z, status)
+    prob = pred.probabilities.astype(np.float64)
+    cam[status != "ok"] = np.nan
     return Explanation(cam=cam, probabilities=prob, gp=gp, batch=selected, logits=logits,
                        extra_contribution=contribution, bias=cm.bias.copy(), status=status,
                        companion=companion)

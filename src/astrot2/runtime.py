@@ -282,10 +282,15 @@ class Classifier:
             turns it off to score the ``ztf`` model on the PLAsTiCC g, r bands it was
             trained on.
         """
-        logits, status = self.scores(batch, check_survey=check_survey)
-        logits /= self.temperature
-        logits -= logits.max(axis=1, keepdims=True)
-        prob = np.exp(logits)
+        return self.calibrated(*self.scores(batch, check_survey=check_survey))
+
+    def calibrated(self, logits: np.ndarray, status: np.ndarray) -> Prediction:
+        """The :class:`Prediction` of uncalibrated logits (:meth:`scores`): the stored
+        temperature, softmax, ``non_finite_output`` for rows that are not finite, zeros
+        for every rejected row.  ``status`` is updated in place."""
+        z = logits / self.temperature
+        z -= z.max(axis=1, keepdims=True)
+        prob = np.exp(z)
         prob /= prob.sum(axis=1, keepdims=True)
         bad = ~np.isfinite(prob).all(axis=1)
         status[(status == "ok") & bad] = "non_finite_output"

@@ -36,11 +36,8 @@ from astrot2.augment import (
     AugmentConfig,
     ResampleConfig,
     alert_windows,
-    augment,
-    resample_seeds,
-    survey_copies,
     survey_windows,
-    without_redshift,
+    training_copies,
 )
 from astrot2.classes import CLASSES, class_index
 from astrot2.features import FeatureConfig, prepare
@@ -255,16 +252,11 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
 
     start = time.perf_counter()
     train_b = batch.take(tr)
-    copies = [train_b] + [augment(train_b, config.augment, config.seed * 1000 + k)
-                          for k in range(config.n_augment)]
-    if config.redshift_dropout > 0 and config.features.use_redshift:
-        rng = np.random.default_rng(config.seed * 1000 + 999)
-        copies = [train_b] + [without_redshift(c, rng.random(len(c)) < config.redshift_dropout)
-                              for c in copies[1:]]
-    if config.n_resample:  # one source GP fit for all the re-observed copies
-        copies += survey_copies(train_b, config.gp, get_survey(config.survey),
-                                config.features.bands, config.resample or ResampleConfig(),
-                                resample_seeds(config.seed, config.n_resample))
+    copies = training_copies(
+        train_b, config.augment, config.seed, config.n_augment,
+        redshift_dropout=config.redshift_dropout if config.features.use_redshift else 0.0,
+        gp=config.gp, target=get_survey(config.survey), bands=config.features.bands,
+        resample=config.resample, n_resample=config.n_resample)
     if config.forecast_weight > 0:
         feats, f_target, f_mask = _forecast_inputs(copies, 1 + config.n_augment, config)
     else:

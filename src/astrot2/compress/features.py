@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.augment import augment, resample_seeds, survey_copies, without_redshift
+from astrot2.augment import training_copies
 from astrot2.classes import class_index
 from astrot2.evaluate import split_indices, training_settings
 from astrot2.features import FeatureConfig, prepare
@@ -84,20 +84,14 @@ def training_views(folder: str | Path, batch: LightCurveBatch, *,
         Augmented copies (default: the training run's).
     """
     folder = Path(folder)
-    manifest = read_manifest(folder)
+    m = read_manifest(folder)
     settings = training_settings(folder)
-    aug, seed = settings.augment, settings.seed
-    n_aug = settings.n_augment if n_augment is None else n_augment
-    train_b = batch.take(split_indices(batch, folder, "train"))
-    views = [train_b] + [augment(train_b, aug, seed * 1000 + k) for k in range(n_aug)]
-    if settings.redshift_dropout > 0 and manifest.features.use_redshift:  # as train() did
-        rng = np.random.default_rng(seed * 1000 + 999)
-        views = [train_b] + [without_redshift(v, rng.random(len(v)) < settings.redshift_dropout)
-                             for v in views[1:]]
-    if settings.n_resample:  # the model's survey's alerts (ztf), as trained
-        views += survey_copies(train_b, manifest.gp, manifest.survey, manifest.features.bands,
-                               settings.resample, resample_seeds(seed, settings.n_resample))
-    return views
+    return training_copies(
+        batch.take(split_indices(batch, folder, "train")), settings.augment, settings.seed,
+        settings.n_augment if n_augment is None else n_augment,
+        redshift_dropout=settings.redshift_dropout if m.features.use_redshift else 0.0,
+        gp=m.gp, target=m.survey, bands=m.features.bands, resample=settings.resample,
+        n_resample=settings.n_resample)
 
 
 def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig | None = None,
