@@ -11,6 +11,7 @@ import pytest
 
 from astrot2.calibration import (
     calibrate_model,
+    ece_bootstrap,
     expected_calibration_error,
     fit_temperature,
     predictive_entropy,
@@ -62,6 +63,26 @@ def test_ece_matches_a_loop_implementation():
     assert expected_calibration_error(p4, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
     assert expected_calibration_error(p4, np.array([1, 1, 1, 1])) == pytest.approx(0.75)
     assert sum(reliability(p, y)["count"]) == 500
+
+
+def test_ece_bootstrap_interval_bias_and_groups():
+    """Calibrated labels: the bias-corrected ECE is below the raw one and the interval
+    reaches down to ~0; an overconfident model's interval excludes 0.  Five copies of
+    every row, grouped, are no more precise than the rows themselves; ungrouped they
+    would look ~sqrt(5) x more precise."""
+    z, y = _sample(1.0, 2_000, seed=4)
+    calibrated = ece_bootstrap(softmax(z), y, n_boot=300)
+    assert calibrated["ece_debiased"] < calibrated["ece"]
+    assert calibrated["ci"][0] < 0.01 < calibrated["ci"][1] < 0.05
+    sharp = ece_bootstrap(softmax(2.0 * z), y, n_boot=300)
+    assert sharp["ci"][0] > 0.05 and sharp["ci"][0] <= sharp["ece"] <= sharp["ci"][1] + 0.01
+    p5, y5 = np.repeat(softmax(2.0 * z), 5, axis=0), np.repeat(y, 5)
+    grouped = ece_bootstrap(p5, y5, np.repeat(np.arange(len(y)), 5), n_boot=300)
+    independent = ece_bootstrap(p5, y5, n_boot=300)
+    width = np.diff(sharp["ci"])[0]
+    assert grouped["ece"] == pytest.approx(sharp["ece"])
+    assert np.diff(grouped["ci"])[0] == pytest.approx(width, rel=0.35)
+    assert np.diff(independent["ci"])[0] < 0.7 * width
 
 
 def test_temperature_scaling_lowers_ece_of_an_overconfident_model():

@@ -77,13 +77,14 @@ def training_settings(folder: Path) -> TrainingSettings:
                             float(doc.get("redshift_dropout") or 0.0))
 
 
-def split_views(clf: Classifier, batch: LightCurveBatch, split: str
+def split_views(clf: Classifier, batch: LightCurveBatch, split: str, draw: int = 0
                 ) -> dict[str, tuple[LightCurveBatch, np.ndarray]]:
     """The views of one split of a model's data that :func:`evaluate_model` scores.
 
     ``whole``, ``alert_windows``, and for a model trained on re-observed survey alerts,
-    ``survey_windows`` (windows seeded by the run's ``seed + 99``); each with its class
-    indices.  Calibration, the companion and the benchmarks use the same views.
+    ``survey_windows`` (windows seeded by the run's ``seed + 99 + draw``); each with its
+    class indices.  Calibration, the companion and the benchmarks use the same views
+    (``draw`` 0); other ``draw`` values cut the same objects at other alert times.
     """
     folder = clf.manifest.model_file.parent
     m = clf.manifest
@@ -91,10 +92,11 @@ def split_views(clf: Classifier, batch: LightCurveBatch, split: str
     y = class_index(part.extra["target"])
     settings = training_settings(folder)
     aug, resample, seed = settings.augment, settings.resample, settings.seed
-    views = {"whole": (part, y), "alert_windows": (alert_windows(part, aug, seed + 99), y)}
+    seed += 99 + draw
+    views = {"whole": (part, y), "alert_windows": (alert_windows(part, aug, seed), y)}
     if resample is not None:  # the model's own survey's alerts, re-observed from PLAsTiCC
         views["survey_windows"] = (survey_windows(part, m.gp, m.survey, m.features.bands,
-                                                  resample, seed + 99), y)
+                                                  resample, seed), y)
     return views
 
 
