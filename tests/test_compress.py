@@ -290,9 +290,14 @@ def test_students_learn_from_an_ensemble_of_teachers(compressed, sample, tmp_pat
     got = compress_model(parent, tmp_path / "variants", sample, methods=["distilled"],
                          config=config, log=lambda *_: None)
     doc = json.loads((got["distilled"] / "manifest.json").read_text())
-    assert [t["sha256"] for t in doc["compression"]["teachers"]] == [
+    teachers = doc["compression"]["teachers"]
+    assert [t["sha256"] for t in teachers] == [
         json.loads((f / "manifest.json").read_text())["onnx"]["sha256"]
         for f in (parent, other)]
+    # the tiny runs' batch settings are not command-line options: the whole config is kept
+    assert teachers[1]["train_command"] is None
+    assert teachers[1]["differs_from_preset"] == ["batch_size", "steps_per_epoch"]
+    assert teachers[1]["train_config"]["init_seed"] == 1
     single = json.loads((folders["distilled"] / "manifest.json").read_text())
     assert (doc["metrics"]["test_split"]["whole"]["flat_log_loss"]
             != single["metrics"]["test_split"]["whole"]["flat_log_loss"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -12,13 +13,24 @@ ort = pytest.importorskip("onnxruntime")
 
 from astrot2.classes import class_index  # noqa: E402
 from astrot2.io.plasticc import read_plasticc  # noqa: E402
-from astrot2.train import preset, stratified_split, train  # noqa: E402
+from astrot2.train import preset, stratified_split, train, train_command  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def sample(fixtures):
     folder = fixtures / "plasticc"
     return read_plasticc(folder / "plasticc_lc_sample.csv.gz", folder / "plasticc_meta_sample.csv")
+
+
+def test_train_command_recreates_a_run_configuration():
+    """A run's train_config.json -> the ``astrot2 train`` line that re-creates it; fields
+    an older run lacks count as the preset's; other settings -> no command, named."""
+    doc = json.loads(json.dumps(asdict(preset("ztf", epochs=30, init_seed=1)), default=str))
+    assert train_command(doc) == ("astrot2 train --model ztf --epochs 30 --init-seed 1", [])
+    del doc["redshift_dropout"], doc["features"]["use_brightness"]
+    assert train_command(doc)[0] == "astrot2 train --model ztf --epochs 30 --init-seed 1"
+    assert train_command({**doc, "lr": 0.01}) == (None, ["lr"])
+    assert train_command({**doc, "name": "other"}) == (None, ["name"])
 
 
 def test_split_is_stratified_disjoint_and_seeded():

@@ -48,7 +48,7 @@ from astrot2.metrics import classification_report, weighted_log_loss
 from astrot2.model import T2, T2Config, export_onnx
 from astrot2.surveys import get_survey
 
-__all__ = ["PRESETS", "TrainConfig", "preset", "stratified_split", "train"]
+__all__ = ["PRESETS", "TrainConfig", "preset", "stratified_split", "train", "train_command"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,52 @@ def preset(name: str, **overrides: object) -> TrainConfig:
     else:
         raise ValueError(f"unknown model {name!r}; choose one of {PRESETS}")
     return replace(base, **overrides)
+
+
+#: The ``astrot2 train`` options: TrainConfig field -> command-line flag.
+CLI_FLAGS = {"epochs": "--epochs", "n_augment": "--n-augment", "seed": "--seed",
+             "init_seed": "--init-seed", "forecast_weight": "--forecast-weight",
+             "redshift_dropout": "--redshift-dropout"}
+
+
+def _as_json(config: TrainConfig) -> dict:
+    """``config`` as ``train_config.json`` stores it."""
+    return json.loads(json.dumps(asdict(config), default=str))
+
+
+def train_command(doc: dict) -> tuple[str | None, list[str]]:
+    """The ``astrot2 train`` command line that re-creates a run's ``train_config.json``.
+
+    Fields a run's file lacks, also inside its nested settings (options added after it
+    was trained), count as their preset value.
+
+    Parameters
+    ----------
+    doc : dict
+        A parsed ``train_config.json``.
+
+    Returns
+    -------
+    command : str or None
+        ``astrot2 train --model NAME [--flag value ...]``, or None when the run used
+        settings the command line does not set (or the preset has changed since).
+    differences : list of str
+        The fields that differ from what the command would train with (empty when
+        ``command`` is not None).
+    """
+    name = doc.get("name")
+    if name not in PRESETS:
+        return None, ["name"]
+    base = _as_json(preset(name))
+    full = {**base, **{k: {**base[k], **v} if isinstance(base.get(k), dict)
+                       and isinstance(v, dict) else v for k, v in doc.items()}}
+    overrides = {k: full[k] for k in CLI_FLAGS if full[k] != base[k]}
+    rebuilt = _as_json(preset(name, **overrides))
+    differences = sorted(k for k in full if full[k] != rebuilt.get(k))
+    if differences:
+        return None, differences
+    flags = "".join(f" {CLI_FLAGS[k]} {v}" for k, v in overrides.items())
+    return f"astrot2 train --model {name}{flags}", []
 
 
 def stratified_split(

@@ -45,7 +45,7 @@ from astrot2.runtime import resolve_model
 from astrot2.utils import sha256_file
 
 __all__ = ["METHODS", "CompressConfig", "compress_model", "config_from", "markdown_table",
-           "run", "ship_choice", "ship_to", "source_folder"]
+           "run", "ship_choice", "ship_to", "source_folder", "teacher_record"]
 
 METHODS = ("onnx", "ort", "fp16", "dynamic_int8", "static_int8", "int8_huffman", "pruned",
            "clustered", "deep", "distilled", "distilled_deep", "distilled_ort")
@@ -277,6 +277,30 @@ def _torch_variant(ctx: _Context, method: str):
     return ctx.models[method]
 
 
+def teacher_record(file: Path) -> dict:
+    """How a student's manifest names one of its teachers.
+
+    The file as given and its sha256, and, from the ``train_config.json`` beside it, the
+    ``astrot2 train`` command that re-creates its configuration, or, when no command
+    line does, that whole configuration.  A teacher's path is often a scratch folder;
+    the command and checksum are what identify it (training is deterministic for a
+    given code version: the same command retrains the same model; after changes to the
+    GP or training code it trains a comparable one, docs/model.md).
+    """
+    from astrot2.train import train_command
+
+    record: dict = {"file": str(file), "sha256": sha256_file(file)}
+    config = Path(file).parent / "train_config.json"
+    if config.is_file():
+        doc = json.loads(config.read_text())
+        command, differences = train_command(doc)
+        record["train_command"] = command
+        if command is None:
+            record["train_config"] = doc
+            record["differs_from_preset"] = differences
+    return record
+
+
 def _teacher_file(parent: Path, manifest, folder: Path) -> Path:
     """The model file of an extra teacher, after checking it can teach the parent's student.
 
@@ -458,7 +482,7 @@ def _make(ctx: _Context, method: str) -> Path:
         info.update(_sparsity(model))
         if method.startswith("distilled"):
             model_section = _student_model_section(ctx)
-            info["teachers"] = [{"file": str(t), "sha256": sha256_file(t)} for t in ctx.teachers]
+            info["teachers"] = [teacher_record(t) for t in ctx.teachers]
             if ctx.companion is not None:
                 section = ctx.companion.companion.section
                 info["companion_teacher"] = {
