@@ -24,7 +24,7 @@ from pyarrow import csv
 
 from astrot2.classes import CLASSES
 from astrot2.lightcurves import LightCurveBatch
-from astrot2.photometry import limit_to_fluxcal_err, mag_to_fluxcal
+from astrot2.photometry import contradicted_limits, limit_to_fluxcal_err, mag_to_fluxcal
 from astrot2.runtime import Classifier
 from astrot2.surveys import ZTF
 from benchmarks.common import data_dir, write_result
@@ -91,6 +91,8 @@ def alerce_alerts(folder: Path, seed: int) -> tuple[LightCurveBatch, list[str]]:
                                strict=True):
             col.append(values[keep])
     owner, time, flux, err, band, detected = (np.concatenate(c) for c in cols)
+    # as the ZTF reader: limits a same-night detection outshines are dropped (counted)
+    flux = np.where(contradicted_limits(owner, time, band, flux, err, detected), np.nan, flux)
     batch = LightCurveBatch.from_observations(ZTF, ids, ids, owner, time, flux, err,
                                               band.astype(np.int8), detected)
     return batch, [ALERCE_CLASSES[labels[i]] for i in ids]

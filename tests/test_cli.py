@@ -39,14 +39,16 @@ def test_read_prints_the_right_counts(fixtures, capsys, folder, history, id_fiel
     n_obs = sum(len(r[history] or []) + 1 for r in recs)
     assert summary["survey"] == survey
     assert summary["light_curves"] == len(recs) == {"ztf": 30, "rubin": 10, "elasticc": 21}[folder]
-    assert summary["observations"] == n_obs
-    assert summary["dropped_points"] == 0 and summary["rejected"] == {}
-    if folder == "ztf":  # detections = points with a magnitude
+    assert summary["observations"] + summary["dropped_points"] == n_obs
+    assert summary["rejected"] == {}
+    if folder == "ztf":  # detections = points with a magnitude, all kept; the dropped
+        # points are upper limits a same-night detection contradicts (io/ztf.py)
         n_det = sum(p["magpsf"] is not None for r in recs
                     for p in [*(r[history] or []), r["candidate"]])
         assert summary["detections"] == n_det < n_obs
+        assert 0 < summary["dropped_points"] < (n_obs - n_det) / 10
     else:
-        assert summary["detections"] == n_obs
+        assert summary["detections"] == n_obs and summary["dropped_points"] == 0
 
 
 def test_read_writes_one_row_per_alert(fixtures, tmp_path, capsys):
@@ -57,9 +59,11 @@ def test_read_writes_one_row_per_alert(fixtures, tmp_path, capsys):
     recs = _raw_alerts(fixtures / "ztf")
     assert table.num_rows == summary["light_curves"] == len(recs)
     assert table.column("alert_id").to_pylist() == [str(r["candid"]) for r in recs]
-    lengths = [len(t) for t in table.column("time").to_pylist()]
-    assert lengths == [len(r["prv_candidates"] or []) + 1 for r in recs]
-    assert sum(lengths) == summary["observations"]
+    lengths = np.array([len(t) for t in table.column("time").to_pylist()])
+    dropped = table.column("n_dropped").to_numpy()  # contradicted upper limits
+    assert (lengths + dropped).tolist() == [len(r["prv_candidates"] or []) + 1 for r in recs]
+    assert lengths.sum() == summary["observations"]
+    assert dropped.sum() == summary["dropped_points"] > 0
     times = table.column("time").to_pylist()
     assert all(np.all(np.diff(t) >= 0) for t in times)
     assert table.schema.metadata[b"astrot2.survey"] == b"ztf"

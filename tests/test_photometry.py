@@ -49,3 +49,23 @@ def test_njy_zero_points():
     # 31.4 AB in nJy is 1 nJy; 27.5 AB in FLUXCAL is 1: the same source.
     assert NJY_TO_FLUXCAL == pytest.approx(10 ** (-3.9 / 2.5))
     assert njy_to_fluxcal([10 ** (0.4 * 3.9)])[0] == pytest.approx(1.0)
+
+
+def test_contradicted_limits():
+    """A limit goes only when a detection of the same light curve and band within half a
+    day is brighter than it (|flux| > 5 x its error, either sign)."""
+    from astrot2.photometry import contradicted_limits
+
+    #          limit  det: brighter  fainter  other band  other lc  1 d away  negative
+    owner = np.array([0, 0, 1, 1, 2, 2, 3, 4, 5, 5, 6, 6])
+    time = np.array([10.0, 10.01, 10.0, 10.01, 10.0, 10.01, 10.01, 10.0, 10.0, 11.0,
+                     10.0, 9.6])
+    band = np.array([1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0])
+    flux = np.array([0.0, 600.0, 0.0, 400.0, 0.0, 900.0, 900.0, 0.0, 0.0, 900.0,
+                     0.0, -700.0])
+    err = np.array([100.0, 30.0, 100.0, 30.0, 100.0, 30.0, 30.0, 100.0, 100.0, 30.0,
+                    100.0, 30.0])
+    det = flux != 0.0
+    got = contradicted_limits(owner, time, band, flux, err, det)
+    assert got.tolist() == [True] + [False] * 9 + [True, False]
+    assert not contradicted_limits(owner, time, band, flux, err, np.zeros(12, bool)).any()

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     import pyarrow.parquet as pq
 
     from astrot2.classify import classify_files
-    from astrot2.features import prepare
+    from astrot2.features import select_bands
+    from astrot2.gp import fit_gp
     from astrot2.io import read_alerts
     from astrot2.runtime import Classifier
 
@@ -72,14 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover - matplotlib is optional
         print("matplotlib not installed: no figure", file=sys.stderr)
         return 0
-    batch = read_alerts(demo_alerts_dir())
-    _, _, selected, gp = prepare(batch, clf.manifest.gp, clf.manifest.features)
+    batch = select_bands(read_alerts(demo_alerts_dir()), clf.manifest.features)
     top = table.column("top_class").to_pylist()
     prob = table.column("top_prob").to_pylist()
-    n_det = np.bincount(selected.owner, weights=selected.detected, minlength=len(selected))
+    n_det = np.bincount(batch.owner, weights=batch.detected, minlength=len(batch))
     most = np.argsort(-n_det, kind="stable")[:6]  # the best-sampled light curves
-    titles = [f"{selected.object_id[i]}: {top[i] or '-'} ({prob[i] or 0:.2f})" for i in most]
-    path = plot_gp_fits(selected, gp, most, args.out / "demo_gp_fits.png", titles=titles)
+    shown = batch.take(most)  # GP fits of these few only: the job above fitted them all
+    gp = fit_gp(shown, clf.manifest.gp)
+    titles = [f"{batch.object_id[i]}: {top[i] or '-'} ({prob[i] or 0:.2f})" for i in most]
+    path = plot_gp_fits(shown, gp, range(len(most)), args.out / "demo_gp_fits.png",
+                        titles=titles)
     print(f"figure: {path}")
     return 0
 

@@ -68,7 +68,8 @@ class LightCurveBatch:
         ``""`` when usable, else the reason.
     n_dropped : ndarray of int32, shape (n_objects,)
         Observations removed at ingestion (non-finite values, non-positive errors,
-        unknown band); kept as a count so nothing disappears silently.
+        unknown band; ZTF upper limits contradicted by a same-night detection); kept as a
+        count so nothing disappears silently.
     extra : dict of str to ndarray, shape (n_objects,)
         Other per-object columns a reader passes through (labels, coordinates...).
     """

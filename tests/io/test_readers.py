@@ -58,6 +58,15 @@ def ztf_points(rec: dict) -> list[tuple]:
     return out
 
 
+def uncontradicted(points: list[tuple]) -> list[tuple]:
+    """``points`` less the upper limits a same-band detection within half a day outshines
+    (brighter than the limit, 5 x its error): the reader drops those."""
+    def contradicted(lim: tuple) -> bool:
+        return not lim[4] and any(d[4] and d[1] == lim[1] and abs(d[0] - lim[0]) <= 0.5
+                                  and abs(d[2]) > 5 * lim[3] for d in points)
+    return [p for p in points if not contradicted(p)]
+
+
 def lsst_points(rec: dict, forced: bool = False) -> list[tuple]:
     """(mjd, band, flux, flux_err, detected) of a Rubin or ELAsTiCC alert."""
     def one(s: dict, detected: bool) -> tuple:
@@ -106,8 +115,9 @@ def test_formats_are_detected(fixtures):
 
 # ---------------------------------------------------------------- ZTF
 def test_ztf_every_point_matches_the_raw_alert(fixtures):
-    """History + candidate, upper limits kept as 0 +/- flux(diffmaglim)/5, nothing dropped."""
-    n_alerts = n_limits = 0
+    """History + candidate, upper limits kept as 0 +/- flux(diffmaglim)/5; only limits a
+    same-night detection contradicts are dropped, and counted."""
+    n_alerts = n_limits = n_contradicted = 0
     for path in fixture_files(fixtures, "ztf"):
         recs, batch = records(path), read_file(path)
         assert len(batch) == len(recs)
@@ -115,13 +125,17 @@ def test_ztf_every_point_matches_the_raw_alert(fixtures):
         assert list(batch.object_id) == [r["objectId"] for r in recs]
         for i, rec in enumerate(recs):
             history = rec["prv_candidates"] or []
-            assert batch.n_points[i] == len(history) + 1
-            assert batch.n_dropped[i] == 0 and batch.reject[i] == ""
-            assert_same_light_curve(batch, i, ztf_points(rec))
+            kept = uncontradicted(ztf_points(rec))
+            dropped = len(history) + 1 - len(kept)
+            assert batch.n_points[i] == len(kept)
+            assert batch.n_dropped[i] == dropped and batch.reject[i] == ""
+            assert_same_light_curve(batch, i, kept)
             n_limits += sum(p["magpsf"] is None for p in history)
+            n_contradicted += dropped
         n_alerts += len(recs)
     assert n_alerts == 1 + 1 + 3 + 11 + 10 + 4
     assert n_limits > 100  # the fixtures do exercise upper limits
+    assert 0 < n_contradicted < n_limits / 10  # real fixtures with both fields' points
 
 
 def test_ztf_upper_limit_by_hand(fixtures):

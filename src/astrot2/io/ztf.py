@@ -7,7 +7,10 @@ point) is read when ``candidate`` is absent.
 
 Photometry: a detection's ``magpsf, sigmapsf`` become FLUXCAL with the SNANA convention,
 negative when ``isdiffpos`` is ``'f'``/``'0'``; an upper limit (null ``magpsf``) becomes a
-non-detection ``0 +/- flux(diffmaglim) / 5``.  ``fid`` 1, 2, 3 map to bands g, r, i.
+non-detection ``0 +/- flux(diffmaglim) / 5``, unless a detection of the same band within
+half a day is brighter than the limit (two fields with different references:
+:func:`astrot2.photometry.contradicted_limits`), then it is dropped and counted in
+``n_dropped``.  ``fid`` 1, 2, 3 map to bands g, r, i.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from astrot2.errors import AlertFormatError
 from astrot2.io import _arrow as A
 from astrot2.io.containers import read_alert_table
 from astrot2.lightcurves import LightCurveBatch
-from astrot2.photometry import limit_to_fluxcal_err, mag_to_fluxcal
+from astrot2.photometry import contradicted_limits, limit_to_fluxcal_err, mag_to_fluxcal
 from astrot2.surveys import ZTF
 
 __all__ = ["read_ztf", "ztf_from_table"]
@@ -80,7 +83,13 @@ def ztf_from_table(table: pa.Table, source: str = "<table>") -> LightCurveBatch:
     flux, flux_err = mag_to_fluxcal(cols["magpsf"], cols["sigmapsf"], cols["isdiffpos"])
     flux = np.where(detected, flux, 0.0)
     flux_err = np.where(detected, flux_err, limit_to_fluxcal_err(cols["diffmaglim"]))
-    band = np.where(np.isin(cols["fid"], (1, 2, 3)), cols["fid"] - 1, -1)
+    band = np.nan_to_num(np.where(np.isin(cols["fid"], (1, 2, 3)), cols["fid"] - 1, -1),
+                         nan=-1).astype(np.int8)
+    time = cols["jd"] - _JD_TO_MJD
+    # a limit contradicted by a same-night detection in its band is invalid: dropped and
+    # counted in n_dropped like any invalid point
+    flux = np.where(contradicted_limits(owner, time, band, flux, flux_err, detected),
+                    np.nan, flux)
 
     object_id = A.to_str(A.column(table, "objectId"), n)
     alert_id = A.to_str(A.column(table, "candid"), n)
@@ -92,10 +101,10 @@ def ztf_from_table(table: pa.Table, source: str = "<table>") -> LightCurveBatch:
         alert_id=alert_id,
         object_id=object_id,
         owner=owner,
-        time=cols["jd"] - _JD_TO_MJD,
+        time=time,
         flux=flux,
         flux_err=flux_err,
-        band=np.nan_to_num(band, nan=-1).astype(np.int8),
+        band=band,
         detected=detected,
         reject=reject,
     )
