@@ -92,7 +92,10 @@ def contradicted_limits(owner: np.ndarray, time: np.ndarray, band: np.ndarray,
     fields with different reference images (the limit of one, the detection of the
     other, minutes apart: 13 % of the real alerts of the data folder).  Fitted together,
     the two make the GP swing by orders of magnitude between them; the detection is
-    the measurement, the limit goes.
+    the measurement, the limit goes.  The window is set by the GP, whose time length
+    scale is at least a day: a genuine rise or fall within hours (a flare) cannot be
+    fitted through both points either, so such a limit is dropped too (its information
+    is lost to the GP, not misread by it).
 
     Parameters
     ----------
