@@ -173,12 +173,6 @@ def ece_bootstrap(prob: np.ndarray, y: np.ndarray, groups: np.ndarray | None = N
     :func:`ece_noise_floor`, which asks what a perfectly calibrated model would score,
     this says how precisely the calibration error is known.
 
-    Returns
-    -------
-    dict
-        ``ece`` (measured), ``ece_debiased`` (``2 E - mean of the draws``, clipped at 0:
-        the centre of the interval) and ``ci`` (``[low, high]``).
-
     Parameters
     ----------
     prob : array-like of shape (n_samples, n_classes)
@@ -187,6 +181,12 @@ def ece_bootstrap(prob: np.ndarray, y: np.ndarray, groups: np.ndarray | None = N
         Group label of each sample (default: every sample its own group).
     n_bins, n_boot, level, seed
         ECE bins, bootstrap draws, interval coverage, random seed.
+
+    Returns
+    -------
+    dict
+        ``ece`` (measured), ``ece_debiased`` (``2 E - mean of the draws``, clipped at 0:
+        the centre of the interval) and ``ci`` (``[low, high]``).
     """
     prob, y = np.asarray(prob, dtype=np.float64), np.asarray(y)
     if len(y) == 0:
