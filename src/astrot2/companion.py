@@ -147,7 +147,7 @@ class Companion:
             Missing or modified file, malformed section, features other than this
             version's :func:`summary_features`, or ONNX Runtime refusing it.
         """
-        import onnxruntime as ort
+        from astrot2.runtime import onnx_session
 
         try:
             file = folder / section["file"]
@@ -164,19 +164,9 @@ class Companion:
         if sha256_file(file) != sha:
             raise ModelError(f"{file}: sha256 does not match the manifest's companion "
                              "section; the file was modified or corrupted")
-        opts = ort.SessionOptions()
-        if threads is not None:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
         # no spin-waiting: a second spinning thread pool beside the network's tripled the
         # single-alert p99 (5.6 vs 2.0 ms, measured); batches still use the threads
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            session = ort.InferenceSession(str(file), sess_options=opts,
-                                           providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"{file}: ONNX Runtime cannot load it ({exc})") from exc
-        return cls(session, section)
+        return cls(onnx_session(str(file), file, threads, spinning=False), section)
 
     def probabilities(self, selected: LightCurveBatch, extra: np.ndarray) -> np.ndarray:
         """The companion's class probabilities (float64, rows sum to 1).

@@ -30,8 +30,8 @@ from astrot2.gp import STATUS_SKIPPED
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
 
-__all__ = ["COMPANION_SUFFIX", "MODEL_SUFFIXES", "Classifier", "Prediction", "resolve_model",
-           "shipped_models", "with_companion"]
+__all__ = ["COMPANION_SUFFIX", "MODEL_SUFFIXES", "Classifier", "Prediction", "onnx_session",
+           "resolve_model", "shipped_models", "with_companion"]
 
 #: Model file kinds a manifest may name, by suffix.
 MODEL_SUFFIXES = {".onnx": "onnx", ".ort": "ort", ".t2c": "compact"}
@@ -57,6 +57,37 @@ def with_companion(name_or_path: str | Path) -> tuple[str | Path, bool]:
     if text.endswith(COMPANION_SUFFIX):
         return text[:-len(COMPANION_SUFFIX)], True
     return name_or_path, False
+
+
+def onnx_session(model: str | bytes, file: Path, threads: int | None = None, *,
+                 spinning: bool = True, config: dict[str, str] | None = None):
+    """An ONNX Runtime CPU session of a model file's contents, as the runtime runs them.
+
+    ``threads``: intra-op threads (default: ONNX Runtime's choice), one inter-op thread;
+    all graph optimisations; ``spinning`` off keeps idle threads from busy-waiting (a
+    second session beside the network's); ``config``: more session config entries.
+
+    Raises
+    ------
+    ModelError
+        ONNX Runtime refuses it (the message names ``file``).
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    for key, value in (config or {}).items():
+        opts.add_session_config_entry(key, value)
+    try:
+        return ort.InferenceSession(model, sess_options=opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"{file}: ONNX Runtime cannot load it ({exc})") from exc
 
 
 def resolve_model(name_or_path: str | Path) -> Path:
@@ -171,8 +202,6 @@ class Classifier:
             kind, a compact file that does not decode exactly, or if ONNX Runtime
             rejects the model.
         """
-        import onnxruntime as ort
-
         path, suffixed = with_companion(path)
         companion = suffixed if companion is None else companion
         manifest = read_manifest(resolve_model(path))
@@ -181,23 +210,13 @@ class Classifier:
         if kind is None:
             raise ModelError(f"{file}: unknown model file kind {file.suffix!r} (expected one "
                              f"of {sorted(MODEL_SUFFIXES)})")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
         model: str | bytes = str(file)
-        if kind == "ort":
-            opts.add_session_config_entry("session.load_model_format", "ORT")
-        elif kind == "compact":
+        if kind == "compact":
             from astrot2.compress.artefact import read_compact
 
             model = read_compact(file)
-        try:
-            session = ort.InferenceSession(model, sess_options=opts,
-                                           providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"{file}: ONNX Runtime cannot load it ({exc})") from exc
+        config = {"session.load_model_format": "ORT"} if kind == "ort" else {}
+        session = onnx_session(model, file, threads, config=config)
         _check_inputs(manifest, session)
         helper = None
         if companion:
