@@ -1,17 +1,24 @@
-"""Real-sky check of the ``ztf`` model: spectroscopically typed ZTF supernovae as alerts.
+"""Real-sky benchmark of the ZTF models: real BTS transients at alert time.
 
-- The 2,289 Bright Transient Survey SNe Ia of ``ztf-labelled/light-curve-test-data/SNIa``
-  (light curves from the ANTARES broker: ``time, mag, magerr, band``, detections only);
-- ALeRCE's 30 labelled SNe (``ztf-labelled/alerce-lc_classifier/data_examples``: 19 Ia,
-  8 Ibc, 2 SLSN, 1 II), detections and non-detections (``diffmaglim`` upper limits become
-  0 +/- limit/5 points, as the ZTF alert reader does).
+The real labelled ZTF Bright Transient Survey objects (``ztf-labelled/bts-antares``, read by
+:mod:`astrot2.io.labelled`) are split by object as :mod:`astrot2.realsky` does for training
+(the same seed: the ``ztf-real`` model's ``split.json``); only the **test** objects are
+scored here, each cut at every alert time of :data:`astrot2.realsky.CUTS` (<= 30 days of
+history).  Per model and cut: per-class recall and precision, balanced recall over {SN Ia,
+SN II, SN Ibc}, SN Ia recall and purity under the BTS class mix (``--prior bts``, purity
+weighted so the true classes have the BTS shares), top-label ECE, and the confusion at
+peak + 5 d as a PNG.  Models: the shipped networks, and a feature + gradient-boosted-trees
+baseline trained on exactly the same training views (per-band statistics of the points as
+the companion's, plus colours and slopes of the GP: g - r at the last point and at the
+peak, the slope of each band over the last 5 days, days since the first detection and
+since the peak; scikit-learn ``HistGradientBoostingClassifier``, the same capped class
+weights, fixed settings: nothing chosen on the test objects).
 
-Each light curve is cut as an alert: an alert time drawn uniformly between 3 and 30 days
-after the first detection (seeded), keeping at most 30 days of history, as a ZTF alert
-does.  The model classifies them; the share of each predicted class per true type is the
-confusion.  Writes ``benchmarks/results/real_sky.json``.
+Also the 30 ALeRCE SNe (``alerce-lc_classifier``, other objects than BTS ones in the
+train and validation parts) cut the same way.
 
-Usage: python -m benchmarks.real_sky [--model ztf] [--seed 0] [--name LABEL]
+Usage: python -m benchmarks.real_sky [--models ztf-real ztf ztf+companion] [--no-baseline]
+Writes benchmarks/results/real_sky.json and docs/figures/real_sky-MODEL.png.
 """
 
 from __future__ import annotations
@@ -20,129 +27,190 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from pyarrow import csv
 
+from astrot2.calibration import expected_calibration_error
 from astrot2.classes import CLASSES
+from astrot2.companion import summary_features
+from astrot2.features import FeatureConfig, prepare
+from astrot2.gp import GPConfig, fit_gp
+from astrot2.io.labelled import read_labelled
 from astrot2.lightcurves import LightCurveBatch
-from astrot2.photometry import contradicted_limits, limit_to_fluxcal_err, mag_to_fluxcal
+from astrot2.priors import PRIORS, as_prior, reweight
+from astrot2.realsky import (
+    CUTS,
+    MAIN_CLASSES,
+    RealSkyConfig,
+    balanced_recall,
+    class_weights,
+    evaluation_cut,
+    labels_of,
+    split_objects,
+    training_views,
+)
 from astrot2.runtime import Classifier
-from astrot2.surveys import ZTF
 from benchmarks.common import data_dir, write_result
 
-BANDS = {"g": 0, "r": 1, "R": 1, "i": 2, "I": 2}
+NAMES = [c.name for c in CLASSES]
+FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 
 
-def bts_alerts(folder: Path, seed: int) -> LightCurveBatch:
-    """The BTS SN Ia light curves, each cut as an alert (<= 30 days of history)."""
-    rng = np.random.default_rng(seed)
-    ids, owner, time, mag, err, band = [], [], [], [], [], []
-    for k, path in enumerate(sorted(folder.glob("*.csv"))):
-        t = csv.read_csv(path)
-        tt = t.column("time").to_numpy()
-        first = tt.min()
-        cut = first + rng.uniform(3.0, 30.0)
-        keep = (tt <= cut) & (tt >= cut - 30.0)
-        ids.append(path.stem)
-        owner.append(np.full(keep.sum(), k))
-        time.append(tt[keep])
-        mag.append(t.column("mag").to_numpy()[keep])
-        err.append(t.column("magerr").to_numpy()[keep])
-        band.append(np.array([BANDS.get(b, -1) for b in t.column("band").to_pylist()])[keep])
-    flux, flux_err = mag_to_fluxcal(np.concatenate(mag), np.concatenate(err))
-    n_obs = len(flux)
-    return LightCurveBatch.from_observations(
-        ZTF, ids, ids, np.concatenate(owner), np.concatenate(time), flux, flux_err,
-        np.concatenate(band), np.ones(n_obs, bool))
+def scores(y: np.ndarray, prob: np.ndarray, ok: np.ndarray) -> dict:
+    """Recall, precision, balanced recall, SN Ia purity under the BTS mix and ECE."""
+    top = np.where(ok, prob.argmax(axis=1), -1)
+    bal, recall = balanced_recall(y, top)
+    precision = {}
+    for c in (*MAIN_CLASSES, "SLSN-I"):
+        j = NAMES.index(c)
+        precision[c] = float(np.mean(y[top == j] == j)) if (top == j).any() else float("nan")
+    # SN Ia purity with the true classes weighted to the BTS shares
+    bts = as_prior(PRIORS["bts"])
+    counts = np.bincount(y, minlength=len(NAMES)).astype(float)
+    w = np.where(counts > 0, bts / np.maximum(counts, 1), 0.0)[y]
+    ia = NAMES.index("SNIa")
+    called = top == ia
+    purity = float((w * (called & (y == ia))).sum() / (w * called).sum()) if called.any() \
+        else float("nan")
+    return {"balanced_recall": bal, "recall": recall, "precision": precision,
+            "snia_recall": float(np.mean(top[y == ia] == ia)),
+            "snia_purity_bts_mix": purity,
+            "ece": expected_calibration_error(prob[ok], y[ok]) if ok.any() else float("nan"),
+            "n": len(y), "classified": int(ok.sum())}
 
 
-#: ALeRCE labels -> astrot2 class names.
-ALERCE_CLASSES = {"SNIa": "SNIa", "SNIbc": "SNIbc", "SNII": "SNII", "SLSN": "SLSN-I"}
+def confusion_png(y: np.ndarray, top: np.ndarray, path: Path, title: str) -> Path:
+    """Row-normalised confusion of the true types present, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [j for j in range(len(NAMES)) if (y == j).any()]
+    cols = sorted(set(rows) | {int(t) for t in top if t >= 0})
+    cm = np.array([[np.mean(top[y == r] == c) for c in cols] for r in rows])
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(cols), 1.0 + 0.6 * len(rows)))
+    ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if cm[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(cols)), [NAMES[c] for c in cols], rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), [f"{NAMES[r]} ({int((y == r).sum())})" for r in rows])
+    ax.set_xlabel("predicted (top class)")
+    ax.set_ylabel("true type (test objects)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
-def _cut(time: np.ndarray, detected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Points an alert 3-30 days after the first detection carries (<= 30 days of history)."""
-    cut = time[detected].min() + rng.uniform(3.0, 30.0)
-    return (time <= cut) & (time >= cut - 30.0)
+def baseline_features(batch: LightCurveBatch) -> np.ndarray:
+    """Per-band statistics of the points plus GP colours and slopes (see module doc)."""
+    fc = FeatureConfig(bands=("g", "r"), use_std=False, use_brightness=False,
+                       use_redshift=False)
+    gpc = GPConfig()
+    _, extra, selected, gp = prepare(batch, gpc, fc)
+    stats = summary_features(selected, extra, fc.bands)
+    mean = np.maximum(gp.mean[:, :, :2], 1e-3)
+    last = selected.reduce(selected.time, np.fmax)
+    first = selected.reduce(np.where(selected.detected, selected.time, np.nan), np.fmin)
+    times = gp.times
+    i_last = np.clip(np.argmin(np.abs(times - last[:, None]), axis=1), 0, times.shape[1] - 1)
+    i_5 = np.clip(np.argmin(np.abs(times - (last - 5.0)[:, None]), axis=1), 0,
+                  times.shape[1] - 1)
+    rows = np.arange(len(batch))
+    mag = -2.5 * np.log10(mean)
+    observed = np.where(times <= last[:, None], mean[:, :, 1], -np.inf)
+    i_peak = observed.argmax(axis=1)
+    colour_last = mag[rows, i_last, 0] - mag[rows, i_last, 1]
+    colour_peak = mag[rows, i_peak, 0] - mag[rows, i_peak, 1]
+    dt = np.maximum(times[rows, i_last] - times[rows, i_5], 1e-3)
+    slope = (mag[rows, i_last, :] - mag[rows, i_5, :]) / dt[:, None]
+    extra_cols = np.column_stack([colour_last, colour_peak, slope, last - first,
+                                  last - times[rows, i_peak]])
+    skipped = gp.status == "skipped"
+    extra_cols[skipped] = np.nan
+    return np.column_stack([stats, extra_cols]).astype(np.float32)
 
 
-def alerce_alerts(folder: Path, seed: int) -> tuple[LightCurveBatch, list[str]]:
-    """ALeRCE's 30 labelled SNe cut as alerts, with their non-detections; and the labels."""
-    rng = np.random.default_rng(seed)
-    det = csv.read_csv(folder / "30_sne_detections_corr.csv").to_pydict()
-    lim = csv.read_csv(folder / "30_sne_non_detections.csv").to_pydict()
-    labels = dict(zip(*csv.read_csv(folder / "30_sne_labels.csv").to_pydict().values(),
-                      strict=True))
-    ids = sorted(labels)
-    d_oid, l_oid = np.array(det["objectId"]), np.array(lim["objectId"])
-    d_flux, d_err = mag_to_fluxcal(np.array(det["magpsf"], float), np.array(det["sigmapsf"],
-                                                                           float))
-    d_flux *= np.where(np.array(det["isdiffpos"], float) > 0, 1.0, -1.0)
-    l_err = limit_to_fluxcal_err(np.array(lim["diffmaglim"], float))
-    cols: list[list[np.ndarray]] = [[], [], [], [], [], []]
-    for k, oid in enumerate(ids):
-        a, b = d_oid == oid, l_oid == oid
-        time = np.r_[np.array(det["mjd"])[a], np.array(lim["jd"])[b] - 2400000.5]
-        flux = np.r_[d_flux[a], np.zeros(b.sum())]
-        err = np.r_[d_err[a], l_err[b]]
-        band = np.r_[np.array(det["fid"])[a], np.array(lim["fid"])[b]] - 1
-        detected = np.r_[np.ones(a.sum(), bool), np.zeros(b.sum(), bool)]
-        keep = _cut(time, detected, rng)
-        for col, values in zip(cols, (np.full(len(time), k), time, flux, err, band, detected),
-                               strict=True):
-            col.append(values[keep])
-    owner, time, flux, err, band, detected = (np.concatenate(c) for c in cols)
-    # as the ZTF reader: limits a same-night detection outshines are dropped (counted)
-    flux = np.where(contradicted_limits(owner, time, band, flux, err, detected), np.nan, flux)
-    batch = LightCurveBatch.from_observations(ZTF, ids, ids, owner, time, flux, err,
-                                              band.astype(np.int8), detected)
-    return batch, [ALERCE_CLASSES[labels[i]] for i in ids]
+def fit_baseline(views: list[LightCurveBatch], labels: np.ndarray, floor: float):
+    """The feature + trees baseline on the training views (fixed settings)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x = np.concatenate([baseline_features(v)[v.ok] for v in views])
+    y = np.concatenate([labels[v.ok] for v in views])
+    w = class_weights(y, floor)
+    gbm = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, max_leaf_nodes=31,
+                                         l2_regularization=1.0, random_state=0)
+    gbm.fit(x, y, sample_weight=w[y] * len(y))
+    prior = np.bincount(y, minlength=len(NAMES)) * w
+    return gbm, prior / prior.sum()
 
 
-def confusion(clf: Classifier, batch: LightCurveBatch, labels: list[str]) -> dict:
-    """Per true type: count and the share of each predicted (top) class."""
-    pred = clf.predict(batch)
-    names = np.array([c.name for c in CLASSES])
-    top = np.where(pred.status == "ok", names[pred.probabilities.argmax(axis=1)], "rejected")
-    out = {}
-    for label in sorted(set(labels)):
-        sel = np.array(labels) == label
-        share = {c: float(np.mean(top[sel] == c)) for c in np.unique(top[sel])}
-        out[label] = {"n": int(sel.sum()),
-                      "top_class_share": dict(sorted(share.items(), key=lambda kv: -kv[1]))}
-    return out
+def baseline_prob(gbm, train_prior: np.ndarray, batch: LightCurveBatch, prior) -> np.ndarray:
+    """The baseline's probabilities for the 14 classes, re-weighted to ``prior``."""
+    p = np.zeros((len(batch), len(NAMES)))
+    p[:, gbm.classes_] = gbm.predict_proba(baseline_features(batch))
+    return reweight(p, prior, train_prior)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="ztf")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default=None,
-                        help="write real_sky-NAME.json (default: real_sky.json)")
+    parser.add_argument("--models", nargs="+", default=["ztf-real", "ztf", "ztf+companion"])
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--name", default=None)
+    parser.add_argument("--split", choices=["test", "validation"], default="test",
+                        help="score the validation objects (for choices) or the test "
+                        "objects (once per shipped model)")
     args = parser.parse_args()
     root = data_dir()
     if root is None:
-        raise SystemExit("needs ASTROT2_DATA")
-    batch = bts_alerts(root / "ztf-labelled" / "light-curve-test-data" / "SNIa" / "light-curves",
-                       args.seed)
-    clf = Classifier.load(args.model)
-    pred = clf.predict(batch)
-    ok = pred.status == "ok"
-    top = pred.probabilities[ok].argmax(axis=1)
-    share = {c.name: float(np.mean(top == j)) for j, c in enumerate(CLASSES)}
-    mean_p = {c.name: float(pred.probabilities[ok, j].mean()) for j, c in enumerate(CLASSES)}
-    out = {"model": clf.name, "alerts": len(batch), "classified": int(ok.sum()),
-           "median_points": float(np.median(batch.n_points)),
-           "top_class_share": dict(sorted(share.items(), key=lambda kv: -kv[1])),
-           "mean_probability": mean_p}
-    print({k: (round(v, 3) if isinstance(v, float) else v)
-           for k, v in list(out["top_class_share"].items())[:6]})
-    alerce, labels = alerce_alerts(root / "ztf-labelled" / "alerce-lc_classifier" /
-                                   "data_examples", args.seed)
-    out["alerce_30_sne"] = {"median_points": float(np.median(alerce.n_points)),
-                            "confusion": confusion(clf, alerce, labels)}
-    for label, row in out["alerce_30_sne"]["confusion"].items():
-        print(label, row["n"], {k: round(v, 2) for k, v in
-                                list(row["top_class_share"].items())[:3]})
+        raise SystemExit("needs ASTROT2_DATA (the real labelled ZTF light curves)")
+    real = read_labelled(root / "ztf-labelled" / "bts-antares")
+    batch, config = real.batch, RealSkyConfig()
+    y = labels_of(batch)
+    parts = split_objects(y, config)
+    test = batch.take(parts[args.split])
+    y_te = y[parts[args.split]]
+    views = {cut: evaluation_cut(test, cut) for cut in CUTS}
+    out: dict = {"data": "ztf-labelled/bts-antares", "split": args.split,
+                 "objects": len(test),
+                 "classes": type(real)(test, {}).class_counts(),
+                 "split_seed": config.seed, "cuts": {}, "models": {}}
+    priors = {"flat": as_prior(PRIORS["flat"]), "bts": as_prior(PRIORS["bts"])}
+    for name in args.models:
+        out["models"][name] = {}
+        for pname, prior in priors.items():
+            clf = Classifier.load(name)
+            clf.prior = prior
+            res = {}
+            for cut, view in views.items():
+                pred = clf.predict(view)
+                res[cut] = scores(y_te, pred.probabilities.astype(np.float64),
+                                  pred.status == "ok")
+                if cut == "peak+5" and pname == "flat" and args.split == "test":
+                    top = np.where(pred.status == "ok", pred.probabilities.argmax(1), -1)
+                    confusion_png(y_te, top, FIGURES / f"real_sky-{name.replace('+', '-')}.png",
+                                  f"{clf.name}, real BTS test objects, alert at peak + 5 d")
+            out["models"][name][pname] = res
+        r = out["models"][name]
+        print(name, "flat bal", {c: round(r["flat"][c]["balanced_recall"], 3) for c in CUTS},
+              "bts Ia recall/purity peak+5",
+              round(r["bts"]["peak+5"]["snia_recall"], 3),
+              round(r["bts"]["peak+5"]["snia_purity_bts_mix"], 3))
+    if not args.no_baseline:
+        train_b = batch.take(parts["train"])
+        gp = fit_gp(train_b, GPConfig())
+        tv = training_views(train_b, config, gp.amplitude, gp.length_scale)
+        gbm, train_prior = fit_baseline(tv, y[parts["train"]], config.weight_floor)
+        res = {}
+        for pname, prior in priors.items():
+            res[pname] = {cut: scores(y_te, baseline_prob(gbm, train_prior, view, prior),
+                                      view.ok) for cut, view in views.items()}
+        out["models"]["baseline_gbm"] = res
+        print("baseline flat bal", {c: round(res["flat"][c]["balanced_recall"], 3)
+                                    for c in CUTS})
     print("wrote", write_result(f"real_sky-{args.name}" if args.name else "real_sky", out))
 
 

@@ -26,9 +26,14 @@ from astrot2.lightcurves import LightCurveBatch
 
 __all__ = [
     "AugmentConfig",
+    "FainterConfig",
     "ResampleConfig",
     "alert_windows",
     "augment",
+    "cut_at",
+    "distance_modulus",
+    "fainter",
+    "first_detection",
     "resample_seeds",
     "resample_to_survey",
     "survey_copies",
@@ -111,6 +116,45 @@ def augment(batch: LightCurveBatch, config: AugmentConfig, seed: int) -> LightCu
         reject=batch.reject,
         extra=batch.extra,
     )
+
+
+def first_detection(batch: LightCurveBatch) -> np.ndarray:
+    """Time of each light curve's first detection (its first point when none; NaN if empty).
+
+    Returns
+    -------
+    ndarray of float, shape (n_objects,)
+    """
+    first = batch.reduce(np.where(batch.detected, batch.time, np.nan), np.fmin)
+    return np.where(np.isfinite(first), first, batch.reduce(batch.time, np.fmin))
+
+
+def cut_at(batch: LightCurveBatch, times: np.ndarray, max_history: float | None = 30.0
+           ) -> LightCurveBatch:
+    """Each light curve as an alert issued at ``times`` would carry it.
+
+    Keeps the points up to the alert time and, with ``max_history``, no older than that
+    many days before it (a ZTF alert carries 30 days of history).  A light curve left
+    without a detection is rejected (``no_detection``); same objects, same order.
+
+    Parameters
+    ----------
+    batch : LightCurveBatch
+    times : array-like of float, shape (n_objects,)
+        Alert time of each light curve (MJD); NaN rejects the light curve.
+    max_history : float or None
+    """
+    times = np.asarray(times, dtype=np.float64)
+    owner = batch.owner
+    keep = batch.time <= times[owner]
+    if max_history is not None:
+        keep &= batch.time >= times[owner] - max_history
+    n_det = np.bincount(owner[keep & batch.detected], minlength=len(batch))
+    cut = LightCurveBatch.from_observations(
+        batch.survey, batch.alert_id, batch.object_id, owner[keep], batch.time[keep],
+        batch.flux[keep], batch.flux_err[keep], batch.band[keep], batch.detected[keep],
+        metadata=batch.metadata, reject=batch.reject, extra=batch.extra)
+    return cut.with_reject(n_det == 0, "no_detection")
 
 
 def without_redshift(batch: LightCurveBatch, which: np.ndarray | None = None
@@ -384,3 +428,148 @@ def survey_windows(batch: LightCurveBatch, gp, target, bands: tuple[str, ...],
                    config: ResampleConfig, seed: int) -> LightCurveBatch:
     """One re-observed copy of ``batch`` (:func:`survey_copies` with one seed)."""
     return survey_copies(batch, gp, target, bands, config, [seed])[0]
+
+
+def distance_modulus(z: np.ndarray, h0: float = 70.0, omega_m: float = 0.3) -> np.ndarray:
+    """Distance modulus (mag) of redshift ``z`` in a flat Lambda-CDM cosmology.
+
+    ``mu = 5 log10(d_L / 10 pc)``, ``d_L = (1+z) c/H0 int_0^z dz'/E(z')``, integrated on a
+    fine grid (error < 1e-4 mag for z < 3).
+
+    Examples
+    --------
+    >>> round(float(distance_modulus(np.array([0.1]))[0]), 2)
+    38.31
+    """
+    z = np.asarray(z, dtype=np.float64)
+    grid = np.linspace(0.0, max(float(np.nanmax(z, initial=0.0)), 1e-3) * 1.001, 4001)
+    inv_e = 1.0 / np.sqrt(omega_m * (1.0 + grid) ** 3 + 1.0 - omega_m)
+    comoving = np.concatenate([[0.0], np.cumsum((inv_e[1:] + inv_e[:-1]) / 2 * np.diff(grid))])
+    d_l = (1.0 + z) * 299792.458 / h0 * np.interp(z, grid, comoving)  # Mpc
+    with np.errstate(divide="ignore"):
+        return 5.0 * np.log10(np.maximum(d_l, 1e-12) * 1e5)
+
+
+@dataclass(frozen=True)
+class FainterConfig:
+    """Settings of :func:`fainter`: real light curves moved farther and re-observed.
+
+    Parameters
+    ----------
+    max_dz : float
+        The new redshift is drawn uniformly in ``[z, z + max_dz]`` (capped as below).
+    limit_mag : tuple of float
+        Range of the 5-sigma limiting magnitude of a visit (ZTF: about 19.5-21, median
+        20.4); a point fainter than its visit's limit is lost.
+    max_peak_mag : float
+        The new redshift keeps the brightest point at most this faint (a magnitude-limited
+        sample: fainter objects are not what the survey classifies).
+    max_wavelength_shift : float
+        At most this many Angstrom of extrapolation below the bluest source band (the band
+        shift of a higher redshift asks the GP for bluer rest-frame light than measured).
+    p_nondetections : float
+        Probability that a copy keeps lost points as non-detections (0 +/- limit/5, as the
+        ZTF alert reader turns upper limits) rather than dropping them.
+    """
+
+    max_dz: float = 0.1
+    limit_mag: tuple[float, float] = (19.8, 20.8)
+    max_peak_mag: float = 19.5
+    max_wavelength_shift: float = 600.0
+    p_nondetections: float = 0.3
+
+
+def fainter(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.ndarray,
+            config: FainterConfig, seed: int, wavelength_scale: float = 6000.0
+            ) -> LightCurveBatch:
+    """Real light curves as the same objects would look farther away (z' >= z).
+
+    avocado's and ztfparsnip's augmentation, upward: each light curve's 2D GP (hyper-
+    parameters ``amplitude``, ``length_scale`` from :func:`astrot2.gp.fit_gp` on the same
+    batch) is evaluated at the source-frame times and wavelengths of the new redshift:
+    times dilated by ``(1+z')/(1+z)`` from the first detection (the same visits, thinned
+    by that factor to keep the cadence), band wavelengths divided by it; the flux is dimmed
+    by the distance modulus difference and re-noised with ZTF's error model
+    (``sigma^2 = sigma_sky^2 + (sigma_old^2 - sigma_sky^2) f'/f``: sky noise from the
+    visit's limiting magnitude plus the source's photon noise, scaled; the GP's own
+    uncertainty is added to the noise drawn).  Points under the
+    5-sigma limit are lost (dropped, or kept as non-detections).  A light curve without a
+    redshift (``extra["redshift"]`` NaN) or left without a detection is returned
+    unchanged / rejected (``no_detection``).  Same objects, same order.
+
+    Parameters
+    ----------
+    batch : LightCurveBatch
+        Real light curves (FLUXCAL) with ``extra["redshift"]``.
+    amplitude, length_scale : ndarray of shape (n_objects,)
+    config : FainterConfig
+    seed : int
+    wavelength_scale : float
+    """
+    rng = np.random.default_rng(seed)
+    n = batch.n_objects
+    z = np.asarray(batch.extra.get("redshift", np.full(n, np.nan)), dtype=np.float64)
+    lam = batch.survey.wavelength_array
+    peak = batch.reduce(np.where(batch.detected, batch.flux, np.nan), np.fmax)
+    peak_mag = 27.5 - 2.5 * np.log10(np.where(peak > 0, peak, np.nan))
+    # the largest z' keeping the peak visible and the band shift within bounds
+    z_grid = z[:, None] + np.linspace(0.0, config.max_dz, 41)[None, :]
+    with np.errstate(invalid="ignore"):
+        dmu = distance_modulus(np.nan_to_num(z_grid)) - distance_modulus(np.nan_to_num(z))[
+            :, None]
+        stretch_grid = (1.0 + z_grid) / (1.0 + z[:, None])
+        allowed = ((peak_mag[:, None] + dmu <= config.max_peak_mag)
+                   & (lam.min() / stretch_grid >= lam.min() - config.max_wavelength_shift))
+    z_max = np.where(allowed.any(axis=1),
+                     np.nanmax(np.where(allowed, z_grid, np.nan), axis=1, initial=-1.0), z)
+    usable = np.isfinite(z) & (z > 0) & np.isfinite(amplitude * length_scale) & batch.ok
+    z_new = np.where(usable, z + rng.random(n) * np.maximum(z_max - z, 0.0), z)
+    stretch = np.where(usable, (1.0 + z_new) / (1.0 + z), 1.0)
+    dimming = np.where(usable, 10 ** (-0.4 * (distance_modulus(np.nan_to_num(z_new))
+                                               - distance_modulus(np.nan_to_num(z)))), 1.0)
+    keep_nondet = rng.random(n) < config.p_nondetections
+    owners, times, fluxes, errors, band_out, det_out = [], [], [], [], [], []
+    reject = batch.reject.copy()
+    for i in range(n):
+        lc = batch[i]
+        if not usable[i] or not lc.detected.any():
+            continue
+        first = lc.time[lc.detected].min()
+        visit = rng.random(len(lc.time)) < 1.0 / stretch[i]  # thin to the same cadence
+        t_src = first + (lc.time[visit] - first) / stretch[i]
+        lam_q = lam[lc.band[visit]] / stretch[i]
+        mean, var = _posterior_at(lc.time, lam[lc.band], lc.flux, lc.flux_err ** 2, t_src,
+                                  lam_q, amplitude[i], length_scale[i], wavelength_scale)
+        f_new = mean * dimming[i]
+        limit = rng.uniform(*config.limit_mag, len(f_new))
+        sky = 10 ** (-0.4 * (limit - 27.5)) / 5.0
+        photon = np.maximum(lc.flux_err[visit] ** 2 - sky ** 2, 0.0) * np.clip(
+            f_new / np.maximum(lc.flux[visit], 1e-9), 0.0, 1.0)
+        err = np.sqrt(sky ** 2 + photon)
+        flux = f_new + rng.normal(0.0, 1.0, len(f_new)) * np.sqrt(err ** 2
+                                                                  + var * dimming[i] ** 2)
+        det = flux >= 5.0 * err
+        if not det.any():
+            reject[i] = reject[i] or "no_detection"
+            continue
+        keep = det | keep_nondet[i]
+        owners.append(np.full(keep.sum(), i))
+        times.append(lc.time[visit][keep])  # observer-frame times: the dilated visits
+        fluxes.append(np.where(det, flux, 0.0)[keep])
+        errors.append(np.where(det, err, sky)[keep])
+        band_out.append(lc.band[visit][keep])
+        det_out.append(det[keep])
+    # unchanged light curves (no redshift) are carried over as they are
+    same = ~usable & batch.ok
+    for i in np.flatnonzero(same):
+        lc = batch[i]
+        owners.append(np.full(len(lc.time), i))
+        for out, values in zip((times, fluxes, errors, band_out, det_out),
+                               (lc.time, lc.flux, lc.flux_err, lc.band, lc.detected),
+                               strict=True):
+            out.append(values)
+    return LightCurveBatch.from_observations(
+        batch.survey, batch.alert_id, batch.object_id, _cat(owners, np.int64),
+        _cat(times, float), _cat(fluxes, float), _cat(errors, float), _cat(band_out, np.int8),
+        _cat(det_out, bool), metadata=batch.metadata, reject=reject,
+        extra={**batch.extra, "redshift": z_new})

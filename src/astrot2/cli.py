@@ -53,7 +53,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         from astrot2.classify import default_model
 
         model = default_model(args.inputs, args.format)
-    clf = Classifier.load(model, threads=args.threads, companion=args.companion or None)
+    clf = Classifier.load(model, threads=args.threads, companion=args.companion or None,
+                          prior=args.prior)
     summary = classify_files(args.inputs, args.output, clf, format=args.format,
                              batch_size=args.batch_size, min_points=args.min_points,
                              metadata=args.metadata, progress=not args.quiet,
@@ -94,7 +95,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    """``astrot2 train``: train t2 on the PLAsTiCC training set (needs the train extra)."""
+    """``astrot2 train``: train t2 on the PLAsTiCC training set (needs the train extra), or
+    with ``--real DIR`` fine-tune a pre-trained network on real labelled light curves."""
+    if args.real is not None:
+        return _train_real(args)
     from astrot2.data import fetch_plasticc
     from astrot2.io.plasticc import read_plasticc
     from astrot2.train import preset, train
@@ -108,6 +112,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
                  if v is not None}
     out = args.out or Path("models") / args.model
     train(batch, preset(args.model, **overrides), out)
+    print(f"model written to {out}")
+    return 0
+
+
+def _train_real(args: argparse.Namespace) -> int:
+    """``astrot2 train --model ztf --real DIR``: see :mod:`astrot2.train_real`."""
+    from dataclasses import replace
+
+    from astrot2.errors import ConfigError
+    from astrot2.io.labelled import read_labelled
+    from astrot2.train_real import FinetuneConfig, train_real
+
+    if args.model != "ztf":
+        raise ConfigError("--real: real labelled light curves exist for ZTF only "
+                          "(--model ztf)")
+    labelled = read_labelled(args.real)
+    print(f"{len(labelled.batch)} labelled objects {labelled.class_counts()}; kept out "
+          f"{labelled.kept_out}")
+    config = FinetuneConfig(init=args.init)
+    if args.seed is not None:
+        config = replace(config, seed=args.seed, real=replace(config.real, seed=args.seed))
+    out = args.out or Path("models") / "ztf-real"
+    train_real(labelled.batch, config, out, data_name=args.real.name)
     print(f"model written to {out}")
     return 0
 
@@ -272,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--companion", action="store_true",
                     help="combine the network with the model's feature companion "
                     "(same as --model NAME+companion)")
+    cl.add_argument("--prior", default="flat",
+                    help="class mix the probabilities are for: flat (every class alike, "
+                    "the default), bts (the Bright Transient Survey's mix: SN Ia 72 %%, "
+                    "SN II 18 %%, ...), model (the mix the model was trained with) or a "
+                    "JSON file of class name -> weight")
     cl.add_argument("--format", choices=FORMATS, default=None)
     cl.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
     cl.add_argument("--batch-size", type=int, default=8192, help="light curves per chunk")
@@ -327,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--redshift-dropout", type=float, default=None,
                     help="fraction of the augmented copies' objects shown without host "
                     "photo-z (default 0: off; real alerts often carry none)")
+    tr.add_argument("--real", type=Path, default=None,
+                    help="folder of real labelled ZTF light curves (astrot2 data fetch bts): "
+                    "fine-tune --init on them instead of training on PLAsTiCC")
+    tr.add_argument("--init", default="ztf",
+                    help="with --real: the pre-trained model fine-tuned (default: ztf)")
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from astrot2.errors import ConfigError
 
-__all__ = ["T2", "T2Config", "export_onnx"]
+__all__ = ["T2", "PatchT2", "T2Config", "export_onnx"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,24 @@ class T2(nn.Module):
         features = self.forward_features(x)  # (B, T, d)
         w = self.head.weight[:, : self.config.d_model]  # (K, d)
         return features @ w.T  # (B, T, K)
+
+
+class PatchT2(nn.Module):
+    """t2 on patches of ``patch`` consecutive time steps: (B, T, C) -> (B, T/p, p*C).
+
+    The GP grid (and so the manifest's GP settings) is unchanged; the transformer sees
+    ``patch`` times fewer tokens, so attention costs ``patch**2`` times less.
+    """
+
+    def __init__(self, config: T2Config, patch: int) -> None:
+        super().__init__()
+        self.patch = patch
+        self.t2 = T2(config)
+        self.config = config
+
+    def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        b, t, c = x.shape
+        return self.t2(x.reshape(b, t // self.patch, self.patch * c), extra)  # (B, K)
 
 
 def export_onnx(model: T2, path: str, opset: int = 17) -> None:

@@ -29,6 +29,7 @@ from astrot2.features import prepare
 from astrot2.gp import STATUS_SKIPPED
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
+from astrot2.priors import load_prior, reweight, training_prior
 
 __all__ = ["COMPANION_SUFFIX", "MODEL_SUFFIXES", "Classifier", "Prediction", "onnx_session",
            "resolve_model", "shipped_models", "with_companion"]
@@ -163,8 +164,12 @@ class Classifier:
     """
 
     def __init__(self, manifest: Manifest, session, threads: int | None = None,
-                 companion: Companion | None = None) -> None:
+                 companion: Companion | None = None, prior: np.ndarray | None = None
+                 ) -> None:
         self.manifest = manifest
+        #: The class mix the probabilities are re-weighted to (:mod:`astrot2.priors`);
+        #: None: the model's own (the flat prior of its training loss).
+        self.prior = prior
         self.session = session
         self.threads = threads  # GP worker threads (None: all cores)
         self.companion = companion  # the feature companion, when the model has one
@@ -175,7 +180,8 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | Path, *, threads: int | None = None,
-             companion: bool | None = None) -> Classifier:
+             companion: bool | None = None, prior: str | Path | None = None
+             ) -> Classifier:
         """Load a model folder (or its manifest.json, or a shipped model's name).
 
         The model file's sha256 is checked against the manifest; ONNX Runtime's graph
@@ -194,6 +200,9 @@ class Classifier:
             Combine the network with the model's feature companion (:mod:`astrot2.
             companion`; the model must have one).  Default: only for ``NAME+companion``.
             Off by default: the shipped default is the compressed network alone.
+        prior : str or Path, optional
+            Re-weight the probabilities to this class mix (:func:`astrot2.priors.
+            load_prior`: ``flat``, ``bts`` or a JSON file); default: the model's own.
 
         Raises
         ------
@@ -226,7 +235,8 @@ class Classifier:
                                  "companion (fit one with astrot2 companion)")
             helper = Companion.load(manifest.model_file.parent, section, manifest.n_extra,
                                     threads)
-        return cls(manifest, session, threads, helper)
+        return cls(manifest, session, threads, helper,
+                   None if prior is None else load_prior(prior))
 
     @property
     def name(self) -> str:
@@ -311,6 +321,7 @@ class Classifier:
         z -= z.max(axis=1, keepdims=True)
         prob = np.exp(z)
         prob /= prob.sum(axis=1, keepdims=True)
+        prob = reweight(prob, self.prior, training_prior(self.manifest.raw))
         bad = ~np.isfinite(prob).all(axis=1)
         status[(status == "ok") & bad] = "non_finite_output"
         prob[status != "ok"] = 0.0

@@ -46,6 +46,7 @@ from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import write_manifest
 from astrot2.metrics import classification_report, weighted_log_loss
 from astrot2.model import T2, T2Config, export_onnx
+from astrot2.realsky import stratified_split
 from astrot2.surveys import get_survey
 
 __all__ = ["PRESETS", "TrainConfig", "preset", "stratified_split", "train", "train_command"]
@@ -154,22 +155,6 @@ def train_command(doc: dict) -> tuple[str | None, list[str]]:
         return None, differences
     flags = "".join(f" {CLI_FLAGS[k]} {v}" for k, v in overrides.items())
     return f"astrot2 train --model {name}{flags}", []
-
-
-def stratified_split(
-    labels: np.ndarray, fractions: tuple[float, float, float], seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices of train / validation / test, stratified by label, reproducible."""
-    rng = np.random.default_rng(seed)
-    parts: list[list[np.ndarray]] = [[], [], []]
-    for label in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == label))
-        n_train = round(fractions[0] * len(idx))
-        n_val = round(fractions[1] * len(idx))
-        for k, chunk in enumerate((idx[:n_train], idx[n_train:n_train + n_val],
-                                   idx[n_train + n_val:])):
-            parts[k].append(chunk)
-    return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
 
 
 def _prepared(batch: LightCurveBatch, config: TrainConfig) -> tuple:

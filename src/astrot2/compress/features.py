@@ -40,6 +40,9 @@ class TrainingInputs:
     extra_train : ndarray of float32, shape (n_views, n_extra)
     y_train : ndarray of int64, shape (n_views,)
     x_val, extra_val, y_val : the same for the validation objects (no augmentation).
+    class_weight : ndarray of shape (n_classes,), optional
+        Loss weight of each class in fine-tuning and in the validation loss (default:
+        ``1 / n_class`` over the train views, the flat metric).
     """
 
     x_train: np.ndarray
@@ -48,6 +51,7 @@ class TrainingInputs:
     x_val: np.ndarray
     extra_val: np.ndarray
     y_val: np.ndarray
+    class_weight: np.ndarray | None = None
 
     def subset(self, n: int, seed: int = 0) -> TrainingInputs:
         """At most ``n`` train views and ``n`` validation objects, a seeded random choice."""
@@ -55,7 +59,8 @@ class TrainingInputs:
         tr = np.sort(rng.permutation(len(self.y_train))[:n])
         va = np.sort(rng.permutation(len(self.y_val))[:n])
         return TrainingInputs(self.x_train[tr], self.extra_train[tr], self.y_train[tr],
-                              self.x_val[va], self.extra_val[va], self.y_val[va])
+                              self.x_val[va], self.extra_val[va], self.y_val[va],
+                              self.class_weight)
 
 
 def _usable(batch: LightCurveBatch, gp: GPConfig, feats: FeatureConfig):
@@ -129,7 +134,8 @@ def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig 
     path = Path(cache) / f"inputs-{key}.npz" if cache is not None else None
     if path is not None and path.is_file():
         with np.load(path, allow_pickle=False) as z:
-            return TrainingInputs(**{f.name: z[f.name] for f in fields(TrainingInputs)})
+            return TrainingInputs(**{f.name: z[f.name] for f in fields(TrainingInputs)
+                                     if f.name != "class_weight"})
     y_all = class_index(batch.extra["target"])
     tr = split_indices(batch, folder, "train")
     va = split_indices(batch, folder, "validation")
@@ -146,5 +152,6 @@ def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig 
                          y_all[va][ok_va].astype(np.int64))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **{f.name: getattr(out, f.name) for f in fields(TrainingInputs)})
+        np.savez(path, **{f.name: getattr(out, f.name) for f in fields(TrainingInputs)
+                          if f.name != "class_weight"})
     return out

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from astrot2.classes import CLASSES
 from astrot2.compress.features import TrainingInputs
 from astrot2.metrics import weighted_log_loss
-from astrot2.model import T2, T2Config
+from astrot2.model import T2, PatchT2, T2Config
 
 __all__ = [
     "PatchT2",
@@ -43,24 +43,6 @@ __all__ = [
     "prune",
     "t2_from_onnx",
 ]
-
-
-class PatchT2(nn.Module):
-    """t2 on patches of ``patch`` consecutive time steps: (B, T, C) -> (B, T/p, p*C).
-
-    The GP grid (and so the manifest's GP settings) is unchanged; the transformer sees
-    ``patch`` times fewer tokens, so attention costs ``patch**2`` times less.
-    """
-
-    def __init__(self, config: T2Config, patch: int) -> None:
-        super().__init__()
-        self.patch = patch
-        self.t2 = T2(config)
-        self.config = config
-
-    def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        b, t, c = x.shape
-        return self.t2(x.reshape(b, t // self.patch, self.patch * c), extra)  # (B, K)
 
 
 def export(model: nn.Module, path: str, n_steps: int, n_channels: int, n_extra: int,
@@ -134,7 +116,9 @@ def prunable(model: nn.Module, skip: int = 0) -> list[str]:
     return names[skip:]
 
 
-def _class_weights(y: np.ndarray) -> torch.Tensor:
+def _class_weights(y: np.ndarray, given: np.ndarray | None = None) -> torch.Tensor:
+    if given is not None:
+        return torch.tensor(np.asarray(given) / np.sum(given), dtype=torch.float32)
     counts = np.bincount(y, minlength=len(CLASSES)).astype(np.float64)
     w = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
     return torch.tensor(w / w.sum(), dtype=torch.float32)
@@ -143,7 +127,9 @@ def _class_weights(y: np.ndarray) -> torch.Tensor:
 def _val_loss(forward: Callable, data: TrainingInputs) -> float:
     with torch.no_grad():
         logits = forward(torch.from_numpy(data.x_val), torch.from_numpy(data.extra_val))
-    return weighted_log_loss(data.y_val, torch.softmax(logits, dim=1).double().numpy())
+    return weighted_log_loss(data.y_val, torch.softmax(logits, dim=1).double().numpy(),
+                             None if data.class_weight is None else
+                             np.where(np.asarray(data.class_weight) > 0, 1.0, 0.0))
 
 
 @dataclass(frozen=True)
@@ -182,7 +168,7 @@ def fit(forward: Callable, params: list[torch.Tensor], data: TrainingInputs, *, 
     gen = torch.Generator().manual_seed(seed)
     xt, et = torch.from_numpy(data.x_train), torch.from_numpy(data.extra_train)
     yt = torch.from_numpy(data.y_train)
-    cw = _class_weights(data.y_train)
+    cw = _class_weights(data.y_train, data.class_weight)
     tt = torch.from_numpy(teacher.astype(np.float32)) if teacher is not None else None
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1),
