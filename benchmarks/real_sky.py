@@ -8,11 +8,13 @@ history).  Per model and cut: per-class recall and precision, balanced recall ov
 SN II, SN Ibc}, SN Ia recall and purity under the BTS class mix (``--prior bts``, purity
 weighted so the true classes have the BTS shares), top-label ECE, and the confusion at
 peak + 5 d as a PNG.  Models: the shipped networks, and a feature + gradient-boosted-trees
-baseline trained on exactly the same training views (per-band statistics of the points as
-the companion's, plus colours and slopes of the GP: g - r at the last point and at the
-peak, the slope of each band over the last 5 days, days since the first detection and
-since the peak; scikit-learn ``HistGradientBoostingClassifier``, the same capped class
-weights, fixed settings: nothing chosen on the test objects).
+baseline trained on exactly the same training views (real, and with ``--simulated`` the
+simulated ones; the same classes left out): the light-curve statistics of
+:func:`astrot2.features.light_curve_statistics` (per band: relative max, min, mean, std,
+largest S/N, detections, detected days; the number of points; from the GP: g - r at the
+last point and at the peak, the slope of each band over the last 5 days, days since the
+first detection and since the peak), scikit-learn ``HistGradientBoostingClassifier``, the
+same capped class weights, fixed settings: nothing chosen on the test objects.
 
 Also the 30 ALeRCE SNe (``alerce-lc_classifier``, other objects than BTS ones in the
 train and validation parts) cut the same way.
@@ -28,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from astrot2.augment import cut_at, first_detection
 from astrot2.calibration import expected_calibration_error
 from astrot2.classes import CLASSES
-from astrot2.companion import summary_features
-from astrot2.features import FeatureConfig, prepare
+from astrot2.features import FeatureConfig, light_curve_statistics, prepare
 from astrot2.gp import GPConfig, fit_gp
 from astrot2.io.labelled import read_labelled
 from astrot2.lightcurves import LightCurveBatch
@@ -45,9 +47,11 @@ from astrot2.realsky import (
     evaluation_cut,
     labels_of,
     split_objects,
+    trainable,
     training_views,
 )
 from astrot2.runtime import Classifier
+from astrot2.train_real import FinetuneConfig
 from benchmarks.common import data_dir, write_result
 
 NAMES = [c.name for c in CLASSES]
@@ -106,40 +110,20 @@ def confusion_png(y: np.ndarray, top: np.ndarray, path: Path, title: str) -> Pat
 
 
 def baseline_features(batch: LightCurveBatch) -> np.ndarray:
-    """Per-band statistics of the points plus GP colours and slopes (see module doc)."""
+    """The baseline's features: :func:`astrot2.features.light_curve_statistics` of the
+    g, r points and GP (the statistics the ``ztf`` network also reads)."""
     fc = FeatureConfig(bands=("g", "r"), use_std=False, use_brightness=False,
                        use_redshift=False)
-    gpc = GPConfig()
-    _, extra, selected, gp = prepare(batch, gpc, fc)
-    stats = summary_features(selected, extra, fc.bands)
-    mean = np.maximum(gp.mean[:, :, :2], 1e-3)
-    last = selected.reduce(selected.time, np.fmax)
-    first = selected.reduce(np.where(selected.detected, selected.time, np.nan), np.fmin)
-    times = gp.times
-    i_last = np.clip(np.argmin(np.abs(times - last[:, None]), axis=1), 0, times.shape[1] - 1)
-    i_5 = np.clip(np.argmin(np.abs(times - (last - 5.0)[:, None]), axis=1), 0,
-                  times.shape[1] - 1)
-    rows = np.arange(len(batch))
-    mag = -2.5 * np.log10(mean)
-    observed = np.where(times <= last[:, None], mean[:, :, 1], -np.inf)
-    i_peak = observed.argmax(axis=1)
-    colour_last = mag[rows, i_last, 0] - mag[rows, i_last, 1]
-    colour_peak = mag[rows, i_peak, 0] - mag[rows, i_peak, 1]
-    dt = np.maximum(times[rows, i_last] - times[rows, i_5], 1e-3)
-    slope = (mag[rows, i_last, :] - mag[rows, i_5, :]) / dt[:, None]
-    extra_cols = np.column_stack([colour_last, colour_peak, slope, last - first,
-                                  last - times[rows, i_peak]])
-    skipped = gp.status == "skipped"
-    extra_cols[skipped] = np.nan
-    return np.column_stack([stats, extra_cols]).astype(np.float32)
+    _, _, selected, gp = prepare(batch, GPConfig(), fc)
+    return light_curve_statistics(selected, gp, fc.bands).astype(np.float32)
 
 
-def fit_baseline(views: list[LightCurveBatch], labels: np.ndarray, floor: float):
+def fit_baseline(views: list[LightCurveBatch], labels: list[np.ndarray], floor: float):
     """The feature + trees baseline on the training views (fixed settings)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     x = np.concatenate([baseline_features(v)[v.ok] for v in views])
-    y = np.concatenate([labels[v.ok] for v in views])
+    y = np.concatenate([lab[v.ok] for v, lab in zip(views, labels, strict=True)])
     w = class_weights(y, floor)
     gbm = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, max_leaf_nodes=31,
                                          l2_regularization=1.0, random_state=0)
@@ -159,6 +143,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["ztf-real", "ztf", "ztf+companion"])
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--simulated", type=Path, default=None,
+                        help="simulated light curves (astrot2 simulate) the baseline also "
+                        "learns from, as the network did")
     parser.add_argument("--name", default=None)
     parser.add_argument("--split", choices=["test", "validation"], default="test",
                         help="score the validation objects (for choices) or the test "
@@ -200,10 +187,21 @@ def main() -> None:
               round(r["bts"]["peak+5"]["snia_recall"], 3),
               round(r["bts"]["peak+5"]["snia_purity_bts_mix"], 3))
     if not args.no_baseline:
-        train_b = batch.take(parts["train"])
+        idx = parts["train"][trainable(y[parts["train"]], config.min_objects)]
+        train_b = batch.take(idx)
         gp = fit_gp(train_b, GPConfig())
         tv = training_views(train_b, config, gp.amplitude, gp.length_scale)
-        gbm, train_prior = fit_baseline(tv, y[parts["train"]], config.weight_floor)
+        labels = [y[idx]] * len(tv)
+        if args.simulated is not None:  # the simulated supernovae, cut as in training
+            sim = read_labelled(args.simulated).batch
+            rng = np.random.default_rng(config.seed + 2)
+            first = first_detection(sim)
+            for _ in range(FinetuneConfig().n_sim_cuts):
+                tv.append(cut_at(sim, first + np.exp(rng.uniform(
+                    np.log(config.min_days), np.log(config.max_days), len(sim))),
+                    config.max_history))
+                labels.append(labels_of(sim))
+        gbm, train_prior = fit_baseline(tv, labels, config.weight_floor)
         res = {}
         for pname, prior in priors.items():
             res[pname] = {cut: scores(y_te, baseline_prob(gbm, train_prior, view, prior),

@@ -207,3 +207,19 @@ def test_pypi_fetch_of_the_real_files(tmp_path):
     assert got.source == "pypi"
     for key, remote in PLASTICC_FILES.items():
         assert content_sha256(getattr(got, key)) == remote.sha256
+
+
+@pytest.mark.network
+@pytest.mark.skipif(os.environ.get("ASTROT2_NETWORK_TESTS") != "1",
+                    reason="downloads the 91 MB redback wheel; set ASTROT2_NETWORK_TESTS=1")
+def test_pypi_fetch_of_the_ztf_observing_log(tmp_path):
+    from astrot2.data import POINTINGS_SHA256, fetch_dataset
+
+    got = fetch_dataset("ztf-pointings", tmp_path, source="remote", progress=False)
+    assert content_sha256(got) == POINTINGS_SHA256
+
+
+def test_local_observing_log_matches_the_published_checksum(shared_data):
+    from astrot2.data import POINTINGS_SHA256
+
+    assert content_sha256(shared_data / "surveys" / "ztf_pointings.csv.gz") == POINTINGS_SHA256

@@ -70,16 +70,16 @@ def test_cam_decomposes_the_logits_of_real_ztf_alerts(ztf_model, ztf_alerts):
 
 
 def test_explain_with_the_companion(ztf_alerts, tmp_path):
-    """``ztf+companion``: the CAM still decomposes the network's logits, the probabilities
-    are those of predict (the combination), the companion's own ones are returned and the
-    figure says so."""
-    clf = Classifier.load("ztf+companion", threads=1)
+    """``ztf-plasticc+companion``: the CAM still decomposes the network's logits, the
+    probabilities are those of predict (the combination), the companion's own ones are
+    returned and the figure says so."""
+    clf = Classifier.load("ztf-plasticc+companion", threads=1)
     _check_decomposition(clf, ztf_alerts)
     expl = explain(clf, ztf_alerts)
     ok = expl.status == "ok"
     assert expl.companion is not None and expl.companion.shape == expl.probabilities.shape
     np.testing.assert_allclose(expl.companion[ok].sum(axis=1), 1.0, atol=1e-5)
-    alone = explain(Classifier.load("ztf", threads=1), ztf_alerts)
+    alone = explain(Classifier.load("ztf-plasticc", threads=1), ztf_alerts)
     assert alone.companion is None
     np.testing.assert_allclose(alone.logits, expl.logits)  # same network
     assert np.abs(alone.probabilities[ok] - expl.probabilities[ok]).max() > 0.01

@@ -152,9 +152,10 @@ def companion_classifiers():
     """The shipped models with their feature companions (``NAME+companion``)."""
     from astrot2.runtime import Classifier, shipped_models
 
-    if not {"lsst", "ztf"} <= set(shipped_models()):
+    if not {"lsst", "ztf-plasticc"} <= set(shipped_models()):
         pytest.skip("shipped models missing")
-    return {name: Classifier.load(f"{name}+companion", threads=1) for name in ("lsst", "ztf")}
+    return {survey: Classifier.load(f"{name}+companion", threads=1)
+            for survey, name in (("lsst", "lsst"), ("ztf", "ztf-plasticc"))}
 
 
 @settings(SETTINGS, max_examples=60)
@@ -164,6 +165,25 @@ def test_companion_any_light_curves_one_valid_row_each(companion_classifiers, da
     never make a NaN probability nor drop a row."""
     batch = data.draw(batches(survey))
     _check_rows(classify_batch(companion_classifiers[survey.name], batch), batch)
+
+
+@pytest.fixture(scope="module")
+def shipped_ztf():
+    """The shipped real-sky ``ztf`` network (light-curve statistics among its inputs)."""
+    from astrot2.runtime import Classifier, shipped_models
+
+    if "ztf" not in shipped_models():
+        pytest.skip("shipped ztf model missing")
+    return Classifier.load("ztf", threads=1)
+
+
+@settings(SETTINGS, max_examples=60)
+@given(data=st.data())
+def test_shipped_ztf_any_light_curves_one_valid_row_each(shipped_ztf, data):
+    """The statistics inputs of any light curve (one band, one point, zero flux, huge
+    values) never make a NaN probability nor drop a row."""
+    batch = data.draw(batches(ZTF))
+    _check_rows(classify_batch(shipped_ztf, batch), batch)
 
 
 def test_the_strategy_reaches_both_outcomes(lsst_classifier):

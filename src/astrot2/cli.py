@@ -34,10 +34,47 @@ def _cmd_read(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_data_fetch(args: argparse.Namespace) -> int:
-    """``astrot2 data fetch plasticc``: obtain and verify the PLAsTiCC training set."""
-    from astrot2.data import fetch_plasticc
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    """``astrot2 simulate``: supernova light curves on the real ZTF observing log."""
+    import os
 
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from astrot2.errors import ConfigError
+    from astrot2.simulate import SimulateConfig, read_pointings, simulate
+    from astrot2.utils import atomic_path
+
+    if args.survey != "ztf":
+        raise ConfigError("--survey: only ztf has an observing log here (lsst: not yet)")
+    pointings = args.pointings
+    if pointings is None and os.environ.get("ASTROT2_DATA"):
+        pointings = Path(os.environ["ASTROT2_DATA"]) / "surveys" / "ztf_pointings.csv.gz"
+    if pointings is None or not Path(pointings).is_file():
+        raise ConfigError("--pointings: the ZTF observing log (expMJD, filter, "
+                          "fiveSigmaDepth, _ra, _dec) is needed; it ships as "
+                          "redback/tables/ztf.tar.gz in the PyPI package redback==1.20.0")
+    batch = simulate(args.n, read_pointings(pointings),
+                     SimulateConfig(limit_mag=args.limit_mag), seed=args.seed)
+    with atomic_path(args.output) as tmp:
+        pq.write_table(batch.to_arrow(), tmp)
+    counts = dict(zip(*np.unique(batch.extra["type"].astype(str), return_counts=True),
+                      strict=True))
+    print(json.dumps({"light_curves": len(batch), "types": {k: int(v) for k, v in
+                                                             counts.items()},
+                      "output": str(args.output)}, indent=2))
+    return 0
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    """``astrot2 data fetch NAME``: obtain (and verify) a data set into the cache."""
+    from astrot2.data import fetch_dataset, fetch_plasticc
+
+    if args.dataset != "plasticc":
+        source = {"zenodo": "remote", "pypi": "remote"}.get(args.source, args.source)
+        path = fetch_dataset(args.dataset, args.dest, source=source)
+        print(json.dumps({args.dataset: str(path)}, indent=2))
+        return 0
     files = fetch_plasticc(args.dest, source=args.source)
     print(json.dumps({k: str(v) for k, v in vars(files).items()}, indent=2))
     return 0
@@ -97,8 +134,18 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     """``astrot2 train``: train t2 on the PLAsTiCC training set (needs the train extra), or
     with ``--real DIR`` fine-tune a pre-trained network on real labelled light curves."""
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.real is not None:
-        return _train_real(args)
+        return _train_real(args, device)
+    if device != "cpu":
+        from astrot2.errors import ConfigError
+
+        raise ConfigError("--device: the PLAsTiCC training runs on the CPU only (--device "
+                          "cpu); --real fine-tuning can use cuda")
     from astrot2.data import fetch_plasticc
     from astrot2.io.plasticc import read_plasticc
     from astrot2.train import preset, train
@@ -116,7 +163,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_real(args: argparse.Namespace) -> int:
+def _train_real(args: argparse.Namespace, device: str) -> int:
     """``astrot2 train --model ztf --real DIR``: see :mod:`astrot2.train_real`."""
     from dataclasses import replace
 
@@ -133,8 +180,28 @@ def _train_real(args: argparse.Namespace) -> int:
     config = FinetuneConfig(init=args.init)
     if args.seed is not None:
         config = replace(config, seed=args.seed, real=replace(config.real, seed=args.seed))
-    out = args.out or Path("models") / "ztf-real"
-    train_real(labelled.batch, config, out, data_name=args.real.name)
+    simulated = None if args.simulated is None else read_labelled(args.simulated).batch
+    plasticc = None
+    try:  # the PLAsTiCC classes the real sets lack, and its g, r figures after training
+        from astrot2.data import fetch_plasticc
+        from astrot2.io.plasticc import read_plasticc
+
+        files = fetch_plasticc(args.data, progress=False)
+        plasticc = read_plasticc(files.lightcurves, files.metadata)
+    except Astrot2Error as exc:
+        print(f"no PLAsTiCC training set ({exc}): trained on the real (and simulated) "
+              "supernovae only")
+    out = args.out or Path("models") / "ztf"
+    command = "astrot2 train --model ztf --real REAL_DIR" + (
+        " --simulated SIM_FILE" if simulated is not None else "") + (
+        f" --init {args.init}" if args.init != "ztf-plasticc" else "") + (
+        f" --seed {args.seed}" if args.seed is not None else "")
+    train_real(labelled.batch, config, out, data_name=args.real.name, simulated=simulated,
+               plasticc=plasticc, command=command, device=device)
+    if plasticc is not None:
+        from astrot2.calibration import refresh_metrics
+
+        refresh_metrics(out, plasticc)
     print(f"model written to {out}")
     return 0
 
@@ -332,12 +399,18 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="obtain data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("fetch", help="download (or copy) and verify a data set")
-    fetch.add_argument("dataset", choices=["plasticc"])
+    fetch.add_argument("dataset", choices=["plasticc", "bts", "alerce", "ztf-pointings",
+                                           "sncosmo"],
+                       help="plasticc (training set), bts (real labelled ZTF light curves), "
+                       "alerce (30 labelled SNe), ztf-pointings (observing log), sncosmo "
+                       "(supernova templates, unpacked)")
     fetch.add_argument("--dest", type=Path, default=None,
                        help="destination folder (default: $ASTROT2_CACHE or ~/.cache/astrot2)")
     fetch.add_argument("--source", choices=["auto", "local", "zenodo", "pypi"], default="auto",
-                       help="where to get it: $ASTROT2_DATA folder, Zenodo, or the snmachine "
-                       "wheel on PyPI (auto tries them in that order)")
+                       help="where to get it: $ASTROT2_DATA folder, or the public source "
+                       "(plasticc: Zenodo or the snmachine wheel on PyPI; bts: its public "
+                       "archive; ztf-pointings: the redback wheel on PyPI); auto tries "
+                       "them in that order")
     fetch.set_defaults(func=_cmd_data_fetch)
 
     models = sub.add_parser("models", help="list the models shipped with astrot2")
@@ -362,9 +435,29 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--real", type=Path, default=None,
                     help="folder of real labelled ZTF light curves (astrot2 data fetch bts): "
                     "fine-tune --init on them instead of training on PLAsTiCC")
-    tr.add_argument("--init", default="ztf",
-                    help="with --real: the pre-trained model fine-tuned (default: ztf)")
+    tr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
+                    help="where to fine-tune with --real (auto: a CUDA GPU when PyTorch "
+                    "sees one; the shipped models are trained on the CPU)")
+    tr.add_argument("--simulated", type=Path, default=None,
+                    help="with --real: simulated light curves (astrot2 simulate -o FILE) "
+                    "added to the training views")
+    tr.add_argument("--init", default="ztf-plasticc",
+                    help="with --real: the pre-trained model fine-tuned (default: "
+                    "ztf-plasticc, the network trained on PLAsTiCC re-observed as ZTF)")
     tr.set_defaults(func=_cmd_train)
+
+    sm = sub.add_parser("simulate", help="simulate supernova light curves on the real ZTF "
+                        "observing log (needs the train extra: sncosmo)")
+    sm.add_argument("--survey", choices=["ztf"], default="ztf")
+    sm.add_argument("--n", type=int, default=1000, help="light curves kept (default 1000)")
+    sm.add_argument("-o", "--output", type=Path, required=True, help="Parquet file to write")
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--limit-mag", type=float, default=19.5,
+                    help="kept objects peak brighter than this (default 19.5)")
+    sm.add_argument("--pointings", type=Path, default=None,
+                    help="ZTF observing log CSV (default: $ASTROT2_DATA/surveys/"
+                    "ztf_pointings.csv.gz)")
+    sm.set_defaults(func=_cmd_simulate)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")
     ev.add_argument("--model", default="lsst", help="shipped model name or model folder "

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from astrot2.errors import ModelError
+from astrot2.features import feature_names, summary_features
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.utils import sha256_file
 
@@ -44,77 +45,6 @@ __all__ = ["COMPANION_FILE", "Combination", "Companion", "CompanionConfig", "fea
 
 #: File name of the companion inside a model folder.
 COMPANION_FILE = "companion.onnx"
-
-#: Per-band statistics of :func:`summary_features`, in order.
-BAND_STATS = ("max", "min", "mean", "std", "max_snr", "n_detections", "detected_days")
-
-
-def feature_names(bands: tuple[str, ...] | list[str], n_extra: int) -> list[str]:
-    """Names of the columns of :func:`summary_features`."""
-    return [f"{b}_{s}" for b in bands for s in BAND_STATS] + ["n_points"] + [
-        f"extra_{k}" for k in range(n_extra)]
-
-
-def summary_features(selected: LightCurveBatch, extra: np.ndarray,
-                     bands: tuple[str, ...] | list[str]) -> np.ndarray:
-    """Per-light-curve statistics of the raw points, the companion's inputs.
-
-    Per band: the maximum, minimum, mean and standard deviation of the flux divided by
-    the light curve's peak flux over all ``bands`` (NaN when that peak is not positive),
-    the largest signal-to-noise ratio, the number of detections and the days between the
-    first and the last detection (NaN without one); then the number of points and the
-    network's ``extra`` inputs.  NaN marks a missing value (a band without points), which
-    the trees route explicitly.
-
-    Parameters
-    ----------
-    selected : LightCurveBatch
-        Light curves restricted to the model's bands (:func:`astrot2.features.prepare`).
-    extra : ndarray, shape (n_objects, n_extra)
-        The network's extra inputs for the same light curves.
-    bands : sequence of str
-        The model's bands.
-
-    Returns
-    -------
-    ndarray of float32, shape (n_objects, len(feature_names(bands, n_extra)))
-    """
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        # extreme inputs overflow to +-inf or NaN: both become "missing" below
-        out = _statistics(selected, extra, bands).astype(np.float32)
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
-def _statistics(selected: LightCurveBatch, extra: np.ndarray,
-                bands: tuple[str, ...] | list[str]) -> np.ndarray:
-    """The columns of :func:`summary_features`, float64, possibly non-finite.
-
-    Every statistic is one reduction over an ``(n_obs, n_bands)`` array (a light curve's
-    points, masked per band): a handful of NumPy calls whatever the number of bands.
-    """
-    peak = selected.reduce(selected.flux, np.fmax)
-    peak = np.where(peak > 0, peak, np.nan)
-    relative = selected.flux / np.repeat(peak, np.diff(selected.offsets))
-    snr = selected.flux / selected.flux_err
-    idx = np.array([selected.survey.bands.index(b) for b in bands])
-    in_band = selected.band[:, None] == idx[None, :]  # (n_obs, n_bands)
-    detected = in_band & selected.detected[:, None]
-    f = np.where(in_band, relative[:, None], np.nan)
-    f0 = np.nan_to_num(f)
-    t_det = np.where(detected, selected.time[:, None], np.nan)
-    reduce = selected.reduce
-    n = reduce(in_band.astype(float), np.add, 0.0)
-    mean = reduce(f0, np.add, 0.0) / n
-    var = reduce(f0 ** 2, np.add, 0.0) / n - mean ** 2
-    stats = [reduce(f, np.fmax), reduce(f, np.fmin), mean, np.sqrt(np.maximum(var, 0.0)),
-             reduce(np.where(in_band, snr[:, None], np.nan), np.fmax),
-             reduce(detected.astype(float), np.add, 0.0),
-             reduce(t_det, np.fmax) - reduce(t_det, np.fmin)]  # each (n, n_bands)
-    per_band = np.stack(stats, axis=2).reshape(len(peak), len(BAND_STATS) * len(idx))
-    return np.column_stack([per_band, np.diff(selected.offsets).astype(float),
-                            np.asarray(extra, dtype=np.float64)])
-
 
 class Companion:
     """A loaded, verified companion: ONNX Runtime session and combination weights."""

@@ -40,6 +40,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 import zlib
@@ -56,6 +57,7 @@ __all__ = [
     "PlasticcFiles",
     "content_sha256",
     "default_data_dir",
+    "fetch_dataset",
     "fetch_plasticc",
 ]
 
@@ -290,3 +292,151 @@ SOURCES: dict[str, Callable[[Path, Sequence[_Remote], bool], None]] = {
     "zenodo": _from_zenodo,
     "pypi": _from_pypi,
 }
+
+
+# ------------------------------------------------------------------ real-sky data sets
+#: Public archive of the BTS light curves (HSE-LAMBDA/light_curve_approx, MIT licence):
+#: ``data/ANTARES/ZTF*.csv`` and the BTS catalogue ``data/ZTF_BTS_02_02__02_04_2021.csv``.
+BTS_ARCHIVE = ("https://github.com/HSE-LAMBDA/light_curve_approx/archive/"
+               "05428c65f99160c80fc6bd003842bbc51d652834.tar.gz")
+BTS_CATALOGUE = "data/ZTF_BTS_02_02__02_04_2021.csv"
+#: The PyPI package whose wheel ships the ZTF observing log (``tables/ztf.tar.gz``).
+REDBACK = "redback==1.20.0"
+#: sha256 of the observing log's uncompressed CSV (760,343 exposures, 2018-06 .. 2022-09).
+POINTINGS_SHA256 = "f9d65ca1681818437a35e3804dc2d6b368f1ef9a2860152b5ed848977d12a5e6"
+
+#: ``astrot2 data fetch NAME``: folder under ``$ASTROT2_DATA`` -> name in the cache.
+LABELLED = {
+    "bts": "ztf-labelled/bts-antares",
+    "alerce": "ztf-labelled/alerce-lc_classifier/data_examples",
+    "ztf-pointings": "surveys/ztf_pointings.csv.gz",
+    "sncosmo": "sncosmo",
+}
+
+
+def fetch_dataset(name: str, dest: Path | None = None, *, source: str = "auto",
+                  progress: bool = True) -> Path:
+    """Make sure a copy of a real-sky data set is in ``dest/NAME`` and return its path.
+
+    ``bts``: real labelled BTS light curves (the ``bts`` layout of :mod:`astrot2.io.
+    labelled`) from ``$ASTROT2_DATA`` or the public archive :data:`BTS_ARCHIVE`;
+    ``alerce``: ALeRCE's 30 labelled SNe, from ``$ASTROT2_DATA``; ``ztf-pointings``: the
+    ZTF observing log (``astrot2 simulate``), from ``$ASTROT2_DATA`` or the wheel of
+    :data:`REDBACK` (used as data only); ``sncosmo``: the supernova templates in sncosmo's
+    data layout, unpacked from ``$ASTROT2_DATA`` (without it sncosmo downloads them itself
+    on first use).  A copy already in the cache is used as it is.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name or source.
+    DataFetchError
+        When no source gives the data; the message says what each said.
+    """
+    if name not in LABELLED:
+        raise ConfigError(f"unknown data set {name!r}; choose one of {sorted(LABELLED)}")
+    remote = {"bts": _bts_from_archive, "ztf-pointings": _pointings_from_pypi}.get(name)
+    choices = ["local"] + (["remote"] if remote else [])
+    if source != "auto" and source not in choices:
+        raise ConfigError(f"{name}: source must be auto or one of {choices}, got {source!r}")
+    target = (Path(dest) if dest is not None else default_data_dir()) / name
+    if name == "ztf-pointings":
+        target = target / "ztf_pointings.csv.gz"
+    if target.exists():
+        return target
+    errors = []
+    for kind in choices if source == "auto" else [source]:
+        try:
+            if kind == "local":
+                _dataset_from_local(name, target, progress)
+            else:
+                remote(target, progress)  # type: ignore[misc]
+            return target
+        except (DataFetchError, OSError, tarfile.TarError, zipfile.BadZipFile) as exc:
+            errors.append(f"{kind}: {exc}")
+    raise DataFetchError(f"could not obtain {name}; tried " + "; ".join(errors)
+                         + f". Fix: set ASTROT2_DATA to a folder holding {LABELLED[name]}")
+
+
+def _dataset_from_local(name: str, target: Path, progress: bool) -> None:
+    """Copy (and for sncosmo unpack) ``$ASTROT2_DATA/<LABELLED[name]>`` to ``target``."""
+    root = os.environ.get("ASTROT2_DATA")
+    if not root:
+        raise DataFetchError("ASTROT2_DATA is not set")
+    src = Path(root) / LABELLED[name]
+    if not src.exists():
+        raise DataFetchError(f"{src} does not exist")
+    _say(progress, f"copying {src}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        part = Path(tmp) / target.name
+        if src.is_file():
+            shutil.copyfile(src, part)
+        else:
+            shutil.copytree(src, part)
+        if name == "sncosmo":
+            _unpack_sncosmo(part)
+        part.rename(target)
+
+
+def _unpack_sncosmo(folder: Path) -> None:
+    """Unpack a copy of sncosmo's data folder in place (``*.gz`` SEDs, ``*.tar.gz``)."""
+    for archive in sorted(folder.rglob("*.tar.gz")):
+        with tarfile.open(archive) as tf:
+            tf.extractall(archive.parent, filter="data")
+    for packed in sorted(folder.rglob("*.SED.gz")):
+        with gzip.open(packed, "rb") as fin, open(packed.with_suffix(""), "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+        packed.unlink()
+
+
+def _bts_from_archive(target: Path, progress: bool) -> None:
+    """Download :data:`BTS_ARCHIVE`; keep its ANTARES light curves and BTS catalogue."""
+    import urllib.request
+
+    _say(progress, f"downloading {BTS_ARCHIVE}")
+    with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None
+                                     ) as tmp:
+        archive = Path(tmp) / "bts.tar.gz"
+        try:
+            with urllib.request.urlopen(BTS_ARCHIVE, timeout=60) as resp, \
+                    open(archive, "wb") as out:
+                shutil.copyfileobj(resp, out, 1 << 20)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise DataFetchError(f"cannot download {BTS_ARCHIVE}: {exc}") from exc
+        part = Path(tmp) / "bts"
+        (part / "light-curves").mkdir(parents=True)
+        with tarfile.open(archive) as tf:
+            for member in tf.getmembers():
+                inner = member.name.split("/", 1)[-1]
+                if inner.startswith("data/ANTARES/") and inner.endswith(".csv"):
+                    dest = part / "light-curves" / Path(inner).name
+                elif inner == BTS_CATALOGUE:
+                    dest = part / "labels.csv"
+                else:
+                    continue
+                fin = tf.extractfile(member)
+                if fin is not None:
+                    with fin, open(dest, "wb") as fout:
+                        shutil.copyfileobj(fin, fout)
+        if not (part / "labels.csv").is_file():
+            raise DataFetchError(f"{BTS_ARCHIVE} has no {BTS_CATALOGUE}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part.rename(target)
+
+
+def _pointings_from_pypi(target: Path, progress: bool) -> None:
+    """``pip download`` :data:`REDBACK`; its ``tables/ztf.tar.gz`` is the log, a gzipped CSV
+    (despite its name), checked by its content's sha256 (:data:`POINTINGS_SHA256`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "--timeout", "30", REDBACK, "-d", tmp, "-q"]
+        _say(progress, "running " + " ".join(cmd[2:]))
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wheels = sorted(Path(tmp).glob("redback-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise DataFetchError(f"pip download {REDBACK} failed (exit {done.returncode})")
+        with zipfile.ZipFile(wheels[0]) as zf:
+            member = zf.extract("redback/tables/ztf.tar.gz", tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _store(Path(member), target, POINTINGS_SHA256)

@@ -21,10 +21,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from astrot2.errors import ConfigError
-from astrot2.gp import GPConfig, GPResult, fit_gp
+from astrot2.gp import STATUS_SKIPPED, GPConfig, GPResult, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["MAX_RELATIVE_STD", "FeatureConfig", "build_inputs", "prepare", "select_bands"]
+__all__ = ["BAND_STATS", "GP_STATS", "MAX_RELATIVE_STD", "FeatureConfig", "build_inputs",
+           "feature_names", "light_curve_statistics", "prepare", "select_bands",
+           "shape_features", "standardised_statistics", "summary_features"]
 
 #: Cap of the GP std channels, in units of the light curve's peak |GP mean|.
 MAX_RELATIVE_STD = 5.0
@@ -45,16 +47,32 @@ class FeatureConfig:
         models that must transfer to a survey of another depth.
     use_redshift : bool
         Add host photo-z, its error and a "known" flag to the extra features.
+    statistics_center, statistics_scale : tuple of float
+        With them (one per column of :func:`light_curve_statistics`), the extra features
+        also hold those statistics of the raw points and of the GP (colours, slopes,
+        ages: scale-free), standardised by these values (fitted on the training views),
+        clipped to +-5, missing ones 0, then one "missing" flag per statistic.  Empty:
+        not used.
     """
 
     bands: tuple[str, ...] = ("u", "g", "r", "i", "z", "y")
     use_std: bool = False
     use_brightness: bool = True
     use_redshift: bool = True
+    statistics_center: tuple[float, ...] = ()
+    statistics_scale: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.bands:
             raise ConfigError("FeatureConfig.bands must name at least one band")
+        if len(self.statistics_center) != len(self.statistics_scale):
+            raise ConfigError("FeatureConfig.statistics_center and statistics_scale must "
+                              "have the same length")
+
+    @property
+    def use_statistics(self) -> bool:
+        """Whether the light-curve statistics are extra inputs."""
+        return bool(self.statistics_center)
 
     @property
     def n_channels(self) -> int:
@@ -64,7 +82,8 @@ class FeatureConfig:
     @property
     def n_extra(self) -> int:
         """Extra per-object features."""
-        return (1 if self.use_brightness else 0) + (3 if self.use_redshift else 0)
+        return ((1 if self.use_brightness else 0) + (3 if self.use_redshift else 0)
+                + 2 * len(self.statistics_center))
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict, for manifests."""
@@ -139,9 +158,28 @@ def build_inputs(
         extra += [np.where(known, z, 0.0), np.where(np.isfinite(z_err), z_err, 0.0),
                   known.astype(np.float64)]
     extra_arr = np.column_stack(extra) if extra else np.zeros((len(scale), 0))
+    if config.use_statistics:
+        extra_arr = np.column_stack([extra_arr, standardised_statistics(
+            light_curve_statistics(batch, gp, config.bands), config)])
     x[~ok] = 0.0
     extra_arr[~ok] = 0.0
     return np.nan_to_num(x).astype(np.float32), extra_arr.astype(np.float32)
+
+
+def standardised_statistics(stats: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """:func:`light_curve_statistics` as model inputs: standardised by the config's
+    centre and scale, clipped to +-5, missing values 0, then one missing flag per column.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_objects, 2 * n_statistics)
+    """
+    center = np.asarray(config.statistics_center)
+    scale = np.asarray(config.statistics_scale)
+    missing = ~np.isfinite(stats)
+    with np.errstate(invalid="ignore"):
+        z = np.clip((stats - center) / scale, -5.0, 5.0)
+    return np.column_stack([np.where(missing, 0.0, z), missing.astype(np.float64)])
 
 
 def without_redshift_inputs(extra: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -171,3 +209,137 @@ def prepare(
     gp = fit_gp(selected, gp_config, n_threads=n_threads)
     x, extra = build_inputs(selected, gp, config)
     return x, extra, selected, gp
+
+
+#: Per-band statistics of :func:`summary_features`, in order.
+BAND_STATS = ("max", "min", "mean", "std", "max_snr", "n_detections", "detected_days")
+
+
+def feature_names(bands: tuple[str, ...] | list[str], n_extra: int) -> list[str]:
+    """Names of the columns of :func:`summary_features`."""
+    return [f"{b}_{s}" for b in bands for s in BAND_STATS] + ["n_points"] + [
+        f"extra_{k}" for k in range(n_extra)]
+
+
+def summary_features(selected: LightCurveBatch, extra: np.ndarray,
+                     bands: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Per-light-curve statistics of the raw points, the companion's inputs.
+
+    Per band: the maximum, minimum, mean and standard deviation of the flux divided by
+    the light curve's peak flux over all ``bands`` (NaN when that peak is not positive),
+    the largest signal-to-noise ratio, the number of detections and the days between the
+    first and the last detection (NaN without one); then the number of points and the
+    network's ``extra`` inputs.  NaN marks a missing value (a band without points), which
+    the trees route explicitly.
+
+    Parameters
+    ----------
+    selected : LightCurveBatch
+        Light curves restricted to the model's bands (:func:`astrot2.features.prepare`).
+    extra : ndarray, shape (n_objects, n_extra)
+        The network's extra inputs for the same light curves.
+    bands : sequence of str
+        The model's bands.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_objects, len(feature_names(bands, n_extra)))
+    """
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        # extreme inputs overflow to +-inf or NaN: both become "missing" below
+        out = _statistics(selected, extra, bands).astype(np.float32)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _statistics(selected: LightCurveBatch, extra: np.ndarray,
+                bands: tuple[str, ...] | list[str]) -> np.ndarray:
+    """The columns of :func:`summary_features`, float64, possibly non-finite.
+
+    Every statistic is one reduction over an ``(n_obs, n_bands)`` array (a light curve's
+    points, masked per band): a handful of NumPy calls whatever the number of bands.
+    """
+    peak = selected.reduce(selected.flux, np.fmax)
+    peak = np.where(peak > 0, peak, np.nan)
+    relative = selected.flux / np.repeat(peak, np.diff(selected.offsets))
+    snr = selected.flux / selected.flux_err
+    idx = np.array([selected.survey.bands.index(b) for b in bands])
+    in_band = selected.band[:, None] == idx[None, :]  # (n_obs, n_bands)
+    detected = in_band & selected.detected[:, None]
+    f = np.where(in_band, relative[:, None], np.nan)
+    f0 = np.nan_to_num(f)
+    t_det = np.where(detected, selected.time[:, None], np.nan)
+    reduce = selected.reduce
+    n = reduce(in_band.astype(float), np.add, 0.0)
+    mean = reduce(f0, np.add, 0.0) / n
+    var = reduce(f0 ** 2, np.add, 0.0) / n - mean ** 2
+    stats = [reduce(f, np.fmax), reduce(f, np.fmin), mean, np.sqrt(np.maximum(var, 0.0)),
+             reduce(np.where(in_band, snr[:, None], np.nan), np.fmax),
+             reduce(detected.astype(float), np.add, 0.0),
+             reduce(t_det, np.fmax) - reduce(t_det, np.fmin)]  # each (n, n_bands)
+    per_band = np.stack(stats, axis=2).reshape(len(peak), len(BAND_STATS) * len(idx))
+    return np.column_stack([per_band, np.diff(selected.offsets).astype(float),
+                            np.asarray(extra, dtype=np.float64)])
+
+
+#: The GP shape statistics of :func:`shape_features`, in order.
+GP_STATS = ("colour_last", "colour_peak", "slope_first_band", "slope_last_band",
+            "days_since_first_detection", "days_since_peak")
+
+
+def shape_features(selected: LightCurveBatch, gp: GPResult, bands: tuple[str, ...] | list[str]
+                   ) -> np.ndarray:
+    """Colours, slopes and ages of each light curve from its GP mean (scale-free).
+
+    With the first two ``bands`` (e.g. g, r): the colour (mag) at the last observation and
+    at the observed peak of the second band, the slope (mag/day) of the first and of the
+    last band over the 5 days before the last observation, the days from the first
+    detection and from the observed peak to the last observation.  NaN where undefined
+    (no GP, a non-positive GP mean).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_objects, len(GP_STATS))
+    """
+    idx = [selected.survey.bands.index(b) for b in bands]
+    a, b = idx[0], idx[min(1, len(idx) - 1)]
+    times = gp.times
+    n = len(selected)
+    out = np.full((n, len(GP_STATS)), np.nan)
+    if n == 0 or times.size == 0:
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = -2.5 * np.log10(np.where(gp.mean > 0, gp.mean, np.nan))
+    last = selected.reduce(selected.time, np.fmax)
+    first = selected.reduce(np.where(selected.detected, selected.time, np.nan), np.fmin)
+    rows = np.arange(n)
+    dist = np.abs(times - last[:, None])
+    i_last = np.argmin(np.where(np.isfinite(dist), dist, np.inf), axis=1)
+    dist5 = np.abs(times - (last - 5.0)[:, None])
+    i_5 = np.argmin(np.where(np.isfinite(dist5), dist5, np.inf), axis=1)
+    observed = np.where(times <= last[:, None], np.nan_to_num(gp.mean[:, :, b], nan=-np.inf),
+                        -np.inf)
+    i_peak = observed.argmax(axis=1)
+    dt = times[rows, i_last] - times[rows, i_5]
+    dt = np.where(dt > 0, dt, np.nan)
+    out[:, 0] = mag[rows, i_last, a] - mag[rows, i_last, b]
+    out[:, 1] = mag[rows, i_peak, a] - mag[rows, i_peak, b]
+    out[:, 2] = (mag[rows, i_last, a] - mag[rows, i_5, a]) / dt
+    out[:, 3] = (mag[rows, i_last, b] - mag[rows, i_5, b]) / dt
+    out[:, 4] = last - first
+    out[:, 5] = last - times[rows, i_peak]
+    out[gp.status == STATUS_SKIPPED] = np.nan
+    return out
+
+
+def light_curve_statistics(selected: LightCurveBatch, gp: GPResult,
+                           bands: tuple[str, ...] | list[str]) -> np.ndarray:
+    """:func:`summary_features` of the raw points (without extra inputs) and
+    :func:`shape_features` of the GP, side by side; NaN marks a missing value.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_objects, n_bands * len(BAND_STATS) + 1 + len(GP_STATS))
+    """
+    points = summary_features(selected, np.zeros((len(selected), 0)), bands)
+    return np.column_stack([points.astype(np.float64), shape_features(selected, gp, bands)])

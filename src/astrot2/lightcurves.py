@@ -361,8 +361,43 @@ class LightCurveBatch:
             "detected": lists(self.detected),
         }
         columns.update({k: pa.array(v) for k, v in self.metadata.items()})
+        columns.update({f"extra.{k}": pa.array(np.asarray(v).tolist())
+                        for k, v in self.extra.items()})
         meta = {b"astrot2.survey": self.survey.name.encode(), b"astrot2.flux_unit": b"FLUXCAL"}
         return pa.table(columns).replace_schema_metadata(meta)
+
+    @classmethod
+    def from_arrow(cls, table) -> LightCurveBatch:
+        """The batch :meth:`to_arrow` wrote (one row per light curve, list columns).
+
+        Raises
+        ------
+        ValueError
+            If the table is not in that layout (schema metadata ``astrot2.survey``).
+        """
+        from astrot2.surveys import get_survey
+
+        meta = table.schema.metadata or {}
+        if b"astrot2.survey" not in meta:
+            raise ValueError("not an astrot2 light-curve table (no astrot2.survey metadata)")
+        survey = get_survey(meta[b"astrot2.survey"].decode())
+        n = table.num_rows
+
+        def flat(name: str) -> np.ndarray:
+            return table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+
+        lengths = table.column("time").combine_chunks().value_lengths().to_numpy()
+        owner = np.repeat(np.arange(n), lengths)
+        return cls.from_observations(
+            survey, table.column("alert_id").to_numpy(zero_copy_only=False),
+            table.column("object_id").to_numpy(zero_copy_only=False), owner, flat("time"),
+            flat("flux"), flat("flux_err"), survey.band_index(flat("band")),
+            flat("detected").astype(bool),
+            metadata={c: table.column(c).to_numpy(zero_copy_only=False)
+                      for c in METADATA_COLUMNS if c in table.column_names},
+            reject=table.column("reject").to_numpy(zero_copy_only=False),
+            extra={c[len("extra."):]: np.asarray(table.column(c).to_pylist())
+                   for c in table.column_names if c.startswith("extra.")})
 
     def summary(self) -> dict[str, object]:
         """Counts for a human: light curves, observations, rejects by reason."""

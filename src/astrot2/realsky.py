@@ -28,7 +28,7 @@ from astrot2.lightcurves import LightCurveBatch
 
 __all__ = ["CUTS", "MAIN_CLASSES", "RealSkyConfig", "balanced_recall", "class_weights",
            "evaluation_cut", "labels_of", "split_objects", "stratified_split",
-           "training_views"]
+           "trainable", "training_views"]
 
 #: Alert times of the real-sky evaluation: name -> (reference, days after it).
 CUTS: dict[str, tuple[str, float]] = {
@@ -60,8 +60,13 @@ class RealSkyConfig:
     fainter : FainterConfig
     weight_floor : float
         Class weights are ``1 / max(n_class, weight_floor * n_largest)``: flat over the
-        well-populated classes, without letting a class of 3 objects weigh as much as
+        well-populated classes, without letting a class of 20 objects weigh as much as
         one of 700 (the effective class mix is written to the manifest).
+    min_objects : int
+        Classes with fewer train objects are left out of training (their probability is
+        then 0 under every prior): a handful of objects (BTS: 5 TDE, 4 SN Iax, 3 SN
+        Ia-91bg) cannot teach a class, and re-weighting to a flat prior would multiply
+        whatever the network guesses for it.
     """
 
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
@@ -73,6 +78,7 @@ class RealSkyConfig:
     n_fainter: int = 3
     fainter: FainterConfig = field(default_factory=FainterConfig)
     weight_floor: float = 0.1
+    min_objects: int = 10
 
 
 def stratified_split(
@@ -151,6 +157,12 @@ def training_views(train: LightCurveBatch, config: RealSkyConfig, amplitude: np.
                                       len(src)))
             views.append(cut_at(src, first + days, config.max_history))
     return views
+
+
+def trainable(y: np.ndarray, min_objects: int) -> np.ndarray:
+    """Mask of the objects whose class has at least ``min_objects`` of them in ``y``."""
+    counts = np.bincount(np.asarray(y), minlength=len(CLASSES))
+    return counts[np.asarray(y)] >= min_objects
 
 
 def class_weights(y: np.ndarray, floor: float) -> np.ndarray:

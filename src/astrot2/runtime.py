@@ -180,7 +180,7 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | Path, *, threads: int | None = None,
-             companion: bool | None = None, prior: str | Path | None = None
+             companion: bool | None = None, prior: str | Path | None = "flat"
              ) -> Classifier:
         """Load a model folder (or its manifest.json, or a shipped model's name).
 
@@ -201,8 +201,9 @@ class Classifier:
             companion`; the model must have one).  Default: only for ``NAME+companion``.
             Off by default: the shipped default is the compressed network alone.
         prior : str or Path, optional
-            Re-weight the probabilities to this class mix (:func:`astrot2.priors.
-            load_prior`: ``flat``, ``bts`` or a JSON file); default: the model's own.
+            The class mix the probabilities are for (:func:`astrot2.priors.load_prior`):
+            ``flat`` (default: every class alike), ``bts``, ``model`` (the mix the model
+            was trained with, its raw output) or a JSON file.
 
         Raises
         ------

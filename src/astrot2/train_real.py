@@ -23,14 +23,16 @@ Needs PyTorch (the ``train`` extra).  Deterministic given the seeds.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from astrot2.augment import cut_at, first_detection
 from astrot2.classes import CLASSES
 from astrot2.compress.artefact import read_compact, write_compact
 from astrot2.compress.features import TrainingInputs
@@ -43,7 +45,12 @@ from astrot2.compress.finetune import (
     load_onnx_weights,
     prune,
 )
-from astrot2.features import prepare
+from astrot2.features import (
+    FeatureConfig,
+    light_curve_statistics,
+    prepare,
+    standardised_statistics,
+)
 from astrot2.gp import STATUS_SKIPPED, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest, write_manifest
@@ -55,12 +62,16 @@ from astrot2.realsky import (
     evaluation_cut,
     labels_of,
     split_objects,
+    trainable,
     training_views,
 )
 from astrot2.runtime import resolve_model
 from astrot2.utils import sha256_file
 
-__all__ = ["FinetuneConfig", "train_real"]
+__all__ = ["FINETUNE_FILE", "FinetuneConfig", "train_real"]
+
+#: This run's settings inside the model folder.
+FINETUNE_FILE = "finetune_config.json"
 
 
 @dataclass(frozen=True)
@@ -82,9 +93,28 @@ class FinetuneConfig:
         Fine-tuning steps of pruning and of centroid fine-tuning.
     seed : int
         Weights, batch order and compression.
+    statistics : bool
+        Give the network the light-curve statistics as extra inputs
+        (:func:`astrot2.features.light_curve_statistics`, standardised on the training
+        views); its head is then new, the rest starts from ``init``.
+    n_sim_cuts : int
+        Alert-time cuts of every simulated light curve (with ``simulated``).
+    plasticc_classes : tuple of str
+        With a PLAsTiCC batch: the classes whose PLAsTiCC train objects (the pre-trained
+        model's split) are re-observed as ZTF alerts (:func:`astrot2.augment.
+        survey_copies`, the pre-training's settings) and added to the training views: the
+        variable stars, AGN and microlensing the real supernova sets lack, so the network
+        still recognises them in the alert stream.
+    n_plasticc_copies : int
+        Re-observed copies of each of those objects.
     """
 
-    init: str = "ztf"
+    init: str = "ztf-plasticc"
+    statistics: bool = True
+    n_sim_cuts: int = 2
+    plasticc_classes: tuple[str, ...] = ("AGN", "EB", "RRL", "Mira", "M-dwarf",
+                                         "mu-Lens-Single")
+    n_plasticc_copies: int = 4
     real: RealSkyConfig = field(default_factory=RealSkyConfig)
     steps: int = 6000
     lr: float = 2e-3
@@ -117,20 +147,122 @@ def _network(folder: Path) -> tuple[torch.nn.Module, dict]:
 
 
 def _inputs(views: list[LightCurveBatch], labels: np.ndarray, manifest
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Model inputs, extra inputs and labels of the usable light curves of ``views``."""
-    xs, es, ys = [], [], []
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Model inputs, extra inputs, light-curve statistics and labels of the usable light
+    curves of ``views`` (``labels``: one per light curve of each view)."""
+    xs, es, ss, ys = [], [], [], []
     for view in views:
-        x, extra, _, gp = prepare(view, manifest.gp, manifest.features)
+        x, extra, selected, gp = prepare(view, manifest.gp, manifest.features)
         ok = view.ok & (gp.status != STATUS_SKIPPED)
+        stats = light_curve_statistics(selected, gp, manifest.features.bands)
         xs.append(x[ok])
         es.append(extra[ok])
+        ss.append(stats[ok])
         ys.append(labels[ok])
-    return np.concatenate(xs), np.concatenate(es), np.concatenate(ys)
+    return tuple(np.concatenate(a) for a in (xs, es, ss, ys))  # type: ignore[return-value]
+
+
+def _plasticc_views(plasticc: LightCurveBatch, init: Path, manifest,
+                    config: FinetuneConfig) -> tuple[np.ndarray, ...]:
+    """Inputs of the PLAsTiCC train objects of ``config.plasticc_classes`` re-observed as
+    ZTF alerts with the pre-training run's settings (:func:`astrot2.augment.
+    survey_copies`)."""
+    from astrot2.augment import ResampleConfig, resample_seeds, survey_copies
+    from astrot2.classes import class_index
+    from astrot2.evaluate import split_indices, training_settings
+
+    settings = training_settings(init)
+    part = plasticc.take(split_indices(plasticc, init, "train"))
+    wanted = [c.code for c in CLASSES if c.name in config.plasticc_classes]
+    part = part.take(np.flatnonzero(np.isin(part.extra["target"], wanted)))
+    copies = survey_copies(part, manifest.gp, manifest.survey, manifest.features.bands,
+                           settings.resample or ResampleConfig(),
+                           resample_seeds(config.seed + 7, config.n_plasticc_copies))
+    return _inputs(copies, class_index(part.extra["target"]), manifest)
+
+
+def _with_statistics(features: FeatureConfig, stats: np.ndarray) -> FeatureConfig:
+    """``features`` with the statistics' centre and scale fitted on ``stats``."""
+    center = np.nanmedian(stats, axis=0)
+    scale = np.nanstd(stats, axis=0)
+    center = np.where(np.isfinite(center), center, 0.0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return replace(features, statistics_center=tuple(float(v) for v in center),
+                   statistics_scale=tuple(float(v) for v in scale))
+
+
+def _extra(extra: np.ndarray, stats: np.ndarray, features: FeatureConfig) -> np.ndarray:
+    """The extra inputs of ``features`` from the base extra inputs and the statistics."""
+    if not features.use_statistics:
+        return extra
+    return np.column_stack([extra, standardised_statistics(stats, features)]).astype(
+        np.float32)
+
+
+def _widened(model: torch.nn.Module, section: dict, n_extra: int
+             ) -> tuple[torch.nn.Module, dict]:
+    """A copy of ``model`` taking ``n_extra`` extra inputs: every weight kept but the
+    head's, which is new (its input grows)."""
+    cfg = T2Config(**{k: v for k, v in section.items() if k in T2Config.__dataclass_fields__})
+    cfg = replace(cfg, n_extra=n_extra)
+    wide = PatchT2(cfg, int(section["patch"])) if isinstance(model, PatchT2) else T2(cfg)
+    own = wide.state_dict()
+    own.update({k: v for k, v in model.state_dict().items()
+                if k in own and own[k].shape == v.shape})
+    wide.load_state_dict(own)
+    return wide, {**section, "n_extra": n_extra}
+
+
+def _calibrate(folder: Path, data: TrainingInputs, log) -> float:
+    """Fit the temperature of the written model on the validation views (the runtime's
+    own logits) and store it in the manifest's ``calibration`` section.
+
+    The validation objects have the real sky's class mix, the model's probabilities the
+    training mix (``training.class_prior``): each view is weighted by ``prior(c) / n(c)``
+    so the temperature fixes the confidence, not the class mix (which ``--prior`` sets).
+    """
+    from scipy.optimize import minimize_scalar
+
+    from astrot2.calibration import softmax
+    from astrot2.manifest import rewrite_manifest
+    from astrot2.priors import training_prior
+    from astrot2.runtime import Classifier
+
+    clf = Classifier.load(folder, prior="model")
+    feeds = {"x": data.x_val, **({"extra": data.extra_val} if clf.manifest.n_extra else {})}
+    logits = clf.logits(feeds)
+    y = data.y_val
+    prior = training_prior(clf.manifest.raw)
+    counts = np.bincount(y, minlength=len(CLASSES)).astype(np.float64)
+    weight = np.where(counts > 0, prior / np.maximum(counts, 1), 0.0)[y]
+    weight /= weight.sum()
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits, float(np.exp(log_t)))[np.arange(len(y)), y]
+        return float(-(weight * np.log(np.clip(p, 1e-15, 1.0))).sum())
+
+    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
+                          options={"xatol": 1e-6})
+    temperature = float(np.exp(res.x))
+
+    def update(doc: dict) -> None:
+        doc["calibration"] = {
+            "method": "temperature_scaling", "temperature": temperature,
+            "fitted_on": {"split": "real_validation", "views": list(CUTS),
+                          "objective": "negative log-likelihood, views weighted to the "
+                                       "training class mix"},
+            "validation_nll": {"before": nll(0.0), "after": float(res.fun)}}
+
+    rewrite_manifest(folder, update)
+    log(f"temperature {temperature:.3f} (weighted validation NLL {nll(0.0):.3f} -> "
+        f"{res.fun:.3f})")
+    return temperature
 
 
 def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Path, *,
-               data_name: str, log=print) -> dict:
+               data_name: str, simulated: LightCurveBatch | None = None,
+               plasticc: LightCurveBatch | None = None,
+               command: str = "", device: str = "cpu", log=print) -> dict:
     """Fine-tune ``config.init`` on ``labelled`` and write a compressed model folder.
 
     Parameters
@@ -139,10 +271,24 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
         Real labelled ZTF light curves (:func:`astrot2.io.labelled.read_labelled`).
     config : FinetuneConfig
     out : str or Path
-        The model folder to write (``manifest.json``, ``model.t2c``, ``split.json``,
-        ``train_config.json``).
+        The model folder to write: ``manifest.json``, ``model.t2c``, ``split.json`` (the
+        pre-trained model's PLAsTiCC split and ``real_train`` / ``real_validation`` /
+        ``real_test``), ``train_config.json`` (the pre-training recipe, as the pre-trained
+        model's) and ``finetune_config.json`` (this run's).
     data_name : str
         What the data is, for the manifest (e.g. ``bts``).
+    simulated : LightCurveBatch, optional
+        Simulated labelled light curves (:func:`astrot2.simulate.simulate`) added to the
+        training views (``n_sim_cuts`` alert cuts each); never used for validation.
+    plasticc : LightCurveBatch, optional
+        The PLAsTiCC training set: its train objects of ``config.plasticc_classes`` are
+        added, re-observed as ZTF alerts; never used for validation.
+    command : str
+        The command line that re-creates the run, for the manifest.
+    device : str
+        ``cpu`` or ``cuda``: where the fine-tuning runs (compression runs on the CPU).
+        The shipped model is trained on the CPU; a GPU run gives a comparable model,
+        not the same bits.
 
     Returns
     -------
@@ -158,24 +304,57 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     model, section = _network(init)
     y = labels_of(labelled)
     parts = split_objects(y, config.real)
+    # the pre-training run's PLAsTiCC split and recipe stay (astrot2 evaluate scores the
+    # model on its PLAsTiCC test objects); the real objects' split beside it
+    pretrain_split = json.loads((init / "split.json").read_text()) \
+        if (init / "split.json").is_file() else {}
     (out / "split.json").write_text(json.dumps(
-        {k: labelled.object_id[v].tolist() for k, v in parts.items()}))
-    train_b = labelled.take(parts["train"])
+        {**{k: v for k, v in pretrain_split.items() if not k.startswith("real_")},
+         **{f"real_{k}": labelled.object_id[v].tolist() for k, v in parts.items()}}))
+    if (init / "train_config.json").is_file():
+        shutil.copyfile(init / "train_config.json", out / "train_config.json")
+    keep = trainable(y[parts["train"]], config.real.min_objects)
+    left_out = sorted({CLASSES[j].name for j in y[parts["train"]][~keep]})
+    train_idx = parts["train"][keep]
+    train_b = labelled.take(train_idx)
     gp = fit_gp(train_b, manifest.gp)
     views = training_views(train_b, config.real, gp.amplitude, gp.length_scale,
                            manifest.gp.wavelength_scale)
-    x_tr, e_tr, y_tr = _inputs(views, y[parts["train"]], manifest)
+    x_tr, e_tr, s_tr, y_tr = _inputs(views, y[train_idx], manifest)
+    n_real = len(y_tr)
+    if simulated is not None:
+        rng = np.random.default_rng(config.seed + 2)
+        first = first_detection(simulated)
+        sim_views = [cut_at(simulated, first + np.exp(rng.uniform(
+            np.log(config.real.min_days), np.log(config.real.max_days), len(simulated))),
+            config.real.max_history) for _ in range(config.n_sim_cuts)]
+        more = _inputs(sim_views, labels_of(simulated), manifest)
+        x_tr, e_tr, s_tr, y_tr = (np.concatenate([a, b]) for a, b in
+                                  zip((x_tr, e_tr, s_tr, y_tr), more, strict=True))
+    if plasticc is not None and config.plasticc_classes:
+        more = _plasticc_views(plasticc, init, manifest, config)
+        x_tr, e_tr, s_tr, y_tr = (np.concatenate([a, b]) for a, b in
+                                  zip((x_tr, e_tr, s_tr, y_tr), more, strict=True))
+    features = manifest.features
+    if config.statistics:
+        features = _with_statistics(features, s_tr)
+        model, section = _widened(model, section, features.n_extra)
+    e_tr = _extra(e_tr, s_tr, features)
     val_b = labelled.take(parts["validation"])
-    x_va, e_va, y_va = _inputs([evaluation_cut(val_b, c) for c in CUTS],
-                               y[parts["validation"]], manifest)
+    x_va, e_va, s_va, y_va = _inputs([evaluation_cut(val_b, c) for c in CUTS],
+                                     y[parts["validation"]], manifest)
+    e_va = _extra(e_va, s_va, features)
     weights = class_weights(y_tr, config.real.weight_floor)
     data = TrainingInputs(x_tr, e_tr, y_tr, x_va, e_va, y_va, class_weight=weights)
-    log(f"{len(y_tr)} training views, {len(y_va)} validation views "
+    log(f"{len(y_tr)} training views ({n_real} real; classes left out: {left_out}), "
+        f"{len(y_va)} validation views "
         f"({time.perf_counter() - start:.0f} s)")
+    model.to(device)
     result = fit(_forward(model), list(model.parameters()), data, steps=config.steps,
                  lr=config.lr, batch_size=config.batch_size, seed=config.seed,
                  eval_every=config.eval_every, state=_snapshot(model),
-                 restore=lambda s: model.load_state_dict(s), log=log)
+                 restore=lambda s: model.load_state_dict(s), device=device, log=log)
+    model.to("cpu")
     prune(model, data, sparsity=config.sparsity, steps=config.prune_steps,
           seed=config.seed, batch_size=config.batch_size, log=log)
     cluster(model, data, k=config.clusters, steps=config.cluster_steps, seed=config.seed,
@@ -190,17 +369,20 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     mix = counts * weights
     class_prior = {c.name: float(v) for c, v in zip(CLASSES, mix / mix.sum(), strict=True)}
     doc = json.loads(json.dumps(asdict(config), default=list))
-    (out / "train_config.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out / FINETUNE_FILE).write_text(json.dumps(doc, indent=2) + "\n")
     write_manifest(
         out, name=manifest.name, version="0.2.0", survey=manifest.survey, gp=manifest.gp,
-        features=manifest.features, model={k: v for k, v in manifest.raw["model"].items()},
+        features=features, model=section if config.statistics else dict(manifest.raw["model"]),
         model_file="model.t2c",
         training={"data": f"real labelled ZTF light curves ({data_name}), fine-tuning the "
                           f"network of {manifest.name}@{manifest.version}",
                   "pretrained": {"name": f"{manifest.name}@{manifest.version}",
                                  "sha256": sha256_file(manifest.model_file)},
-                  "seed": config.seed, "split": "split.json", "config": "train_config.json",
+                  "seed": config.seed, "split": "split.json",
+                  "config": "train_config.json", "finetune": FINETUNE_FILE,
+                  "command": command,
                   "class_prior": class_prior,
+                  "classes_left_out": left_out,
                   "class_weight": {c.name: float(w) for c, w in
                                    zip(CLASSES, weights, strict=True)},
                   "views": len(y_tr),
@@ -212,6 +394,7 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
                           "sparsity": config.sparsity, "clusters": config.clusters,
                           "bytes": artefact.get("bytes")}
     (out / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
-    log(f"wrote {out} ({(out / 'model.t2c').stat().st_size} bytes, "
+    temperature = _calibrate(out, data, log)
+    log(f"wrote {out} ({(out / 'model.t2c').stat().st_size} bytes, T = {temperature:.3f}, "
         f"{time.perf_counter() - start:.0f} s)")
     return {"validation_loss": result.val_loss, "views": len(y_tr)}

@@ -82,3 +82,44 @@ def test_alerce_reader_keeps_limits_as_non_detections():
 def test_not_a_labelled_folder(tmp_path):
     with pytest.raises(AlertFormatError, match="not a folder of labelled light curves"):
         read_labelled(tmp_path)
+
+
+def test_labelled_table_round_trip(tmp_path):
+    """A labelled batch written as the project's light-curve table reads back the same."""
+    import pyarrow.parquet as pq
+
+    from astrot2.lightcurves import LightCurveBatch
+
+    b = read_labelled(DATA / "alerce").batch
+    path = tmp_path / "lc.parquet"
+    pq.write_table(b.to_arrow(), path)
+    again = read_labelled(path)
+    assert again.kept_out == {}
+    for col in ("time", "flux", "flux_err", "band", "detected", "offsets"):
+        np.testing.assert_array_equal(getattr(again.batch, col), getattr(b, col))
+    for key in ("target", "type", "source"):
+        np.testing.assert_array_equal(again.batch.extra[key], b.extra[key])
+    np.testing.assert_array_equal(again.batch.object_id, b.object_id)
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pq.read_table(path).drop(["extra.target"]), plain)
+    with pytest.raises(AlertFormatError, match="without labels"):
+        read_labelled(plain)
+    with pytest.raises(ValueError, match="not an astrot2 light-curve table"):
+        LightCurveBatch.from_arrow(pq.read_table(path).replace_schema_metadata({}))
+
+
+def test_data_fetch_copies_a_local_labelled_set(tmp_path, monkeypatch):
+    from astrot2.cli import main
+
+    monkeypatch.setenv("ASTROT2_DATA", str(tmp_path / "data"))
+    (tmp_path / "data" / "ztf-labelled").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(DATA / "bts", tmp_path / "data" / "ztf-labelled" / "bts-antares")
+    assert main(["data", "fetch", "bts", "--dest", str(tmp_path / "cache"),
+                 "--source", "local"]) == 0
+    got = read_labelled(tmp_path / "cache" / "bts")
+    assert got.class_counts() == read_labelled(DATA / "bts").class_counts()
+    monkeypatch.delenv("ASTROT2_DATA")
+    assert main(["data", "fetch", "alerce", "--dest", str(tmp_path / "c2"),
+                 "--source", "local"]) == 2

@@ -124,9 +124,10 @@ def _class_weights(y: np.ndarray, given: np.ndarray | None = None) -> torch.Tens
     return torch.tensor(w / w.sum(), dtype=torch.float32)
 
 
-def _val_loss(forward: Callable, data: TrainingInputs) -> float:
+def _val_loss(forward: Callable, data: TrainingInputs, device: str = "cpu") -> float:
     with torch.no_grad():
-        logits = forward(torch.from_numpy(data.x_val), torch.from_numpy(data.extra_val))
+        logits = forward(torch.from_numpy(data.x_val).to(device),
+                         torch.from_numpy(data.extra_val).to(device)).cpu()
     return weighted_log_loss(data.y_val, torch.softmax(logits, dim=1).double().numpy(),
                              None if data.class_weight is None else
                              np.where(np.asarray(data.class_weight) > 0, 1.0, 0.0))
@@ -146,7 +147,7 @@ def fit(forward: Callable, params: list[torch.Tensor], data: TrainingInputs, *, 
         temperature: float = 2.0, alpha: float = 0.5, eval_every: int = 50,
         after_step: Callable[[int], None] | None = None,
         state: Callable[[], dict] | None = None, restore: Callable[[dict], None] | None = None,
-        keep_best_after: int = 0, log=print) -> FitResult:
+        keep_best_after: int = 0, device: str = "cpu", log=print) -> FitResult:
     """Adam on the flat class-weighted cross-entropy, optionally distilled from a teacher.
 
     Parameters
@@ -163,19 +164,23 @@ def fit(forward: Callable, params: list[torch.Tensor], data: TrainingInputs, *, 
     state, restore : callable, optional
         Snapshot / restore the weights; with them the best validation weights (evaluated
         every ``eval_every`` steps, from step ``keep_best_after`` on) are kept.
+    device : str
+        Where the batches go (``cpu`` or ``cuda``); the model must already be there.
     """
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
-    xt, et = torch.from_numpy(data.x_train), torch.from_numpy(data.extra_train)
-    yt = torch.from_numpy(data.y_train)
-    cw = _class_weights(data.y_train, data.class_weight)
-    tt = torch.from_numpy(teacher.astype(np.float32)) if teacher is not None else None
+    xt = torch.from_numpy(data.x_train).to(device)
+    et = torch.from_numpy(data.extra_train).to(device)
+    yt = torch.from_numpy(data.y_train).to(device)
+    cw = _class_weights(data.y_train, data.class_weight).to(device)
+    tt = torch.from_numpy(teacher.astype(np.float32)).to(device) if teacher is not None \
+        else None
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1),
                                                        eta_min=lr * 0.05)
     best, best_state = math.inf, None
     for step in range(steps):
-        b = torch.randint(len(yt), (batch_size,), generator=gen)
+        b = torch.randint(len(yt), (batch_size,), generator=gen).to(device)
         logits = forward(xt[b], et[b])
         ce = F.cross_entropy(logits, yt[b], weight=cw, reduction="sum") / cw[yt[b]].sum()
         loss = ce
@@ -193,7 +198,7 @@ def fit(forward: Callable, params: list[torch.Tensor], data: TrainingInputs, *, 
         if after_step is not None:
             after_step(step)
         if (step + 1) % eval_every == 0 or step + 1 == steps:
-            val = _val_loss(forward, data)
+            val = _val_loss(forward, data, device)
             if not np.isfinite(val):
                 raise FloatingPointError(f"validation loss {val} at step {step}")
             if state is not None and step >= keep_best_after and val < best:

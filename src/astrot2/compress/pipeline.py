@@ -157,7 +157,9 @@ def _write_variant(ctx: _Context, method: str, folder: Path, file: Path,
                    "kind": {".onnx": "onnx", ".ort": "ort", ".t2c": "compact"}[file.suffix]}
     if model is not None:
         doc["model"] = model
-    doc["compression"] = {"method": method, "config": asdict(ctx.config), **(info or {})}
+    config = {**asdict(ctx.config),  # teachers by folder name, no path of this machine
+              "teachers": [Path(t).name for t in ctx.config.teachers]}
+    doc["compression"] = {"method": method, "config": config, **(info or {})}
     # a probability calibration (temperature) was fitted to the parent's logits: it does
     # not carry over; run ``astrot2 calibrate`` on the variant
     doc.pop("calibration", None)
@@ -280,7 +282,8 @@ def _torch_variant(ctx: _Context, method: str):
 def teacher_record(file: Path) -> dict:
     """How a student's manifest names one of its teachers.
 
-    The file as given and its sha256, and, from the ``train_config.json`` beside it, the
+    The file (its folder's and its own name: no path of the machine it was made on) and
+    its sha256, and, from the ``train_config.json`` beside it, the
     ``astrot2 train`` command that re-creates its configuration, or, when no command
     line does, that whole configuration.  A teacher's path is often a scratch folder;
     the command and checksum are what identify it (training is deterministic for a
@@ -289,7 +292,8 @@ def teacher_record(file: Path) -> dict:
     """
     from astrot2.train import train_command
 
-    record: dict = {"file": str(file), "sha256": sha256_file(file)}
+    record: dict = {"file": f"{Path(file).parent.name}/{Path(file).name}",
+                    "sha256": sha256_file(file)}
     config = Path(file).parent / "train_config.json"
     if config.is_file():
         doc = json.loads(config.read_text())

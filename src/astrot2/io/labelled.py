@@ -10,6 +10,8 @@ layout             what
                    magerr, band``) and ``bts.csv``
 ``alerce``         ALeRCE ``lc_classifier`` examples: ``*_detections_corr.csv``,
                    ``*_non_detections.csv`` and ``*_labels.csv``
+``parquet``        a light-curve Parquet file with labels (``astrot2 simulate -o``: the
+                   project's light-curve table with ``extra.target`` ...)
 =================  ====================================================================
 
 The layout is detected from the folder's files (:func:`detect_layout`).  Each reader gives
@@ -40,7 +42,7 @@ from astrot2.surveys import ZTF
 __all__ = ["LAYOUTS", "SPECTRAL_CLASSES", "LabelledSet", "detect_layout", "read_labelled",
            "spectral_class"]
 
-LAYOUTS = ("bts", "lcdata", "alerce")
+LAYOUTS = ("bts", "lcdata", "alerce", "parquet")
 
 #: Spectroscopic types (BTS / TNS spelling, and ALeRCE's labels) -> model class names.
 #: Any other type (novae, SLSN-II, Ia-CSM, Ca-rich, LBV, ...) is kept out of the sets.
@@ -104,6 +106,8 @@ def detect_layout(folder: str | Path) -> str:
         If the folder is none of them.
     """
     folder = Path(folder)
+    if folder.is_file() and folder.name.endswith(".parquet"):
+        return "parquet"
     if (folder / "labels.csv").is_file() and (folder / "light-curves").is_dir():
         return "bts"
     if (folder / "bts.csv").is_file() and (folder / "light-curves").is_dir():
@@ -121,6 +125,8 @@ def read_labelled(folder: str | Path, layout: str | None = None) -> LabelledSet:
     layout = detect_layout(folder) if layout is None else layout
     if layout == "alerce":
         return _read_alerce(folder)
+    if layout == "parquet":
+        return _read_parquet(folder)
     if layout in ("bts", "lcdata"):
         return _read_per_object(folder, layout)
     raise AlertFormatError(f"unknown layout {layout!r}; choose one of {LAYOUTS}",
@@ -228,3 +234,18 @@ def _read_alerce(folder: Path) -> LabelledSet:
                                               band.astype(np.int8), detected,
                                               extra=_labels(info, "alerce"))
     return LabelledSet(batch, dict(kept_out.most_common()))
+
+
+def _read_parquet(path: Path) -> LabelledSet:
+    """A labelled light-curve table (:meth:`LightCurveBatch.to_arrow` with ``extra.target``)."""
+    import pyarrow.parquet as pq
+
+    try:
+        batch = LightCurveBatch.from_arrow(pq.read_table(path))
+    except (OSError, ValueError, KeyError) as exc:
+        raise AlertFormatError(f"not a labelled light-curve table ({exc})",
+                               path=str(path)) from exc
+    if "target" not in batch.extra:
+        raise AlertFormatError("light-curve table without labels (extra.target)",
+                               path=str(path))
+    return LabelledSet(batch, {})

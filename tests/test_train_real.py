@@ -1,0 +1,77 @@
+"""Fine-tuning a pre-trained network on real labelled light curves (astrot2.train_real)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from astrot2.io.labelled import read_labelled
+from astrot2.realsky import RealSkyConfig, evaluation_cut
+from astrot2.runtime import Classifier, shipped_models
+from astrot2.train_real import FinetuneConfig, train_real
+
+DATA = Path(__file__).resolve().parent / "data" / "labelled" / "bts"
+TINY = FinetuneConfig(steps=20, eval_every=10, prune_steps=10, cluster_steps=5,
+                      real=RealSkyConfig(split=(0.5, 0.25, 0.25), n_cuts=2, n_fainter=1,
+                                         min_objects=2))
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory):
+    if "ztf-plasticc" not in shipped_models():
+        pytest.skip("no shipped ztf-plasticc model to fine-tune")
+    real = read_labelled(DATA).batch
+    out = tmp_path_factory.mktemp("ft") / "m"
+    train_real(real, TINY, out, data_name="bts", command="astrot2 train ...", log=lambda m: 0)
+    return real, out
+
+
+def test_writes_a_compressed_loadable_model(finetuned):
+    real, out = finetuned
+    clf = Classifier.load(out, threads=1)
+    assert clf.manifest.features.use_statistics
+    assert clf.manifest.n_extra == 2 * len(clf.manifest.features.statistics_center)
+    assert (out / "model.t2c").stat().st_size <= 16_000
+    pred = clf.predict(evaluation_cut(real, "peak+5"))
+    ok = pred.status == "ok"
+    assert ok.any()
+    np.testing.assert_allclose(pred.probabilities[ok].sum(axis=1), 1.0, rtol=1e-5)
+    doc = json.loads((out / "manifest.json").read_text())
+    prior = doc["training"]["class_prior"]
+    assert sum(prior.values()) == pytest.approx(1.0)
+    # one SN Ibc among the fixture's train objects (< min_objects): left out; the one
+    # SLSN-I is not a train object at all: neither is ever predicted
+    assert doc["training"]["classes_left_out"] == ["SNIbc"]
+    names = [c["name"] for c in doc["classes"]]
+    for name in ("SNIbc", "SLSN-I"):
+        assert prior[name] == 0.0
+        assert (pred.probabilities[:, names.index(name)] == 0).all()
+    assert doc["calibration"]["temperature"] > 0
+    assert doc["training"]["command"] == "astrot2 train ..."
+    assert "/tmp" not in json.dumps(doc["training"])
+
+
+def test_split_keeps_the_pretraining_split_and_is_disjoint(finetuned):
+    real, out = finetuned
+    split = json.loads((out / "split.json").read_text())
+    init = shipped_models()["ztf-plasticc"]
+    pre = json.loads((init / "split.json").read_text())
+    assert all(split[k] == pre[k] for k in pre)
+    parts = [set(split[f"real_{k}"]) for k in ("train", "validation", "test")]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert set().union(*parts) == set(real.object_id)
+    assert (out / "train_config.json").read_text() == (init / "train_config.json").read_text()
+    assert (out / "finetune_config.json").is_file()
+
+
+def test_is_deterministic(finetuned, tmp_path):
+    real, out = finetuned
+    again = tmp_path / "again"
+    train_real(real, TINY, again, data_name="bts", command="astrot2 train ...",
+               log=lambda m: 0)
+    assert (again / "model.t2c").read_bytes() == (out / "model.t2c").read_bytes()
