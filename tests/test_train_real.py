@@ -34,6 +34,7 @@ def finetuned(tmp_path_factory):
 def test_writes_a_compressed_loadable_model(finetuned):
     real, out = finetuned
     clf = Classifier.load(out, threads=1)
+    assert clf.name == "ztf@0.2.0"  # its own name, not the pre-trained model's
     assert clf.manifest.features.use_statistics
     assert clf.manifest.n_extra == 2 * len(clf.manifest.features.statistics_center)
     assert (out / "model.t2c").stat().st_size <= 16_000

@@ -80,6 +80,8 @@ class FinetuneConfig:
 
     Parameters
     ----------
+    name, version : str
+        The written model's name and version (its manifest; the ``model`` column).
     init : str
         The pre-trained model (a shipped name or a folder) whose network is fine-tuned.
     real : RealSkyConfig
@@ -109,6 +111,8 @@ class FinetuneConfig:
         Re-observed copies of each of those objects.
     """
 
+    name: str = "ztf"
+    version: str = "0.2.0"
     init: str = "ztf-plasticc"
     statistics: bool = True
     n_sim_cuts: int = 2
@@ -371,7 +375,7 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     doc = json.loads(json.dumps(asdict(config), default=list))
     (out / FINETUNE_FILE).write_text(json.dumps(doc, indent=2) + "\n")
     write_manifest(
-        out, name=manifest.name, version="0.2.0", survey=manifest.survey, gp=manifest.gp,
+        out, name=config.name, version=config.version, survey=manifest.survey, gp=manifest.gp,
         features=features, model=section if config.statistics else dict(manifest.raw["model"]),
         model_file="model.t2c",
         training={"data": f"real labelled ZTF light curves ({data_name}), fine-tuning the "
