@@ -12,9 +12,9 @@ from astrot2.companion import (
     COMPANION_FILE,
     Combination,
     feature_names,
-    fit_combination,
     summary_features,
 )
+from astrot2.companion_fit import fit_combination
 from astrot2.errors import ModelError
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.surveys import get_survey
@@ -61,7 +61,8 @@ def test_trees_to_onnx_matches_scikit_learn():
     sklearn = pytest.importorskip("sklearn.ensemble")
     import onnxruntime as ort
 
-    from astrot2.companion import onnx_probabilities, trees_to_onnx
+    from astrot2.companion import onnx_probabilities
+    from astrot2.companion_fit import trees_to_onnx
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(600, 5)).astype(np.float32)
@@ -110,7 +111,7 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
     pytest.importorskip("sklearn")
     from astrot2.calibration import calibrate_model, write_calibration
     from astrot2.calibration import softmax as softmax_t
-    from astrot2.companion import fit_companion
+    from astrot2.companion_fit import fit_companion
     from astrot2.evaluate import evaluate_model
     from astrot2.features import prepare
     from astrot2.io.plasticc import read_plasticc

@@ -316,7 +316,7 @@ def test_students_learn_the_teachers_with_a_companion(compressed, sample, tmp_pa
     pytest.importorskip("sklearn")
     import shutil
 
-    from astrot2.companion import fit_companion
+    from astrot2.companion_fit import fit_companion
     from astrot2.compress.pipeline import CompressConfig, compress_model
     from astrot2.errors import ModelError
 
@@ -381,7 +381,8 @@ def test_ship_to_installs_the_variant_and_drops_a_stale_companion(compressed, sa
     over a model with a feature companion says that the companion is not kept (it was
     fitted to the replaced network) and leaves none behind."""
     pytest.importorskip("sklearn")
-    from astrot2.companion import COMPANION_FILE, fit_companion
+    from astrot2.companion import COMPANION_FILE
+    from astrot2.companion_fit import fit_companion
     from astrot2.compress.pipeline import ship_to
     from astrot2.runtime import Classifier
 

@@ -234,7 +234,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_companion(args: argparse.Namespace) -> int:
     """``astrot2 companion``: fit a model's feature companion and attach it."""
-    from astrot2.companion import CompanionConfig, fit_companion
+    from astrot2.companion_fit import CompanionConfig, fit_companion
     from astrot2.data import fetch_plasticc
     from astrot2.io.plasticc import read_plasticc
 
@@ -333,7 +333,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``astrot2`` command."""
     from astrot2 import __version__
-    from astrot2.companion import CompanionConfig
+    from astrot2.companion_fit import CompanionConfig
     from astrot2.io import FORMATS
 
     parser = argparse.ArgumentParser(

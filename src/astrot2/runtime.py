@@ -30,6 +30,7 @@ from astrot2.gp import STATUS_SKIPPED
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
 from astrot2.priors import load_prior, reweight, training_prior
+from astrot2.sessions import onnx_session
 
 __all__ = ["COMPANION_SUFFIX", "MODEL_SUFFIXES", "Classifier", "Prediction", "onnx_session",
            "resolve_model", "shipped_models", "with_companion"]
@@ -58,37 +59,6 @@ def with_companion(name_or_path: str | Path) -> tuple[str | Path, bool]:
     if text.endswith(COMPANION_SUFFIX):
         return text[:-len(COMPANION_SUFFIX)], True
     return name_or_path, False
-
-
-def onnx_session(model: str | bytes, file: Path, threads: int | None = None, *,
-                 spinning: bool = True, config: dict[str, str] | None = None):
-    """An ONNX Runtime CPU session of a model file's contents, as the runtime runs them.
-
-    ``threads``: intra-op threads (default: ONNX Runtime's choice), one inter-op thread;
-    all graph optimisations; ``spinning`` off keeps idle threads from busy-waiting (a
-    second session beside the network's); ``config``: more session config entries.
-
-    Raises
-    ------
-    ModelError
-        ONNX Runtime refuses it (the message names ``file``).
-    """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads is not None:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    if not spinning:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    for key, value in (config or {}).items():
-        opts.add_session_config_entry(key, value)
-    try:
-        return ort.InferenceSession(model, sess_options=opts,
-                                    providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"{file}: ONNX Runtime cannot load it ({exc})") from exc
 
 
 def resolve_model(name_or_path: str | Path) -> Path:
@@ -222,7 +192,7 @@ class Classifier:
                              f"of {sorted(MODEL_SUFFIXES)})")
         model: str | bytes = str(file)
         if kind == "compact":
-            from astrot2.compress.artefact import read_compact
+            from astrot2.compact import read_compact
 
             model = read_compact(file)
         config = {"session.load_model_format": "ORT"} if kind == "ort" else {}

@@ -391,7 +391,7 @@ def _with_companion(ctx: _Context, data, logits: np.ndarray) -> np.ndarray:
     """
     from dataclasses import asdict
 
-    from astrot2.companion import fit_combination
+    from astrot2.companion_fit import fit_combination
     from astrot2.compress.features import training_views
     from astrot2.evaluate import split_indices
     from astrot2.features import prepare

@@ -36,8 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import astrot2.io._arrow as A
 from astrot2.errors import AlertFormatError
-from astrot2.io import _arrow as A
 from astrot2.io.containers import read_alert_table
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.photometry import njy_to_fluxcal

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+import astrot2.io._arrow as A
 from astrot2.errors import AlertFormatError
-from astrot2.io import _arrow as A
 from astrot2.io.containers import read_alert_table
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.photometry import contradicted_limits, limit_to_fluxcal_err, mag_to_fluxcal

@@ -1,0 +1,268 @@
+"""Fitting the feature companion (``astrot2 companion``): the trees, their ONNX form and the
+combination weights.  The inference half is :mod:`astrot2.companion`; this half needs
+scikit-learn and onnx (the ``train`` extra) and sits above the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from astrot2.companion import COMPANION_FILE, Combination, onnx_probabilities
+from astrot2.errors import ModelError
+from astrot2.features import feature_names, summary_features
+from astrot2.lightcurves import LightCurveBatch
+from astrot2.utils import sha256_file
+
+__all__ = ["CompanionConfig", "fit_combination", "fit_companion", "trees_to_onnx"]
+
+
+def fit_combination(logits: np.ndarray, prob: np.ndarray, n_points: np.ndarray,
+                    y: np.ndarray) -> tuple[Combination, float]:
+    """The :class:`Combination` minimising the negative log-likelihood of ``y``.
+
+    The plain NLL, the objective of temperature scaling: the combination is also the
+    calibration map of the two experts (a temperature fitted afterwards is ~1).
+
+    Parameters
+    ----------
+    logits : ndarray, shape (n, n_classes)
+        The network's raw logits.
+    prob : ndarray, shape (n, n_classes)
+        The companion's probabilities for the same light curves.
+    n_points : ndarray of int, shape (n,)
+        Points of each light curve in the model's bands.
+    y : ndarray of int, shape (n,)
+        Class indices.
+
+    Returns
+    -------
+    Combination, float
+        The fit and its NLL.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+
+    center = float(np.log1p(np.asarray(n_points, dtype=np.float64)).mean())
+    rows = np.arange(len(y))
+
+    def loss(p: np.ndarray) -> float:
+        log_p = log_softmax(Combination(*p, center).logits(logits, prob, n_points), axis=1)
+        return float(-log_p[rows, y].mean())
+
+    res = minimize(loss, np.array([1.0, 0.0, 0.5, 0.0]), method="Nelder-Mead",
+                   options={"xatol": 1e-5, "fatol": 1e-7, "maxiter": 4000})
+    return Combination(*(float(v) for v in res.x), center), float(res.fun)
+
+
+def trees_to_onnx(gbm, n_features: int):
+    """A fitted multi-class ``HistGradientBoostingClassifier`` as an ONNX model.
+
+    One ``ai.onnx.ml`` ``TreeEnsembleClassifier`` node (opset 3), softmax of the summed
+    leaf values plus the baseline: the classifier's ``predict_proba``.  Input ``features``
+    (float32, ``(n, n_features)``); outputs ``label`` and ``probabilities``.  Thresholds
+    are stored as the largest float32 not above scikit-learn's float64 threshold, so a
+    float32 input takes the same branch as in scikit-learn; NaN follows each node's learned
+    missing-value direction.  (skl2onnx 1.20's converter fails with onnx >= 1.23.)
+
+    Raises
+    ------
+    ModelError
+        A categorical split or a binary classifier (not used by the companion).
+    """
+    from onnx import TensorProto, helper
+
+    n_classes = len(gbm.classes_)
+    if n_classes < 3:
+        raise ModelError("trees_to_onnx exports multi-class classifiers only")
+    attrs: dict[str, list] = {k: [] for k in (
+        "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
+        "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true",
+        "class_treeids", "class_nodeids", "class_ids", "class_weights")}
+    tree = 0
+    for iteration in gbm._predictors:
+        for k, predictor in enumerate(iteration):
+            nodes = predictor.nodes
+            if nodes["is_categorical"].any():
+                raise ModelError("categorical splits are not exported")
+            for i, node in enumerate(nodes):
+                leaf = bool(node["is_leaf"])
+                threshold = np.float32(node["num_threshold"]) if not leaf else np.float32(0)
+                if not leaf and float(threshold) > float(node["num_threshold"]):
+                    threshold = np.nextafter(threshold, np.float32(-np.inf))
+                attrs["nodes_treeids"].append(tree)
+                attrs["nodes_nodeids"].append(i)
+                attrs["nodes_featureids"].append(0 if leaf else int(node["feature_idx"]))
+                attrs["nodes_values"].append(float(threshold))
+                attrs["nodes_modes"].append("LEAF" if leaf else "BRANCH_LEQ")
+                attrs["nodes_truenodeids"].append(0 if leaf else int(node["left"]))
+                attrs["nodes_falsenodeids"].append(0 if leaf else int(node["right"]))
+                attrs["nodes_missing_value_tracks_true"].append(
+                    0 if leaf else int(node["missing_go_to_left"]))
+                if leaf:
+                    attrs["class_treeids"].append(tree)
+                    attrs["class_nodeids"].append(i)
+                    attrs["class_ids"].append(k)
+                    attrs["class_weights"].append(float(node["value"]))
+            tree += 1
+    node = helper.make_node(
+        "TreeEnsembleClassifier", ["features"], ["label", "probabilities"],
+        domain="ai.onnx.ml", post_transform="SOFTMAX",
+        classlabels_int64s=[int(c) for c in gbm.classes_],
+        base_values=[float(v) for v in np.ravel(gbm._baseline_prediction)], **attrs)
+    graph = helper.make_graph(
+        [node], "astrot2_companion",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, n_features])],
+        [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                       [None, n_classes])])
+    return helper.make_model(graph, producer_name="astrot2.companion", opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+
+
+@dataclass(frozen=True)
+class CompanionConfig:
+    """scikit-learn HistGradientBoostingClassifier settings of the companion."""
+
+    max_iter: int = 500
+    learning_rate: float = 0.15
+    max_leaf_nodes: int = 4  # small trees: a 0.35 MB ONNX file for lsst, as good as 15 leaves
+    min_samples_leaf: int = 20
+    l2_regularization: float = 1.0
+    n_iter_no_change: int = 30  # early stopping on the validation views
+    seed: int = 0
+    # for a network with host photo-z inputs: also every training and validation view
+    # without it (augment.without_redshift); else unknown photo-z reads as "galactic"
+    redshift_dropout: bool = True
+
+
+def _views_features(clf, views: list[LightCurveBatch], with_logits: bool = True
+                    ) -> tuple[list, list, list]:
+    """Features and (``with_logits``) network logits of the usable light curves of each
+    view, and which light curves those are (band selection passed, GP fitted)."""
+    from astrot2.features import prepare
+    from astrot2.gp import STATUS_SKIPPED
+
+    m = clf.manifest
+    feats, logits, oks = [], [], []
+    for view in views:
+        x, extra, selected, gp = prepare(view, m.gp, m.features, n_threads=clf.threads)
+        ok = selected.ok & (gp.status != STATUS_SKIPPED)
+        feats.append(summary_features(selected, extra, m.features.bands)[ok])
+        if with_logits:
+            logits.append(clf.logits({"x": x[ok], **({"extra": extra[ok]} if m.n_extra
+                                                     else {})}))
+        oks.append(ok)
+    return feats, logits, oks
+
+
+def fit_companion(model: str | Path, batch: LightCurveBatch,
+                  config: CompanionConfig = CompanionConfig(), *, write: bool = True,
+                  log=print) -> dict:
+    """Train, export and attach the companion of a model folder.
+
+    Parameters
+    ----------
+    model : str or Path
+        A model folder with ``split.json`` and ``train_config.json`` (or a shipped name).
+    batch : LightCurveBatch
+        The labelled PLAsTiCC training set.
+    config : CompanionConfig
+    write : bool
+        Write ``companion.onnx`` and the manifest's ``companion`` section (replacing a
+        previous one) with the combination's held-out metrics (test split, as ``astrot2
+        evaluate --model NAME+companion`` measures them).  The combination is fitted by NLL
+        and is its own calibration: no temperature is stored (``astrot2 calibrate
+        --model NAME+companion`` can add one).  Off: report only.
+
+    Returns
+    -------
+    dict
+        The ``companion`` section (weights, sizes, validation figures).
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from astrot2.augment import without_redshift
+    from astrot2.calibration import split_views
+    from astrot2.classes import CLASSES, class_index
+    from astrot2.compress.features import training_views
+    from astrot2.evaluate import split_indices
+    from astrot2.manifest import rewrite_manifest
+    from astrot2.metrics import weighted_log_loss
+    from astrot2.runtime import Classifier, resolve_model
+
+    folder = resolve_model(model)
+    clf = Classifier.load(folder)
+    m = clf.manifest
+    y_all = class_index(batch.extra["target"])
+    train_views = training_views(folder, batch)
+    val = split_views(clf, batch, "validation")
+    if config.redshift_dropout and m.features.use_redshift:
+        train_views += [without_redshift(v) for v in train_views]
+        val.update({f"{k}_without_photoz": (without_redshift(v), y)
+                    for k, (v, y) in list(val.items())})
+    y_tr = y_all[split_indices(batch, folder, "train")]
+    x_tr, _, ok_tr = _views_features(clf, train_views, with_logits=False)
+    x_train = np.concatenate(x_tr)
+    y_train = np.concatenate([y_tr[ok] for ok in ok_tr])
+    x_va, z_va, ok_va = _views_features(clf, [v for v, _ in val.values()])
+    y_val = np.concatenate([y[ok] for (_, y), ok in zip(val.values(), ok_va, strict=True)])
+    x_val, z_val = np.concatenate(x_va), np.concatenate(z_va)
+    log(f"companion: {len(y_train)} training views, {len(y_val)} validation views")
+
+    def balanced(y: np.ndarray) -> np.ndarray:
+        counts = np.bincount(y, minlength=len(CLASSES)).astype(float)
+        return len(y) / (np.count_nonzero(counts) * counts[y])
+
+    gbm = HistGradientBoostingClassifier(
+        max_iter=config.max_iter, learning_rate=config.learning_rate,
+        max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=config.min_samples_leaf,
+        l2_regularization=config.l2_regularization, early_stopping=True,
+        n_iter_no_change=config.n_iter_no_change, random_state=config.seed)
+    gbm.fit(x_train, y_train, sample_weight=balanced(y_train), X_val=x_val, y_val=y_val,
+            sample_weight_val=balanced(y_val))
+    if list(gbm.classes_) != list(range(len(CLASSES))):
+        raise ModelError("the companion's training views miss a class; cannot export it")
+    onx = trees_to_onnx(gbm, x_train.shape[1])
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    p_val = onnx_probabilities(session, x_val)
+    parity = float(np.abs(p_val - gbm.predict_proba(x_val)).max())
+    names = feature_names(m.features.bands, m.n_extra)
+    n_val = x_val[:, names.index("n_points")]
+    combination, nll = fit_combination(z_val, p_val, n_val, y_val)
+    from scipy.special import softmax
+
+    section = {
+        "file": COMPANION_FILE, "kind": "scikit-learn HistGradientBoostingClassifier",
+        "bands": list(m.features.bands), "features": names,
+        "combination": asdict(combination), "config": asdict(config),
+        "n_iter": int(gbm.n_iter_), "n_train_views": len(y_train),
+        "onnx_vs_sklearn_max_abs_diff": parity,
+        "fitted_on": {"split": "validation", "views": list(val),
+                      "objective": "negative log-likelihood", "nll": nll},
+        "validation_flat_log_loss": {
+            "t2": float(weighted_log_loss(y_val, softmax(z_val, axis=1))),
+            "companion": float(weighted_log_loss(y_val, p_val)),
+            "combined": float(weighted_log_loss(y_val, softmax(
+                combination.logits(z_val, p_val, n_val), axis=1)))},
+    }
+    if write:
+        path = folder / COMPANION_FILE
+        path.write_bytes(onx.SerializeToString())
+        section["sha256"] = sha256_file(path)
+        section["bytes"] = path.stat().st_size
+
+        rewrite_manifest(folder, lambda doc: doc.__setitem__("companion", section))
+        from astrot2.calibration import refresh_metrics
+        from astrot2.runtime import COMPANION_SUFFIX
+
+        refresh_metrics(f"{folder}{COMPANION_SUFFIX}", batch)  # the held-out figures
+    log(json.dumps({k: section[k] for k in ("n_iter", "combination",
+                                            "validation_flat_log_loss")}))
+    return section
+

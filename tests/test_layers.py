@@ -1,0 +1,89 @@
+"""Imports point one way: no import cycle in the package, and the torch-free inference layer
+(the runtime and everything it imports, lazily or not) reaches nothing of fitting,
+evaluation, compression, plots or Spark."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "src" / "astrot2"
+
+#: What the inference layer must never import (third-party roots and astrot2 modules).
+FORBIDDEN = ("torch", "sklearn", "matplotlib", "onnx", "pyspark", "astrot2.train",
+             "astrot2.train_real", "astrot2.compress.pipeline", "astrot2.compress.finetune",
+             "astrot2.compress.features", "astrot2.calibration", "astrot2.evaluate",
+             "astrot2.companion_fit", "astrot2.explain", "astrot2.plotting", "astrot2.spark",
+             "astrot2.simulate", "astrot2.cli")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for f in PACKAGE.rglob("*.py"):
+        rel = f.relative_to(PACKAGE.parent).with_suffix("")
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        out[".".join(parts)] = f
+    return out
+
+
+def _imports(name: str, file: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]]:
+    """(astrot2 modules, third-party roots) ``name`` imports anywhere in its file."""
+    inner, outer = set(), set()
+    for node in ast.walk(ast.parse(file.read_text())):
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = name.split(".") if file.name == "__init__.py" else name.split(".")[:-1]
+                parts = parts[: len(parts) - (node.level - 1)]
+                base = ".".join(parts + ([base] if base else []))
+            targets = [f"{base}.{a.name}" for a in node.names] if base in modules else [base]
+        for t in targets:
+            if t.split(".")[0] != "astrot2":
+                outer.add(t.split(".")[0])
+                continue
+            while t and t not in modules:
+                t = t.rpartition(".")[0]
+            if t and t != name:
+                inner.add(t)
+    return inner, outer
+
+
+def _graph():
+    modules = _modules()
+    edges, external = {}, {}
+    for name, file in modules.items():
+        edges[name], external[name] = _imports(name, file, modules)
+    return edges, external
+
+
+def _reach(edges: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), list(edges[start])
+    while todo:
+        v = todo.pop()
+        if v not in seen:
+            seen.add(v)
+            todo += edges[v]
+    return seen
+
+
+def test_no_import_cycle():
+    edges, _ = _graph()
+    loops = sorted(m for m in edges if m in _reach(edges, m))
+    assert loops == [], f"modules in an import cycle: {loops}"
+
+
+def test_the_runtime_imports_nothing_above_it():
+    edges, external = _graph()
+    layer = {"astrot2.runtime"} | _reach(edges, "astrot2.runtime")
+    used = layer | {e for m in layer for e in external[m]}
+    bad = sorted(m for m in used if m in FORBIDDEN or m.split(".")[0] in FORBIDDEN[:5])
+    assert bad == [], f"the inference layer imports {bad}"
+
+
+def test_the_check_sees_a_cycle(tmp_path):
+    """The cycle finder finds one when there is one (a check that can fail)."""
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert sorted(m for m in edges if m in _reach(edges, m)) == ["a", "b", "c"]
