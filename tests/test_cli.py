@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 
 import fastavro
 import numpy as np
@@ -101,3 +102,39 @@ def test_models_lists_the_shipped_models_and_their_companions(capsys):
         if "companion" in row:
             assert row["companion"]["use"] == f"{row['name']}+companion"
             assert row["companion"]["flat_log_loss"]["whole"] < row["flat_log_loss"]["whole"]
+
+
+def test_closed_pipe_and_signals_end_with_one_line(tmp_path):
+    """``astrot2 models | (reader gone)``: one line, status 2, no traceback; SIGTERM during a
+    job: status 130, one line, no output file and no ``.part`` file left."""
+    import signal
+    import subprocess
+    import time
+
+    cmd = [sys.executable, "-m", "astrot2.cli", "models"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 2
+    assert err.strip().splitlines() == [
+        "astrot2: error: the output pipe was closed before everything was written"]
+    # a long job: 24,000 synthetic light curves in one PLAsTiCC-layout CSV, read in 12
+    # batches (about 15 s here), interrupted after 3 s
+    big = tmp_path / "big.csv"
+    rows = ["object_id,mjd,passband,flux,flux_err,detected_bool"]
+    rows += [f"{i // 50},{60000 + i % 50},{i % 6},{(i % 7) * 10.0},1.0,1"
+             for i in range(1_200_000)]
+    big.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out.parquet"
+    proc = subprocess.Popen([sys.executable, "-m", "astrot2.cli", "classify", str(big), "-o",
+                             str(out), "--model", "lsst", "--quiet", "--batch-size", "2000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=120)
+    err = proc.stderr.read().decode()
+    assert code == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
+        "astrot2: interrupted")
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.parquet.*"))

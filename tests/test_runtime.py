@@ -135,3 +135,28 @@ def test_shipped_lsst_model_reproduces_its_test_metrics(shared_data):
     got = weighted_log_loss(class_index(test.extra["target"]), pred.probabilities)
     expected = clf.manifest.raw["metrics"]["test_split"]["whole"]["flat_log_loss"]
     assert got == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_shipped_name_is_the_shipped_model_whatever_the_current_folder(tmp_path,
+                                                                          monkeypatch,
+                                                                          fixtures):
+    """One rule for model names: ``ztf`` is the shipped model even beside a folder
+    ``ztf/`` (of alerts, say); a path is a model folder only when it holds a manifest."""
+    from astrot2.cli import main
+    from astrot2.errors import ModelError
+    from astrot2.runtime import resolve_model, shipped_models
+
+    if "ztf" not in shipped_models():
+        pytest.skip("no shipped ztf model")
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(fixtures / "ztf", tmp_path / "ztf")  # alerts, in a folder named ztf
+    assert resolve_model("ztf") == shipped_models()["ztf"]
+    with pytest.raises(ModelError, match=r"holds no manifest\.json"):
+        resolve_model("./ztf")
+    assert main(["classify", "ztf", "-o", "out.parquet", "--quiet"]) == 0
+    assert main(["classify", "ztf", "-o", "out2.parquet", "--model", "./ztf",
+                 "--quiet"]) == 2
+    model = tmp_path / "my_model"
+    shutil.copytree(shipped_models()["ztf"], model)
+    assert resolve_model(str(model)) == model
+    assert resolve_model(model / "manifest.json") == model / "manifest.json"

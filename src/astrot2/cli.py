@@ -575,15 +575,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: unwinds the command, so no half-written output is left."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``astrot2`` command; returns the process exit status."""
+    """Run the ``astrot2`` command; returns the process exit status.
+
+    A domain error, a closed output pipe (``astrot2 models | head``), Ctrl-C or SIGTERM end
+    the command with one line on stderr and status 2 (130 for an interruption); outputs
+    are written atomically, so an interrupted command leaves none behind.
+    """
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupted)
+    else:  # pragma: no cover - signals can only be set from the main thread
+        previous = None
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
     except Astrot2Error as exc:
         print(f"astrot2: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away: say so once, and keep Python from complaining at exit
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("astrot2: error: the output pipe was closed before everything was written",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("astrot2: interrupted; no output file was left half-written", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -62,20 +62,29 @@ def with_companion(name_or_path: str | Path) -> tuple[str | Path, bool]:
 
 
 def resolve_model(name_or_path: str | Path) -> Path:
-    """A model folder from a path, or from the name of a shipped model.
+    """A model folder from the name of a shipped model, or from a path.
 
-    A trailing ``+companion`` (:data:`COMPANION_SUFFIX`) is ignored here: it selects how
-    :meth:`Classifier.load` runs the folder, not which folder.
+    One rule: a shipped model's name (``astrot2 models``) is that shipped model, even when
+    a folder of the same name sits in the current directory; anything else is a path,
+    taken when it holds a ``manifest.json`` (or is one).  A trailing ``+companion``
+    (:data:`COMPANION_SUFFIX`) is ignored here: it selects how :meth:`Classifier.load`
+    runs the folder, not which folder.
+
+    Raises
+    ------
+    ModelError
+        Neither a shipped name nor a path holding a model manifest.
     """
     name_or_path, _ = with_companion(name_or_path)
-    path = Path(name_or_path)
-    if path.exists():
-        return path
     shipped = shipped_models()
-    if str(name_or_path) in shipped:
-        return shipped[str(name_or_path)]
-    raise ModelError(f"no model folder {path} and no shipped model called {str(name_or_path)!r} "
-                     f"(shipped: {sorted(shipped) or 'none'})")
+    if isinstance(name_or_path, str) and name_or_path in shipped:
+        return shipped[name_or_path]
+    path = Path(name_or_path)
+    if (path / "manifest.json").is_file() or (path.is_file() and path.name == "manifest.json"):
+        return path
+    hint = f" ({path} exists but holds no manifest.json)" if path.exists() else ""
+    raise ModelError(f"no model folder {path}{hint} and no shipped model called "
+                     f"{str(name_or_path)!r} (shipped: {sorted(shipped) or 'none'})")
 
 
 def _check_inputs(manifest: Manifest, session) -> None:
