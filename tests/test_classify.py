@@ -225,3 +225,24 @@ def test_forced_photometry_is_read_unless_detections_only(lsst_classifier, fixtu
         assert got.equals(classify_batch(lsst_classifier, batch))
     assert not pq.read_table(out[True]).column("p_snia").equals(
         pq.read_table(out[False]).column("p_snia"))
+
+
+def test_never_overwrites_an_input_and_skips_its_own_outputs(tmp_path, fixtures):
+    """``-o`` naming an input file is refused (the input intact); a re-run whose output sits
+    in the input folder does not read its own earlier output back as alerts."""
+    from astrot2.cli import main
+
+    src = tmp_path / "night"
+    shutil.copytree(fixtures / "ztf", src)
+    target = src / "fink_4.02_10.parquet"
+    before = target.read_bytes()
+    assert main(["classify", str(target), "-o", str(target), "--model", "ztf",
+                 "--quiet"]) == 2
+    assert target.read_bytes() == before
+    out = src / "classified.parquet"
+    for _ in range(2):  # the second run finds the first one's output in the folder
+        assert main(["classify", str(src), "-o", str(out), "--model", "ztf", "--quiet",
+                     "--on-error", "skip"]) == 0
+        table = pq.read_table(out)
+        assert table.num_rows == 30  # the fixture folder's alerts, not more
+        assert json.loads((src / "classified.parquet.errors.json").read_text()) == []

@@ -294,7 +294,8 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     output = Path(output)
     kind = _output_kind(output)
-    files = expand_inputs(inputs)
+    inputs = [Path(i) for i in ([inputs] if isinstance(inputs, str | Path) else inputs)]
+    files = _without_own_outputs(inputs, expand_inputs(inputs), output, errors_file)
     start = time.perf_counter()
     statuses: Counter[str] = Counter()
     skipped: list[dict[str, str]] = []
@@ -346,6 +347,28 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
         _write_errors(errors_path, skipped)
         summary["errors_file"] = str(errors_path)
     return summary
+
+
+def _without_own_outputs(inputs: list[Path], files: list[Path], output: Path,
+                         errors_file: str | Path | None) -> list[Path]:
+    """``files`` less this job's own outputs; refuse an output that is a named input.
+
+    Never overwrite a user's input: ``-o`` naming an input file is an error.  A re-run whose
+    earlier output (or errors file) sits inside an input folder does not read it back.
+
+    Raises
+    ------
+    ConfigError
+        If the output (or the errors file) is one of the input files given.
+    """
+    own = {output.resolve(), Path(f"{output}.errors.json").resolve()}
+    if errors_file is not None:
+        own.add(Path(errors_file).resolve())
+    for item in inputs:
+        if item.is_file() and item.resolve() in own:
+            raise ConfigError(f"-o/--errors-file {item} is also an input: choose another "
+                              "output path (astrot2 never overwrites its inputs)")
+    return [f for f in files if f.resolve() not in own]
 
 
 def _write_errors(path: Path, skipped: list[dict[str, str]]) -> None:
