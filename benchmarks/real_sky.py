@@ -2,7 +2,8 @@
 
 The real labelled ZTF Bright Transient Survey objects (``ztf-labelled/bts-antares``, read by
 :mod:`astrot2.io.labelled`) are split by object as :mod:`astrot2.realsky` does for training
-(the same seed: the ``ztf-real`` model's ``split.json``); only the **test** objects are
+(the same seed: the ``ztf`` model's ``real_*`` ids in ``split.json``); only the **test**
+objects (or, ``--split validation``, the validation objects for choices) are
 scored here, each cut at every alert time of :data:`astrot2.realsky.CUTS` (<= 30 days of
 history).  Per model and cut: per-class recall and precision, balanced recall over {SN Ia,
 SN II, SN Ibc}, SN Ia recall and purity under the BTS class mix (``--prior bts``, purity
@@ -16,16 +17,15 @@ last point and at the peak, the slope of each band over the last 5 days, days si
 first detection and since the peak), scikit-learn ``HistGradientBoostingClassifier``, the
 same capped class weights, fixed settings: nothing chosen on the test objects.
 
-Also the 30 ALeRCE SNe (``alerce-lc_classifier``, other objects than BTS ones in the
-train and validation parts) cut the same way.
-
-Usage: python -m benchmarks.real_sky [--models ztf-real ztf ztf+companion] [--no-baseline]
-Writes benchmarks/results/real_sky.json and docs/figures/real_sky-MODEL.png.
+Usage: python -m benchmarks.real_sky [--models ztf ztf-plasticc ztf-plasticc+companion]
+[--simulated SIM.parquet] [--split test|validation] [--no-baseline] [--name NAME]
+Writes benchmarks/results/real_sky[-NAME].json and docs/figures/real_sky-MODEL.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,7 @@ from astrot2.realsky import (
     trainable,
     training_views,
 )
-from astrot2.runtime import Classifier
+from astrot2.runtime import Classifier, resolve_model
 from astrot2.train_real import FinetuneConfig
 from benchmarks.common import data_dir, write_result
 
@@ -141,7 +141,8 @@ def baseline_prob(gbm, train_prior: np.ndarray, batch: LightCurveBatch, prior) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["ztf-real", "ztf", "ztf+companion"])
+    parser.add_argument("--models", nargs="+",
+                        default=["ztf", "ztf-plasticc", "ztf-plasticc+companion"])
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--simulated", type=Path, default=None,
                         help="simulated light curves (astrot2 simulate) the baseline also "
@@ -158,6 +159,10 @@ def main() -> None:
     batch, config = real.batch, RealSkyConfig()
     y = labels_of(batch)
     parts = split_objects(y, config)
+    stored = json.loads((resolve_model("ztf") / "split.json").read_text())
+    if f"real_{args.split}" in stored and sorted(stored[f"real_{args.split}"]) != sorted(
+            batch.object_id[parts[args.split]].tolist()):
+        raise SystemExit(f"the {args.split} objects differ from the shipped ztf's split.json")
     test = batch.take(parts[args.split])
     y_te = y[parts[args.split]]
     views = {cut: evaluation_cut(test, cut) for cut in CUTS}
