@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.augment import cut_at, first_detection
 from astrot2.calibration import expected_calibration_error
 from astrot2.classes import CLASSES
 from astrot2.features import FeatureConfig, light_curve_statistics, prepare
@@ -46,6 +45,7 @@ from astrot2.realsky import (
     class_weights,
     evaluation_cut,
     labels_of,
+    random_cuts,
     split_objects,
     trainable,
     training_views,
@@ -199,13 +199,10 @@ def main() -> None:
         labels = [y[idx]] * len(tv)
         if args.simulated is not None:  # the simulated supernovae, cut as in training
             sim = read_labelled(args.simulated).batch
-            rng = np.random.default_rng(config.seed + 2)
-            first = first_detection(sim)
-            for _ in range(FinetuneConfig().n_sim_cuts):
-                tv.append(cut_at(sim, first + np.exp(rng.uniform(
-                    np.log(config.min_days), np.log(config.max_days), len(sim))),
-                    config.max_history))
-                labels.append(labels_of(sim))
+            cuts = random_cuts(sim, config, FinetuneConfig().n_sim_cuts,
+                               np.random.default_rng(config.seed + 2))
+            tv += cuts
+            labels += [labels_of(sim)] * len(cuts)
         gbm, train_prior = fit_baseline(tv, labels, config.weight_floor)
         res = {}
         for pname, prior in priors.items():

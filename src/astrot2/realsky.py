@@ -27,7 +27,7 @@ from astrot2.classes import CLASSES, class_index
 from astrot2.lightcurves import LightCurveBatch
 
 __all__ = ["CUTS", "MAIN_CLASSES", "RealSkyConfig", "balanced_recall", "class_weights",
-           "evaluation_cut", "labels_of", "split_objects", "stratified_split",
+           "evaluation_cut", "labels_of", "random_cuts", "split_objects", "stratified_split",
            "trainable", "training_views"]
 
 #: Alert times of the real-sky evaluation: name -> (reference, days after it).
@@ -149,14 +149,17 @@ def training_views(train: LightCurveBatch, config: RealSkyConfig, amplitude: np.
     sources = [train] + [fainter(train, amplitude, length_scale, config.fainter,
                                  config.seed * 1000 + 100 + k, wavelength_scale)
                          for k in range(config.n_fainter)]
-    views = []
-    for src in sources:
-        first = first_detection(src)
-        for _ in range(config.n_cuts):
-            days = np.exp(rng.uniform(np.log(config.min_days), np.log(config.max_days),
-                                      len(src)))
-            views.append(cut_at(src, first + days, config.max_history))
-    return views
+    return [view for src in sources for view in random_cuts(src, config, config.n_cuts, rng)]
+
+
+def random_cuts(batch: LightCurveBatch, config: RealSkyConfig, n: int,
+                rng: np.random.Generator) -> list[LightCurveBatch]:
+    """``n`` alert views of every light curve: cut ``min_days``-``max_days`` days after its
+    first detection (log-uniform, drawn from ``rng``), ``max_history`` days of history."""
+    first = first_detection(batch)
+    return [cut_at(batch, first + np.exp(rng.uniform(np.log(config.min_days),
+                                                      np.log(config.max_days), len(batch))),
+                   config.max_history) for _ in range(n)]
 
 
 def trainable(y: np.ndarray, min_objects: int) -> np.ndarray:

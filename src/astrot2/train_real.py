@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from astrot2.augment import cut_at, first_detection
 from astrot2.classes import CLASSES
 from astrot2.compress.artefact import read_compact, write_compact
 from astrot2.compress.features import TrainingInputs
@@ -61,6 +60,7 @@ from astrot2.realsky import (
     class_weights,
     evaluation_cut,
     labels_of,
+    random_cuts,
     split_objects,
     trainable,
     training_views,
@@ -327,11 +327,8 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     x_tr, e_tr, s_tr, y_tr = _inputs(views, y[train_idx], manifest)
     n_real = len(y_tr)
     if simulated is not None:
-        rng = np.random.default_rng(config.seed + 2)
-        first = first_detection(simulated)
-        sim_views = [cut_at(simulated, first + np.exp(rng.uniform(
-            np.log(config.real.min_days), np.log(config.real.max_days), len(simulated))),
-            config.real.max_history) for _ in range(config.n_sim_cuts)]
+        sim_views = random_cuts(simulated, config.real, config.n_sim_cuts,
+                                np.random.default_rng(config.seed + 2))
         more = _inputs(sim_views, labels_of(simulated), manifest)
         x_tr, e_tr, s_tr, y_tr = (np.concatenate([a, b]) for a, b in
                                   zip((x_tr, e_tr, s_tr, y_tr), more, strict=True))
