@@ -151,7 +151,7 @@ def test_a_shipped_name_is_the_shipped_model_whatever_the_current_folder(tmp_pat
     monkeypatch.chdir(tmp_path)
     shutil.copytree(fixtures / "ztf", tmp_path / "ztf")  # alerts, in a folder named ztf
     assert resolve_model("ztf") == shipped_models()["ztf"]
-    with pytest.raises(ModelError, match=r"holds no manifest\.json"):
+    with pytest.raises(ModelError, match=r"no model manifest at ztf/manifest\.json"):
         resolve_model("./ztf")
     assert main(["classify", "ztf", "-o", "out.parquet", "--quiet"]) == 0
     assert main(["classify", "ztf", "-o", "out2.parquet", "--model", "./ztf",

@@ -82,8 +82,11 @@ def resolve_model(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if (path / "manifest.json").is_file() or (path.is_file() and path.name == "manifest.json"):
         return path
-    hint = f" ({path} exists but holds no manifest.json)" if path.exists() else ""
-    raise ModelError(f"no model folder {path}{hint} and no shipped model called "
+    if path.exists():
+        where = path if path.name == "manifest.json" else path / "manifest.json"
+        raise ModelError(f"no model manifest at {where}: {path} is not a model folder, nor "
+                         f"a shipped model's name (shipped: {sorted(shipped) or 'none'})")
+    raise ModelError(f"no model folder {path} and no shipped model called "
                      f"{str(name_or_path)!r} (shipped: {sorted(shipped) or 'none'})")
 
 
