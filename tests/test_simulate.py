@@ -62,6 +62,11 @@ def test_salt2_snia_peaks_at_its_absolute_magnitude_and_rises_faster(sncosmo_dir
     rise = t[i] - t[:i][g[:i] < g.max() / 2].max()
     fall = t[i:][g[i:] < g.max() / 2].min() - t[i]
     assert rise < fall
+    # the same draw gives the same model whatever the model object simulated before
+    before = model.parameters.copy()
+    set_parameters(model, subtype, 0.12, np.random.default_rng(7))
+    set_parameters(model, subtype, 0.05, np.random.default_rng(1))
+    np.testing.assert_array_equal(model.parameters, before)
 
 
 def test_simulation_is_deterministic_and_sane(sncosmo_dir, pointings):

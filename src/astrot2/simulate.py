@@ -167,6 +167,9 @@ def set_parameters(model, subtype: tuple[str, float, float, float], z: float,
     ``M_B = N(mean, sigma) - 0.14 x1 + 3.1 c``; other templates: ``M_B = N(mean, sigma)``.
     """
     kind, _, mean, sigma = subtype
+    # sncosmo scales the current amplitude to reach a peak magnitude: start it from 1 so the
+    # result never depends on the object simulated before with the same template
+    model.set(**{model.source.param_names[0]: 1.0})
     if kind == "SN Ia":
         x1 = float(np.clip(rng.normal(0.0, 1.0), -3, 3))
         c = float(np.clip(rng.normal(0.0, 0.1), -0.3, 0.3))
