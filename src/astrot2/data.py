@@ -370,7 +370,9 @@ def _dataset_from_local(name: str, target: Path, progress: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         part = Path(tmp) / target.name
-        if src.is_file():
+        if name == "ztf-pointings":  # the same check as the PyPI route
+            _store(src, part, POINTINGS_SHA256)
+        elif src.is_file():
             shutil.copyfile(src, part)
         else:
             shutil.copytree(src, part)

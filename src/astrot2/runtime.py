@@ -152,6 +152,7 @@ class Classifier:
         #: The class mix the probabilities are re-weighted to (:mod:`astrot2.priors`);
         #: None: the model's own (the flat prior of its training loss).
         self.prior = prior
+        self._train_prior = training_prior(manifest.raw)  # the mix its loss saw (None: flat)
         self.session = session
         self.threads = threads  # GP worker threads (None: all cores)
         self.companion = companion  # the feature companion, when the model has one
@@ -304,7 +305,7 @@ class Classifier:
         z -= z.max(axis=1, keepdims=True)
         prob = np.exp(z)
         prob /= prob.sum(axis=1, keepdims=True)
-        prob = reweight(prob, self.prior, training_prior(self.manifest.raw))
+        prob = reweight(prob, self.prior, self._train_prior)
         bad = ~np.isfinite(prob).all(axis=1)
         status[(status == "ok") & bad] = "non_finite_output"
         prob[status != "ok"] = 0.0
