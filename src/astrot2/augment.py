@@ -27,6 +27,7 @@ from astrot2.lightcurves import LightCurveBatch
 __all__ = [
     "AugmentConfig",
     "FainterConfig",
+    "RedshiftConfig",
     "ResampleConfig",
     "alert_windows",
     "augment",
@@ -34,6 +35,7 @@ __all__ = [
     "distance_modulus",
     "fainter",
     "first_detection",
+    "redshifted",
     "resample_seeds",
     "resample_to_survey",
     "survey_copies",
@@ -253,6 +255,37 @@ def _posterior_at(t: np.ndarray, lam: np.ndarray, y: np.ndarray, var: np.ndarray
     mean = kq @ cho_solve(factor, y)
     v = cho_solve(factor, kq.T)
     return mean, np.maximum(amplitude**2 - np.einsum("ij,ji->i", kq, v), 0.0)
+
+
+def _reobserved(lc, visit: np.ndarray, stretch: float, dimming: float, sky: np.ndarray,
+                rng: np.random.Generator, lam: np.ndarray, amplitude: float,
+                length_scale: float, wavelength_scale: float, snr: float = 5.0
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One light curve's points ``visit`` as seen from a redshift ``stretch`` times
+    farther in ``1 + z`` (the machinery of :func:`fainter` and :func:`redshifted`).
+
+    Observer-frame times stay; the source is read through its 2D GP at the source-frame
+    times ``first + (t - first) / stretch`` and wavelengths ``lam / stretch``, dimmed by
+    ``dimming`` and re-noised: ``sigma^2 = sky^2 + (sigma_old^2 - sky^2) f'/f`` (the
+    visit's sky noise plus the source's photon noise, scaled), the GP's own variance added
+    to the noise drawn.
+
+    Returns
+    -------
+    flux, flux_err, detected : ndarray
+        Of the points ``visit``; detected where ``flux >= snr * flux_err``.
+    """
+    first = lc.time[lc.detected].min()
+    t_src = first + (lc.time[visit] - first) / stretch
+    mean, var = _posterior_at(lc.time, lam[lc.band], lc.flux, lc.flux_err ** 2, t_src,
+                              lam[lc.band[visit]] / stretch, amplitude, length_scale,
+                              wavelength_scale)
+    f_new = mean * dimming
+    photon = np.maximum(lc.flux_err[visit] ** 2 - sky ** 2, 0.0) * np.clip(
+        f_new / np.maximum(lc.flux[visit], 1e-9), 0.0, 1.0)
+    err = np.sqrt(sky ** 2 + photon)
+    flux = f_new + rng.normal(0.0, 1.0, len(f_new)) * np.sqrt(err ** 2 + var * dimming ** 2)
+    return flux, err, flux >= snr * err
 
 
 def resample_to_survey(batch: LightCurveBatch, amplitude: np.ndarray,
@@ -534,21 +567,11 @@ def fainter(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.ndar
         lc = batch[i]
         if not usable[i] or not lc.detected.any():
             continue
-        first = lc.time[lc.detected].min()
         visit = rng.random(len(lc.time)) < 1.0 / stretch[i]  # thin to the same cadence
-        t_src = first + (lc.time[visit] - first) / stretch[i]
-        lam_q = lam[lc.band[visit]] / stretch[i]
-        mean, var = _posterior_at(lc.time, lam[lc.band], lc.flux, lc.flux_err ** 2, t_src,
-                                  lam_q, amplitude[i], length_scale[i], wavelength_scale)
-        f_new = mean * dimming[i]
-        limit = rng.uniform(*config.limit_mag, len(f_new))
+        limit = rng.uniform(*config.limit_mag, int(visit.sum()))
         sky = 10 ** (-0.4 * (limit - 27.5)) / 5.0
-        photon = np.maximum(lc.flux_err[visit] ** 2 - sky ** 2, 0.0) * np.clip(
-            f_new / np.maximum(lc.flux[visit], 1e-9), 0.0, 1.0)
-        err = np.sqrt(sky ** 2 + photon)
-        flux = f_new + rng.normal(0.0, 1.0, len(f_new)) * np.sqrt(err ** 2
-                                                                  + var * dimming[i] ** 2)
-        det = flux >= 5.0 * err
+        flux, err, det = _reobserved(lc, visit, stretch[i], dimming[i], sky, rng, lam,
+                                     amplitude[i], length_scale[i], wavelength_scale)
         if not det.any():
             reject[i] = reject[i] or "no_detection"
             continue
@@ -573,3 +596,134 @@ def fainter(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.ndar
         _cat(times, float), _cat(fluxes, float), _cat(errors, float), _cat(band_out, np.int8),
         _cat(det_out, bool), metadata=batch.metadata, reject=reject,
         extra={**batch.extra, "redshift": z_new})
+
+
+@dataclass(frozen=True)
+class RedshiftConfig:
+    """Settings of :func:`redshifted`: training objects moved to a higher redshift, seen
+    by the same survey (avocado's augmentation, for the deeper survey's own training set).
+
+    Parameters
+    ----------
+    max_z : float
+        Highest new redshift (PLAsTiCC's extragalactic test objects: mostly z < 1.5).
+    max_stretch : float
+        ``(1 + z') / (1 + z)`` at most this: the new redshift is drawn log-uniformly in
+        ``1 + z`` between ``1 + z`` and ``min(1 + max_z, max_stretch (1 + z))``.
+    min_detections : int
+        The survey's trigger: a copy with fewer detections never becomes an alert, so
+        another ``z'`` is drawn, up to ``n_tries`` draws (then the copy is rejected,
+        ``not_detected``); this is what makes the copies follow the magnitude-limited,
+        test-like redshift distribution.
+    n_tries : int
+        Draws of ``z'`` per object.
+    detection_snr : float
+        A point is a detection at ``flux >= detection_snr * flux_err``.
+    max_wavelength_shift : float
+        A point whose source-frame wavelength ``lambda / stretch`` falls more than this
+        many Angstrom below the bluest source band is not kept (no extrapolation of the
+        GP beyond what the source measured).
+    photoz_scale : bool
+        The new host photo-z is ``z' + (photoz - z) (1 + z') / (1 + z)`` and its error
+        scaled by ``(1 + z') / (1 + z)`` (photo-z errors grow as ``1 + z``).
+    """
+
+    max_z: float = 1.5
+    max_stretch: float = 3.0
+    min_detections: int = 2
+    n_tries: int = 3
+    detection_snr: float = 5.0
+    max_wavelength_shift: float = 0.0
+
+
+def _visit_sky(lc) -> np.ndarray:
+    """Sky noise of each point of one light curve (FLUXCAL): the point's own error where
+    it is not a detection, else at most the median error of the non-detections of its
+    band (the error of a detection also holds the source's photon noise)."""
+    sky = lc.flux_err.astype(np.float64).copy()
+    for band in np.unique(lc.band[lc.detected]):
+        quiet = (lc.band == band) & ~lc.detected
+        if quiet.any():
+            own = (lc.band == band) & lc.detected
+            sky[own] = np.minimum(sky[own], np.median(lc.flux_err[quiet]))
+    return sky
+
+
+def redshifted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.ndarray,
+               config: RedshiftConfig, seed: int, wavelength_scale: float = 6000.0
+               ) -> LightCurveBatch:
+    """Training light curves as the same objects would look at a higher redshift, in the
+    same survey (avocado's redshift augmentation; :func:`fainter` is the same machinery
+    with ZTF's depth).
+
+    Each extragalactic light curve (``hostgal_specz`` > 0 in ``batch.extra``: the
+    training set's spectroscopic redshift, used to move the object, never as an input)
+    is moved to ``z'`` (:class:`RedshiftConfig`), every visit kept at its observer-frame
+    time and band, with the visit's own sky noise (:func:`_visit_sky`: WFD and DDF depths
+    come with the object's own visits) and the source's photon noise scaled; the source
+    is read through its 2D GP at ``lambda / stretch`` and dimmed by the distance modulus
+    difference.  Points whose source-frame wavelength would need extrapolation are not
+    kept; the others are forced photometry (detected or not, as the new flux says).  The
+    host photo-z moves with the object.  Galactic objects are carried over unchanged.
+    Copies with fewer than ``min_detections`` detections are rejected (``not_detected``).
+    Same objects, same order; ``extra["hostgal_specz"]`` holds ``z'``.
+
+    Parameters
+    ----------
+    batch : LightCurveBatch
+        Training light curves (FLUXCAL; PLAsTiCC) with ``extra["hostgal_specz"]`` and the
+        ``hostgal_photoz`` / ``hostgal_photoz_err`` metadata.
+    amplitude, length_scale : ndarray of shape (n_objects,)
+        The GP hyperparameters fitted to ``batch`` (:func:`astrot2.gp.fit_gp`).
+    config : RedshiftConfig
+    seed : int
+    wavelength_scale : float
+    """
+    rng = np.random.default_rng(seed)
+    n = batch.n_objects
+    z = np.nan_to_num(np.asarray(batch.extra["hostgal_specz"], dtype=np.float64), nan=0.0)
+    lam = batch.survey.wavelength_array
+    usable = (z > 0) & np.isfinite(amplitude * length_scale) & batch.ok
+    lo = np.log1p(z)
+    hi = np.maximum(np.log(np.minimum(1.0 + config.max_z, config.max_stretch * (1.0 + z))), lo)
+    draws = np.exp(rng.uniform(lo[:, None], hi[:, None], (n, config.n_tries))) - 1.0
+    z_new = z.copy()
+    owners, times, fluxes, errors, band_out, det_out = [], [], [], [], [], []
+    reject = np.where(batch.ok, "", batch.reject).astype(object)
+    for i in range(n):
+        lc = batch[i]
+        if not batch.ok[i]:
+            continue
+        parts = (lc.time, lc.flux, lc.flux_err, lc.band, lc.detected)
+        if usable[i] and lc.detected.any():
+            sky = _visit_sky(lc)
+            for z_try in draws[i]:
+                stretch = (1.0 + z_try) / (1.0 + z[i])
+                dimming = 10 ** (-0.4 * float(np.diff(distance_modulus(
+                    np.array([z[i], z_try])))[0]))
+                visit = lam[lc.band] / stretch >= lam.min() - config.max_wavelength_shift
+                flux, err, det = _reobserved(lc, visit, stretch, dimming, sky[visit], rng,
+                                             lam, amplitude[i], length_scale[i],
+                                             wavelength_scale, config.detection_snr)
+                parts = (lc.time[visit], flux, err, lc.band[visit], det)
+                z_new[i] = z_try
+                if int(det.sum()) >= config.min_detections:
+                    break
+        if int(parts[4].sum()) < config.min_detections:
+            reject[i] = "not_detected"
+            continue
+        owners.append(np.full(len(parts[0]), i))
+        for out, values in zip((times, fluxes, errors, band_out, det_out), parts,
+                               strict=True):
+            out.append(values)
+    photoz = np.asarray(batch.metadata["hostgal_photoz"], dtype=np.float64)
+    photoz_err = np.asarray(batch.metadata["hostgal_photoz_err"], dtype=np.float64)
+    moved = (1.0 + z_new) / (1.0 + z)
+    metadata = {**batch.metadata,
+                "hostgal_photoz": np.where(usable, z_new + (photoz - z) * moved, photoz),
+                "hostgal_photoz_err": photoz_err * moved}
+    return LightCurveBatch.from_observations(
+        batch.survey, batch.alert_id, batch.object_id, _cat(owners, np.int64),
+        _cat(times, float), _cat(fluxes, float), _cat(errors, float), _cat(band_out, np.int8),
+        _cat(det_out, bool), metadata=metadata, reject=reject,
+        extra={**batch.extra, "hostgal_specz": z_new})

@@ -36,6 +36,7 @@ from astrot2.classes import CLASSES
 from astrot2.compress.artefact import read_compact, write_compact
 from astrot2.compress.features import TrainingInputs
 from astrot2.compress.finetune import (
+    FitResult,
     _forward,
     _snapshot,
     cluster,
@@ -68,7 +69,8 @@ from astrot2.realsky import (
 from astrot2.runtime import resolve_model
 from astrot2.utils import sha256_file
 
-__all__ = ["FINETUNE_FILE", "FinetuneConfig", "train_real"]
+__all__ = ["FINETUNE_FILE", "FinetuneConfig", "calibrate_temperature", "mark_compressed",
+           "network_of", "train_real", "tune_and_compress", "write_network"]
 
 #: This run's settings inside the model folder.
 FINETUNE_FILE = "finetune_config.json"
@@ -131,7 +133,7 @@ class FinetuneConfig:
     seed: int = 0
 
 
-def _network(folder: Path) -> tuple[torch.nn.Module, dict]:
+def network_of(folder: Path) -> tuple[torch.nn.Module, dict]:
     """The torch network of a model folder (T2 or PatchT2) with its weights."""
     manifest = read_manifest(folder)
     section = dict(manifest.raw["model"])
@@ -217,13 +219,14 @@ def _widened(model: torch.nn.Module, section: dict, n_extra: int
     return wide, {**section, "n_extra": n_extra}
 
 
-def _calibrate(folder: Path, data: TrainingInputs, log) -> float:
+def calibrate_temperature(folder: Path, data: TrainingInputs, fitted_on: dict, log) -> float:
     """Fit the temperature of the written model on the validation views (the runtime's
     own logits) and store it in the manifest's ``calibration`` section.
 
-    The validation objects have the real sky's class mix, the model's probabilities the
-    training mix (``training.class_prior``): each view is weighted by ``prior(c) / n(c)``
-    so the temperature fixes the confidence, not the class mix (which ``--prior`` sets).
+    The validation objects have their own class mix, the model's probabilities the
+    training mix (``training.class_prior``, flat when absent): each view is weighted by
+    ``prior(c) / n(c)`` so the temperature fixes the confidence, not the class mix (which
+    ``--prior`` sets).  ``fitted_on`` says which views (for the manifest).
     """
     from scipy.optimize import minimize_scalar
 
@@ -237,6 +240,7 @@ def _calibrate(folder: Path, data: TrainingInputs, log) -> float:
     logits = clf.logits(feeds)
     y = data.y_val
     prior = training_prior(clf.manifest.raw)
+    prior = np.ones(len(CLASSES)) / len(CLASSES) if prior is None else prior
     counts = np.bincount(y, minlength=len(CLASSES)).astype(np.float64)
     weight = np.where(counts > 0, prior / np.maximum(counts, 1), 0.0)[y]
     weight /= weight.sum()
@@ -252,7 +256,7 @@ def _calibrate(folder: Path, data: TrainingInputs, log) -> float:
     def update(doc: dict) -> None:
         doc["calibration"] = {
             "method": "temperature_scaling", "temperature": temperature,
-            "fitted_on": {"split": "real_validation", "views": list(CUTS),
+            "fitted_on": {**fitted_on,
                           "objective": "negative log-likelihood, views weighted to the "
                                        "training class mix"},
             "validation_nll": {"before": nll(0.0), "after": float(res.fun)}}
@@ -261,6 +265,45 @@ def _calibrate(folder: Path, data: TrainingInputs, log) -> float:
     log(f"temperature {temperature:.3f} (weighted validation NLL {nll(0.0):.3f} -> "
         f"{res.fun:.3f})")
     return temperature
+
+
+def tune_and_compress(model: torch.nn.Module, data: TrainingInputs, config, device: str,
+                      log) -> FitResult:
+    """Fine-tune ``model`` on ``data`` (best validation weights kept), then prune and
+    cluster it on the CPU (``config``: ``steps, lr, batch_size, eval_every, seed,
+    sparsity, clusters, prune_steps, cluster_steps``)."""
+    model.to(device)
+    result = fit(_forward(model), list(model.parameters()), data, steps=config.steps,
+                 lr=config.lr, batch_size=config.batch_size, seed=config.seed,
+                 eval_every=config.eval_every, state=_snapshot(model),
+                 restore=lambda s: model.load_state_dict(s), device=device, log=log)
+    model.to("cpu")
+    prune(model, data, sparsity=config.sparsity, steps=config.prune_steps,
+          seed=config.seed, batch_size=config.batch_size, log=log)
+    cluster(model, data, k=config.clusters, steps=config.cluster_steps, seed=config.seed,
+            batch_size=config.batch_size, log=log)
+    model.eval()
+    return result
+
+
+def write_network(model: torch.nn.Module, section: dict, out: Path) -> dict:
+    """Export ``model`` and write it as the compact ``out/model.t2c``; its description."""
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        export(model, str(onnx_path), section["input_steps"], section["input_channels"],
+               section["n_extra"])
+        return write_compact(onnx_path, out / "model.t2c")
+
+
+def mark_compressed(out: Path, config, artefact: dict) -> None:
+    """Record in ``out``'s manifest that its network is the compact, pruned and clustered
+    artefact (``config``: ``sparsity, clusters``)."""
+    doc = json.loads((out / "manifest.json").read_text())
+    doc["onnx"]["kind"] = "compact"
+    doc["compression"] = {"method": "pruned + clustered + compact artefact",
+                          "sparsity": config.sparsity, "clusters": config.clusters,
+                          "bytes": artefact.get("bytes")}
+    (out / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 
 def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Path, *,
@@ -305,7 +348,7 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     init = resolve_model(config.init)
     manifest = read_manifest(init)
     torch.manual_seed(config.seed)
-    model, section = _network(init)
+    model, section = network_of(init)
     y = labels_of(labelled)
     parts = split_objects(y, config.real)
     # the pre-training run's PLAsTiCC split and recipe stay (astrot2 evaluate scores the
@@ -350,22 +393,8 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     log(f"{len(y_tr)} training views ({n_real} real; classes left out: {left_out}), "
         f"{len(y_va)} validation views "
         f"({time.perf_counter() - start:.0f} s)")
-    model.to(device)
-    result = fit(_forward(model), list(model.parameters()), data, steps=config.steps,
-                 lr=config.lr, batch_size=config.batch_size, seed=config.seed,
-                 eval_every=config.eval_every, state=_snapshot(model),
-                 restore=lambda s: model.load_state_dict(s), device=device, log=log)
-    model.to("cpu")
-    prune(model, data, sparsity=config.sparsity, steps=config.prune_steps,
-          seed=config.seed, batch_size=config.batch_size, log=log)
-    cluster(model, data, k=config.clusters, steps=config.cluster_steps, seed=config.seed,
-            batch_size=config.batch_size, log=log)
-    model.eval()
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = Path(tmp) / "model.onnx"
-        export(model, str(onnx_path), section["input_steps"], section["input_channels"],
-               section["n_extra"])
-        artefact = write_compact(onnx_path, out / "model.t2c")
+    result = tune_and_compress(model, data, config, device, log)
+    artefact = write_network(model, section, out)
     counts = np.bincount(y_tr, minlength=len(CLASSES)).astype(np.float64)
     mix = counts * weights
     class_prior = {c.name: float(v) for c, v in zip(CLASSES, mix / mix.sum(), strict=True)}
@@ -389,13 +418,9 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
                   "views": len(y_tr),
                   "seconds": round(time.perf_counter() - start, 1)},
         metrics={"validation_loss_before_compression": result.val_loss})
-    doc = json.loads((out / "manifest.json").read_text())
-    doc["onnx"]["kind"] = "compact"
-    doc["compression"] = {"method": "pruned + clustered + compact artefact",
-                          "sparsity": config.sparsity, "clusters": config.clusters,
-                          "bytes": artefact.get("bytes")}
-    (out / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
-    temperature = _calibrate(out, data, log)
+    mark_compressed(out, config, artefact)
+    temperature = calibrate_temperature(
+        out, data, {"split": "real_validation", "views": list(CUTS)}, log)
     log(f"wrote {out} ({(out / 'model.t2c').stat().st_size} bytes, T = {temperature:.3f}, "
         f"{time.perf_counter() - start:.0f} s)")
     return {"validation_loss": result.val_loss, "views": len(y_tr)}

@@ -1,0 +1,139 @@
+"""The ``lsst`` model's data beyond its training set: representative views (avocado).
+
+The PLAsTiCC training set is the spectroscopically confirmed part of the simulation:
+bright, nearby, well sampled.  What Rubin sends is fainter, farther and sparser.  This
+module owns the recipe that moves the model's own split toward that population, with
+nothing of the test set:
+
+- **Representative copies**: every object of a split moved to a higher redshift by
+  :func:`astrot2.augment.redshifted` (time dilation, band shift through the 2D GP,
+  distance-modulus dimming, each visit's own depth, the survey's detection trigger), so
+  the copies follow a magnitude-limited, test-like redshift distribution.
+- **Training views**: the train objects, their augmented alert-like copies (the run's
+  own :class:`astrot2.augment.AugmentConfig`) and their representative copies cut the
+  same way; a share of the copies shown without host photo-z (real Rubin alerts carry
+  none today).
+- **Representative validation**: the validation objects' representative copies, whole
+  and at alert windows, with and without host photo-z: what model choice, early stopping
+  and calibration look at (:func:`representative_views`), beside the plain split.
+
+Torch-free: the benchmarks and ``astrot2 evaluate`` use the same views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from astrot2.augment import (
+    AugmentConfig,
+    RedshiftConfig,
+    alert_windows,
+    augment,
+    redshifted,
+    without_redshift,
+)
+from astrot2.classes import class_index
+from astrot2.gp import GPConfig, fit_gp
+from astrot2.lightcurves import LightCurveBatch
+
+__all__ = ["RepresentativeConfig", "representative_copies", "representative_training",
+           "representative_views"]
+
+
+@dataclass(frozen=True)
+class RepresentativeConfig:
+    """Settings of the representative views.
+
+    Parameters
+    ----------
+    redshift : RedshiftConfig
+        How an object is moved farther (:func:`astrot2.augment.redshifted`).
+    n_train : int
+        Representative copies of every train object (each also cut at an alert time).
+    n_validation : int
+        Representative copies of every validation (or test) object.
+    no_photoz : float
+        Share of the training copies shown without host photo-z.
+    seed : int
+        Copy ``k`` of a split uses ``seed * 1000 + 700 + k`` (validation ``+ 800``, test
+        ``+ 900``): the views are the same whenever they are rebuilt.
+    """
+
+    redshift: RedshiftConfig = field(default_factory=RedshiftConfig)
+    n_train: int = 4
+    n_validation: int = 2
+    no_photoz: float = 0.5
+    seed: int = 0
+
+
+#: Seed offset of each split's representative copies.
+_SPLIT_OFFSET = {"train": 700, "validation": 800, "test": 900}
+
+
+def representative_copies(batch: LightCurveBatch, gp: GPConfig, config: RepresentativeConfig,
+                          split: str, n: int) -> list[LightCurveBatch]:
+    """``n`` representative copies of ``batch`` (one GP fit, then one copy per seed).
+
+    Parameters
+    ----------
+    batch : LightCurveBatch
+        Objects of one split (``extra["hostgal_specz"]``, photo-z metadata).
+    gp : GPConfig
+        The model's GP settings (the source fit).
+    config : RepresentativeConfig
+    split : str
+        ``train``, ``validation`` or ``test``: which seeds.
+    n : int
+    """
+    fit = fit_gp(batch, gp)
+    base = config.seed * 1000 + _SPLIT_OFFSET[split]
+    return [redshifted(batch, fit.amplitude, fit.length_scale, config.redshift, base + k,
+                       gp.wavelength_scale) for k in range(n)]
+
+
+def representative_training(train: LightCurveBatch, gp: GPConfig, augment_config:
+                            AugmentConfig, config: RepresentativeConfig
+                            ) -> list[LightCurveBatch]:
+    """The representative training views of the train objects, one batch per copy: each
+    representative copy cut as the run's augmentation cuts (``augment_config``), a share
+    ``no_photoz`` of its objects without host photo-z."""
+    rng = np.random.default_rng(config.seed * 1000 + 799)
+    views = []
+    for k, copy in enumerate(representative_copies(train, gp, config, "train",
+                                                   config.n_train)):
+        cut = augment(copy, augment_config, config.seed * 1000 + 750 + k)
+        views.append(without_redshift(cut, rng.random(len(cut)) < config.no_photoz))
+    return views
+
+
+def representative_views(batch: LightCurveBatch, gp: GPConfig, augment_config: AugmentConfig,
+                         config: RepresentativeConfig, split: str = "validation"
+                         ) -> dict[str, tuple[LightCurveBatch, np.ndarray]]:
+    """The representative views of one split's objects, each with its class indices.
+
+    ``whole`` and ``alert_windows`` (:func:`astrot2.augment.alert_windows` with the run's
+    augmentation settings), each also ``..._no_photoz``; the ``n_validation`` copies of
+    each object concatenated.  Copies the trigger rejected stay in the batches, rejected
+    (``not_detected``): they are not alerts, scorers leave them out.
+
+    Parameters
+    ----------
+    batch : LightCurveBatch
+        The split's objects (labelled: ``extra["target"]``).
+    gp : GPConfig
+    augment_config : AugmentConfig
+        The model's training augmentation (its alert cuts).
+    config : RepresentativeConfig
+    split : str
+        ``validation`` or ``test`` (the seeds).
+    """
+    copies = representative_copies(batch, gp, config, split, config.n_validation)
+    whole = LightCurveBatch.concat(copies)
+    y = np.tile(class_index(batch.extra["target"]), len(copies))
+    seed = config.seed * 1000 + _SPLIT_OFFSET[split] + 99
+    windows = alert_windows(whole, augment_config, seed)
+    return {"whole": (whole, y), "alert_windows": (windows, y),
+            "whole_no_photoz": (without_redshift(whole), y),
+            "alert_windows_no_photoz": (without_redshift(windows), y)}

@@ -1,0 +1,221 @@
+"""Fine-tune the ``lsst`` network toward the population Rubin sends (``astrot2 train
+--model lsst --representative``).
+
+The shipped ``lsst`` network learned the PLAsTiCC training set: bright, nearby objects.
+This run keeps its architecture, GP and input settings and its PLAsTiCC split
+(``split.json``), and fine-tunes it on
+
+1. the train objects as they are and their alert-like augmented copies (the pre-training
+   run's own views, :func:`astrot2.augment.training_copies`), so nothing it knew is lost;
+2. their representative copies (:func:`astrot2.representative.representative_training`:
+   moved to a test-like redshift and depth, cut at alert times, half without host
+   photo-z),
+
+with the flat class weighting of the PLAsTiCC metric, keeping the weights of the best
+loss on the **representative validation** views (the validation objects moved the same
+way, whole and at alert windows, with and without host photo-z; the test objects are
+never looked at), then prunes, clusters and writes the compact ``.t2c`` artefact
+(:mod:`astrot2.train_real`'s compression steps), and fits the temperature on the same
+validation views.
+
+Needs PyTorch (the ``train`` extra).  Deterministic given the seeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from astrot2.augment import training_copies
+from astrot2.classes import CLASSES, class_index
+from astrot2.compress.features import TrainingInputs
+from astrot2.evaluate import split_indices, training_settings
+from astrot2.features import prepare
+from astrot2.gp import STATUS_SKIPPED
+from astrot2.lightcurves import LightCurveBatch
+from astrot2.manifest import read_manifest, write_manifest
+from astrot2.representative import (
+    RepresentativeConfig,
+    representative_training,
+    representative_views,
+)
+from astrot2.runtime import resolve_model
+from astrot2.train_real import (
+    calibrate_temperature,
+    mark_compressed,
+    network_of,
+    tune_and_compress,
+    write_network,
+)
+from astrot2.utils import sha256_file
+
+__all__ = ["REPRESENTATIVE_FILE", "RepresentativeTrainConfig", "train_representative"]
+
+#: This run's settings inside the model folder.
+REPRESENTATIVE_FILE = "representative_config.json"
+
+
+@dataclass(frozen=True)
+class RepresentativeTrainConfig:
+    """Settings of :func:`train_representative`.
+
+    Parameters
+    ----------
+    name, version : str
+        The written model's name and version.
+    init : str
+        The pre-trained model (a shipped name or a folder) whose network is fine-tuned;
+        its ``split.json`` and ``train_config.json`` are kept.
+    representative : RepresentativeConfig
+        The representative copies (training and validation).
+    steps, lr, batch_size, eval_every : int, float, int, int
+        Fine-tuning: Adam steps (cosine schedule), learning rate, views per step, steps
+        between two validation losses.
+    sparsity, clusters, prune_steps, cluster_steps : float, int, int, int
+        Compression, as :mod:`astrot2.train_real`.
+    seed : int
+        Weights, batch order and compression.
+    """
+
+    name: str = "lsst"
+    version: str = "0.2.0"
+    init: str = "lsst-plasticc"
+    representative: RepresentativeConfig = field(default_factory=RepresentativeConfig)
+    steps: int = 6000
+    lr: float = 1e-3
+    batch_size: int = 256
+    eval_every: int = 250
+    sparsity: float = 0.35
+    clusters: int = 24
+    prune_steps: int = 1500
+    cluster_steps: int = 600
+    seed: int = 0
+
+
+def _inputs(views: list[LightCurveBatch], labels: list[np.ndarray], manifest
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model inputs, extra inputs and labels of the usable light curves of ``views``
+    (``labels``: one array per view)."""
+    xs, es, ys = [], [], []
+    for view, y in zip(views, labels, strict=True):
+        x, extra, _, gp = prepare(view, manifest.gp, manifest.features)
+        ok = view.ok & (gp.status != STATUS_SKIPPED)
+        xs.append(x[ok])
+        es.append(extra[ok])
+        ys.append(y[ok])
+    return np.concatenate(xs), np.concatenate(es), np.concatenate(ys).astype(np.int64)
+
+
+#: The representative validation views, in the order their inputs are stacked.
+VALIDATION_VIEWS = ("whole", "alert_windows", "whole_no_photoz", "alert_windows_no_photoz")
+
+
+def _views(plasticc: LightCurveBatch, init: Path, manifest,
+           config: RepresentativeConfig) -> TrainingInputs:
+    """Training inputs (the pre-training views and the representative training views of
+    the train objects) and representative validation inputs of ``init``'s split."""
+    settings = training_settings(init)
+    train = plasticc.take(split_indices(plasticc, init, "train"))
+    y_train = class_index(train.extra["target"])
+    views = training_copies(train, settings.augment, settings.seed, settings.n_augment)
+    views += representative_training(train, manifest.gp, settings.augment, config)
+    x_tr, e_tr, y_tr = _inputs(views, [y_train] * len(views), manifest)
+    val = plasticc.take(split_indices(plasticc, init, "validation"))
+    val_views = representative_views(val, manifest.gp, settings.augment, config,
+                                      "validation")
+    x_va, e_va, y_va = _inputs([val_views[k][0] for k in VALIDATION_VIEWS],
+                               [val_views[k][1] for k in VALIDATION_VIEWS], manifest)
+    return TrainingInputs(x_tr, e_tr, y_tr, x_va, e_va, y_va)
+
+
+def _cached(folder: str | Path | None, key: list, build) -> TrainingInputs:
+    """``build()``, stored in / read from ``folder`` under a hash of ``key``."""
+    if folder is None:
+        return build()
+    digest = hashlib.sha256(json.dumps(key, default=repr).encode()).hexdigest()[:16]
+    path = Path(folder) / f"representative-{digest}.npz"
+    names = ("x_train", "extra_train", "y_train", "x_val", "extra_val", "y_val")
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return TrainingInputs(*(z[n] for n in names))
+    data = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{n: getattr(data, n) for n in names})
+    return data
+
+
+def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainConfig,
+                         out: str | Path, *, command: str = "", device: str = "cpu",
+                         cache: str | Path | None = None, log=print) -> dict:
+    """Fine-tune ``config.init`` on its representative views and write a model folder.
+
+    Parameters
+    ----------
+    plasticc : LightCurveBatch
+        The labelled PLAsTiCC training set (:func:`astrot2.io.plasticc.read_plasticc`).
+    config : RepresentativeTrainConfig
+    out : str or Path
+        The model folder to write: ``manifest.json``, ``model.t2c``, ``split.json`` and
+        ``train_config.json`` (the pre-trained model's), ``representative_config.json``.
+    command : str
+        The command line that re-creates the run, for the manifest.
+    device : str
+        ``cpu`` or ``cuda`` for the fine-tuning (compression runs on the CPU).
+    cache : str or Path, optional
+        Folder for an ``.npz`` of the training and validation inputs, keyed by the
+        settings, the pre-trained network and the data (building them is most of a run).
+
+    Returns
+    -------
+    dict
+        The best validation loss and the number of training views.
+    """
+    import torch
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    init = resolve_model(config.init)
+    manifest = read_manifest(init)
+    torch.manual_seed(config.seed)
+    model, section = network_of(init)
+    for name in ("split.json", "train_config.json"):
+        shutil.copyfile(init / name, out / name)
+    data = _cached(cache, [config.representative, manifest.raw["onnx"]["sha256"],
+                           plasticc.n_objects, len(plasticc.time)],
+                   lambda: _views(plasticc, init, manifest, config.representative))
+    log(f"{len(data.y_train)} training views, {len(data.y_val)} representative validation "
+        f"views ({time.perf_counter() - start:.0f} s)")
+    result = tune_and_compress(model, data, config, device, log)
+    artefact = write_network(model, section, out)
+    (out / REPRESENTATIVE_FILE).write_text(
+        json.dumps(asdict(config), indent=2, default=list) + "\n")
+    write_manifest(
+        out, name=config.name, version=config.version, survey=manifest.survey,
+        gp=manifest.gp, features=manifest.features, model=dict(manifest.raw["model"]),
+        model_file="model.t2c",
+        training={"data": "PLAsTiCC training set and its representative copies (moved to "
+                          "a test-like redshift and depth), fine-tuning the network of "
+                          f"{manifest.name}@{manifest.version}",
+                  "data_sha256": manifest.raw["training"].get("data_sha256"),
+                  "pretrained": {"name": f"{manifest.name}@{manifest.version}",
+                                 "sha256": sha256_file(manifest.model_file)},
+                  "seed": config.seed, "split": "split.json",
+                  "config": "train_config.json", "representative": REPRESENTATIVE_FILE,
+                  "command": command, "views": len(data.y_train),
+                  "seconds": round(time.perf_counter() - start, 1)},
+        metrics={"representative_validation_loss_before_compression": result.val_loss})
+    mark_compressed(out, config, artefact)
+    temperature = calibrate_temperature(
+        out, data, {"split": "validation", "views": [f"representative/{k}" for k in
+                                                      VALIDATION_VIEWS]}, log)
+    log(f"wrote {out} ({(out / 'model.t2c').stat().st_size} bytes, T = {temperature:.3f}, "
+        f"{time.perf_counter() - start:.0f} s)")
+    return {"validation_loss": result.val_loss, "views": len(data.y_train),
+            "classes": [c.name for c in CLASSES]}
