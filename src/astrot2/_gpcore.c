@@ -560,11 +560,10 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
                     int *status_out, double *mean, double *std)
 {
     const Py_ssize_t n = w->n;
-    /* 1. screening */
-    double best_f[8];
-    Py_ssize_t best_c[8];
-    int k = cfg->n_starts < 8 ? cfg->n_starts : 8;
-    if (k > n_cand) k = (int)n_cand;
+    /* 1. screening (gp.py checks that n_starts <= n_cand) */
+    const int k = cfg->n_starts < n_cand ? cfg->n_starts : (int)n_cand;
+    double best_f[k > 0 ? k : 1];
+    Py_ssize_t best_c[k > 0 ? k : 1];
     for (int i = 0; i < k; i++) {
         best_f[i] = -INFINITY;
         best_c[i] = -1;
@@ -597,14 +596,11 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
             status = st;
         }
     }
-    /* noise-only limit */
+    /* noise-only limit; the status stays the ascent's (max_iter: it did not converge) */
     double noise = -0.5 * (double)n * LOG_2PI;
     for (Py_ssize_t i = 0; i < n; i++)
         noise -= 0.5 * w->y[i] * w->y[i] / w->var[i] + 0.5 * log(w->var[i]);
-    if (status != ST_FALLBACK && noise > f + 1e-9) {
-        theta[0] = cfg->lo[0];
-        status = ST_OK;
-    }
+    if (status != ST_FALLBACK && noise > f + 1e-9) theta[0] = cfg->lo[0];
     if (status == ST_FALLBACK) {
         theta[0] = starts[0];
         theta[1] = starts[1];
@@ -613,6 +609,12 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
     if (w->last_valid && w->last_theta[0] == theta[0] && w->last_theta[1] == theta[1]) {
         f = w->last_f;
     } else {
+        f = factor(theta, w);
+    }
+    if (!isfinite(f) && status == ST_FALLBACK) {
+        /* the initial guess breaks down too (e.g. points at one time and band with tiny
+         * errors): the noise-only limit, whose covariance is nearly diag(var) */
+        theta[0] = cfg->lo[0];
         f = factor(theta, w);
     }
     theta_out[0] = theta[0];

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from astrot2.gp import classified
+
 __all__ = ["class_table", "demo_alerts_dir", "main"]
 
 
@@ -30,7 +32,7 @@ def class_table(table) -> str:
     and the class's mean probability over all classified alerts."""
     from astrot2.classes import CLASSES
 
-    ok = np.array(table.column("status").to_pylist()) == "ok"
+    ok = classified(np.array(table.column("status").to_pylist(), dtype=object))
     top = np.array(table.column("top_class").to_pylist(), dtype=object)[ok]
     top_prob = table.column("top_prob").to_numpy(zero_copy_only=False)[ok]
     rows = [f"{'class':<16}{'top class of':>14}{'mean top prob':>15}{'mean prob':>11}"]
