@@ -30,6 +30,7 @@ from astrot2.classes import CLASSES
 from astrot2.errors import ConfigError, ModelError
 from astrot2.gp import GPResult, alert_status, classified
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.plotting import BAND_COLOURS
 
 __all__ = ["CamModel", "Explanation", "cam_model", "explain", "explain_file", "find_alert",
            "plot_explanation"]
@@ -300,9 +301,6 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
                        companion=companion)
 
 
-#: Band colours by band name (blue to red), for both surveys.
-BAND_COLOURS = {"u": "tab:purple", "g": "tab:green", "r": "tab:red", "i": "tab:orange",
-                "z": "tab:brown", "y": "black"}
 
 
 def _y_limits(lc, mean: np.ndarray) -> tuple[float, float]:
