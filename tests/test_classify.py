@@ -246,3 +246,44 @@ def test_never_overwrites_an_input_and_skips_its_own_outputs(tmp_path, fixtures)
         table = pq.read_table(out)
         assert table.num_rows == 30  # the fixture folder's alerts, not more
         assert json.loads((src / "classified.parquet.errors.json").read_text()) == []
+
+
+def _singular_light_curve(survey):
+    """Three points at one time and band with errors 1e-12 of the flux: the GP breaks down
+    at every start and falls back (tests/test_gp.py)."""
+    from astrot2.lightcurves import LightCurveBatch
+
+    return LightCurveBatch.from_observations(
+        survey, ["singular"], ["singular"], np.zeros(3, int), [60000.0] * 3,
+        [100.0, 90.0, 80.0], [1e-10] * 3, [0] * 3, np.ones(3, bool))
+
+
+def test_status_tells_the_gp_truth(fixtures, tmp_path):
+    """Real ZTF alerts whose GP stops at max_iter, and a light curve that forces the GP's
+    fallback, keep one row each with probabilities and a flagged status."""
+    from dataclasses import replace
+
+    from astrot2.lightcurves import LightCurveBatch
+    from astrot2.runtime import Classifier
+
+    clf = Classifier.load("ztf", threads=1)
+    alerts = read_file(fixtures / "ztf" / "fink_4.02_10.parquet")
+    batch = LightCurveBatch.concat([alerts, _singular_light_curve(alerts.survey)])
+    table = classify_batch(clf, batch)
+    status = table.column("status").to_pylist()
+    assert table.num_rows == len(batch)
+    assert status[-1] == "gp_fallback" and set(status[:-1]) == {"ok"}
+    prob = np.column_stack([table.column(f"p_{s}").to_numpy() for s in
+                            (c.removeprefix("p_") for c in clf.manifest.slug_columns)])
+    np.testing.assert_allclose(prob.sum(axis=1), 1.0, rtol=1e-5)
+    assert table.column("top_class").null_count == 0
+
+    stopped = Classifier(replace(clf.manifest, gp=replace(clf.manifest.gp, max_iter=1)),
+                         clf.session, threads=1)
+    status = classify_batch(stopped, alerts).column("status").to_pylist()
+    assert "gp_max_iter" in status and set(status) <= {"ok", "gp_max_iter"}
+
+    summary = classify_files([fixtures / "ztf" / "fink_4.02_10.parquet"],
+                             tmp_path / "out.parquet", stopped, progress=False)
+    assert summary["classified"] == len(alerts) and summary["rejected"] == {}
+    assert summary["flagged"] == {"gp_max_iter": status.count("gp_max_iter")}

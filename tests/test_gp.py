@@ -11,11 +11,16 @@ from scipy.optimize import minimize
 from astrot2.demo import demo_alerts_dir
 from astrot2.errors import ConfigError
 from astrot2.gp import (
+    STATUS_FALLBACK,
+    STATUS_MAX_ITER,
     STATUS_OK,
     STATUS_SKIPPED,
     STATUS_THINNED,
     GPConfig,
     _select_points,
+    _start_grid,
+    alert_status,
+    classified,
     fit_gp,
     iter_fit_gp,
     log_marginal_likelihood,
@@ -220,8 +225,65 @@ def test_window_and_thinning(ztf_batch):
 @pytest.mark.parametrize(
     "kwargs",
     [{"n_steps": 1}, {"length_scale_bounds": (10.0, 1.0)}, {"initial_length_scale": 5000.0},
-     {"window_before": -1.0}, {"max_points": 1}, {"n_starts": 0}],
+     {"window_before": -1.0}, {"max_points": 1}, {"n_starts": 0}, {"n_starts": 11},
+     {"n_starts": 3, "start_amplitudes": (0.5,), "start_length_scales": (20.0,)}],
 )
 def test_config_validation(kwargs):
     with pytest.raises(ConfigError):
         GPConfig(**kwargs)
+
+
+def _one_light_curve(time, flux, err, band) -> LightCurveBatch:
+    n = len(time)
+    return LightCurveBatch.from_observations(ZTF, ["a"], ["a"], np.zeros(n, int), time, flux,
+                                             err, band, np.ones(n, bool))
+
+
+def test_fallback_when_every_start_breaks_down():
+    """Three points at one time and band, errors 1e-12 of the flux: the covariance is
+    singular at every start and at the initial guess; the noise-only limit is used."""
+    res = fit_gp(_one_light_curve([60000.0] * 3, [100.0, 90.0, 80.0], [1e-10] * 3, [0] * 3))
+    assert res.status[0] == STATUS_FALLBACK
+    assert np.isfinite(res.mean).all() and np.isfinite(res.std).all()
+    assert np.isfinite(res.log_likelihood[0])
+    assert res.amplitude[0] == pytest.approx(1e-10 * 100.0, rel=1e-6)  # A at its lower bound
+
+
+def test_max_iter_is_kept_when_the_noise_only_limit_wins():
+    """An ascent stopped at max_iter stays ``max_iter`` even where the noise-only limit has
+    the higher likelihood (it used to be reported ``ok``)."""
+    rng = np.random.default_rng(3)
+    t = np.sort(rng.uniform(60000.0, 60060.0, 30))
+    noise = _one_light_curve(t, rng.normal(0.0, 1.0, 30), np.ones(30), np.arange(30) % 2)
+    res = fit_gp(noise, GPConfig(max_iter=0))
+    scale = np.abs(noise.flux).max()
+    assert res.amplitude[0] < 1e-9 * scale  # the noise-only limit won
+    assert res.status[0] == STATUS_MAX_ITER
+    assert fit_gp(noise).status[0] == STATUS_OK  # converged: ok
+
+
+def test_max_iter_status(ztf_batch):
+    res = fit_gp(ztf_batch, GPConfig(max_iter=1))
+    assert (res.status == STATUS_MAX_ITER).sum() > len(ztf_batch) // 2
+    assert np.isfinite(res.mean).all()
+    assert not res.converged[res.status == STATUS_MAX_ITER].any()
+
+
+def test_more_than_eight_starts_run(ztf_batch, ztf_fit):
+    """Every start up to the screening grid's size runs (no silent cap at 8)."""
+    n_all = len(_start_grid(GPConfig()))
+    assert n_all == 10  # avocado's guess is one of the 2 x 5 grid points
+    res8 = fit_gp(ztf_batch, GPConfig(n_starts=8))
+    res_all = fit_gp(ztf_batch, GPConfig(n_starts=n_all))
+    assert (res_all.n_iter >= res8.n_iter).all() and (res_all.n_iter > res8.n_iter).any()
+    assert (res_all.log_likelihood >= ztf_fit.log_likelihood - 1e-6).all()
+
+
+def test_alert_status():
+    reject = np.array(["", "", "", "", "", "too_short"], dtype=object)
+    codes = np.array([STATUS_OK, STATUS_THINNED, STATUS_MAX_ITER, STATUS_FALLBACK,
+                      STATUS_SKIPPED, STATUS_OK])
+    status = alert_status(reject, codes)
+    assert list(status) == ["ok", "ok", "gp_max_iter", "gp_fallback",
+                            "no_points_in_model_bands", "too_short"]
+    assert list(classified(status)) == [True, True, True, True, False, False]

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from astrot2.classify import classify_batch
+from astrot2.gp import classified
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.surveys import LSST, ZTF, Survey
 
@@ -82,7 +83,8 @@ def batches(draw, survey: Survey) -> LightCurveBatch:
 
 
 def _check_rows(table, batch: LightCurveBatch) -> None:
-    """One row per alert in order; ok rows finite and normalised; others give a reason."""
+    """One row per alert in order; classified rows (ok or a flagged GP fit) finite and
+    normalised; others give a reason."""
     assert table.num_rows == len(batch)
     assert table.column("alert_id").to_pylist() == list(batch.alert_id)
     status = np.array(table.column("status").to_pylist(), dtype=object)
@@ -90,7 +92,7 @@ def _check_rows(table, batch: LightCurveBatch) -> None:
                              for c in table.column_names if c.startswith("p_")])
     assert probs.shape == (len(batch), 14)
     assert np.isfinite(probs).all() and (probs >= 0).all() and (probs <= 1).all()
-    ok = status == "ok"
+    ok = classified(status)
     np.testing.assert_allclose(probs[ok].sum(axis=1), 1.0, atol=1e-5)
     assert all(isinstance(s, str) and s.strip() for s in status[~ok])
     assert (probs[~ok] == 0).all()

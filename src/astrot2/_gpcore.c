@@ -52,11 +52,15 @@ typedef struct {
 
 /* exp(x) for x <= 0, branch-free so that loops calling it vectorise: x = k ln2 + r with
  * |r| <= ln2 / 2, exp(r) by its degree-13 Taylor polynomial (relative error < 2e-16),
- * times 2^k built in the exponent bits.  Underflows to a tiny normal number below -708. */
+ * times 2^k built in the exponent bits.  Underflows to a tiny normal number below -708.
+ * k rounds x / ln2 (<= 0) by truncating x / ln2 - 0.5, an int32 conversion that every
+ * x86-64 and ARM vector unit has (nearbyint is a library call below SSE4.1: the
+ * portable build would not vectorise). */
 static inline double exp_neg(double x)
 {
     x = x < -708.0 ? -708.0 : x;
-    const double kf = nearbyint(x * 1.4426950408889634);
+    const int k = (int)(x * 1.4426950408889634 - 0.5);
+    const double kf = (double)k;
     const double r = (x - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10;
     double p = 1.0 / 6227020800.0;
     p = p * r + 1.0 / 479001600.0;
@@ -73,13 +77,22 @@ static inline double exp_neg(double x)
     p = p * r + 1.0;
     p = p * r + 1.0;
     union { double d; int64_t i; } scale;
-    scale.i = ((int64_t)kf + 1023) << 52;
+    scale.i = ((int64_t)k + 1023) << 52;
     return p * scale.d;
 }
 
-/* Eight doubles, one AVX-512 register (two AVX2 ones): GCC/Clang vector extension. */
-typedef double vec8 __attribute__((vector_size(64)));
+/* One vector register of doubles (GCC/Clang vector extension): 8 with AVX-512, 4 with
+ * AVX, else 2 (SSE2, NEON: the portable build; a wider type than the target's registers
+ * is lowered through memory, 10x slower).  A column's sums run in the same order for
+ * every width, so results do not depend on it. */
+#if defined(__AVX512F__)
 #define VW 8
+#elif defined(__AVX__)
+#define VW 4
+#else
+#define VW 2
+#endif
+typedef double vec8 __attribute__((vector_size(VW * 8)));
 
 /* combine_rows on NB consecutive blocks of VW columns from j, two k at a time: 2 * NB
  * independent accumulator chains hide the FMA latency.  NB is a constant at every call
@@ -560,11 +573,10 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
                     int *status_out, double *mean, double *std)
 {
     const Py_ssize_t n = w->n;
-    /* 1. screening */
-    double best_f[8];
-    Py_ssize_t best_c[8];
-    int k = cfg->n_starts < 8 ? cfg->n_starts : 8;
-    if (k > n_cand) k = (int)n_cand;
+    /* 1. screening (gp.py checks that n_starts <= n_cand) */
+    const int k = cfg->n_starts < n_cand ? cfg->n_starts : (int)n_cand;
+    double best_f[k > 0 ? k : 1];
+    Py_ssize_t best_c[k > 0 ? k : 1];
     for (int i = 0; i < k; i++) {
         best_f[i] = -INFINITY;
         best_c[i] = -1;
@@ -597,14 +609,11 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
             status = st;
         }
     }
-    /* noise-only limit */
+    /* noise-only limit; the status stays the ascent's (max_iter: it did not converge) */
     double noise = -0.5 * (double)n * LOG_2PI;
     for (Py_ssize_t i = 0; i < n; i++)
         noise -= 0.5 * w->y[i] * w->y[i] / w->var[i] + 0.5 * log(w->var[i]);
-    if (status != ST_FALLBACK && noise > f + 1e-9) {
-        theta[0] = cfg->lo[0];
-        status = ST_OK;
-    }
+    if (status != ST_FALLBACK && noise > f + 1e-9) theta[0] = cfg->lo[0];
     if (status == ST_FALLBACK) {
         theta[0] = starts[0];
         theta[1] = starts[1];
@@ -613,6 +622,12 @@ static void fit_one(Work *w, const Settings *cfg, const double *starts, Py_ssize
     if (w->last_valid && w->last_theta[0] == theta[0] && w->last_theta[1] == theta[1]) {
         f = w->last_f;
     } else {
+        f = factor(theta, w);
+    }
+    if (!isfinite(f) && status == ST_FALLBACK) {
+        /* the initial guess breaks down too (e.g. points at one time and band with tiny
+         * errors): the noise-only limit, whose covariance is nearly diag(var) */
+        theta[0] = cfg->lo[0];
         f = factor(theta, w);
     }
     theta_out[0] = theta[0];

@@ -30,6 +30,7 @@ import numpy as np
 
 from astrot2.errors import ConfigError, ModelError
 from astrot2.evaluate import split_views
+from astrot2.gp import classified
 from astrot2.lightcurves import LightCurveBatch
 
 __all__ = [
@@ -548,7 +549,7 @@ def tta_probabilities(clf, batch: LightCurveBatch, n_copies: int = 5, *, seed: i
     preds = [clf.predict(augment(batch, config, seed + k), check_survey=check_survey)
              for k in range(n_copies)]
     probs = np.stack([p.probabilities.astype(np.float64) for p in preds])  # (k, n, K)
-    used = np.stack([p.status == "ok" for p in preds])[:, :, None]  # copies classified
+    used = np.stack([classified(p.status) for p in preds])[:, :, None]  # copies classified
     count = np.maximum(used.sum(axis=0), 1)
     mean = (probs * used).sum(axis=0) / count
     std = np.sqrt(((probs - mean) ** 2 * used).sum(axis=0) / count)

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from astrot2.classes import CLASSES
 from astrot2.errors import Astrot2Error, ConfigError, ModelError
+from astrot2.gp import CLASSIFIED_STATUSES, classified
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.runtime import Classifier
 
@@ -33,8 +34,11 @@ def classify_batch(clf: Classifier, batch: LightCurveBatch,
                    tta: int = 0) -> pa.Table:
     """Classify a batch: a table with exactly one row per light curve, in order.
 
-    Columns: ``alert_id, object_id, status`` (``ok`` or the reject reason),
-    ``top_class, top_prob``, ``p_<slug>`` for the 14 classes, and ``model``; with
+    Columns: ``alert_id, object_id, status``, ``top_class, top_prob``, ``p_<slug>`` for
+    the 14 classes, and ``model``.  ``status`` is ``ok``, a flagged GP fit that still has
+    probabilities (``gp_max_iter``: the fit stopped before converging; ``gp_fallback``: it
+    failed and kept its initial guess or the noise-only limit; see docs/gp.md), or a
+    reject reason (all probabilities 0, ``top_class`` null, ``top_prob`` NaN).  With
     ``uncertainty``, then ``entropy``: the predictive entropy (nats) of the (calibrated)
     probabilities, NaN for rejected alerts (see :mod:`astrot2.calibration`); with ``tta``
     copies (test-time augmentation, ``tta`` times the cost), then ``tta_top_class,
@@ -46,7 +50,7 @@ def classify_batch(clf: Classifier, batch: LightCurveBatch,
         batch = batch.with_reject(few, f"fewer_than_{min_points}_points")
     pred = clf.predict(batch)
     prob = pred.probabilities
-    ok = pred.status == "ok"
+    ok = classified(pred.status)
     top = prob.argmax(axis=1)
     names = np.array([c.name for c in CLASSES], dtype=object)
     columns = {
@@ -275,7 +279,9 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
     Returns
     -------
     dict
-        ``alerts_in, classified, rejected`` (reason -> count), ``files, skipped_files``
+        ``alerts_in, classified`` (with probabilities), ``flagged`` (the classified ones
+        with a flagged GP fit: status -> count), ``rejected`` (reason -> count), ``files,
+        skipped_files``
         (``[{"path", "error"}]``), timing, ``output, model`` (and ``errors_file`` with skip).
 
     Raises
@@ -332,8 +338,9 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
     elapsed = time.perf_counter() - start
     summary = {
         "alerts_in": n_in,
-        "classified": statuses.pop("ok", 0),
-        "rejected": dict(statuses),
+        "classified": sum(statuses[s] for s in CLASSIFIED_STATUSES),
+        "flagged": {s: statuses[s] for s in CLASSIFIED_STATUSES[1:] if statuses[s]},
+        "rejected": {s: n for s, n in statuses.items() if s not in CLASSIFIED_STATUSES},
         "files": len(files),
         "skipped_files": skipped,
         "seconds": round(elapsed, 3),

@@ -144,13 +144,12 @@ def _views_features(clf, views: list[LightCurveBatch], with_logits: bool = True
     """Features and (``with_logits``) network logits of the usable light curves of each
     view, and which light curves those are (band selection passed, GP fitted)."""
     from astrot2.features import prepare
-    from astrot2.gp import STATUS_SKIPPED
 
     m = clf.manifest
     feats, logits, oks = [], [], []
     for view in views:
         x, extra, selected, gp = prepare(view, m.gp, m.features, n_threads=clf.threads)
-        ok = selected.ok & (gp.status != STATUS_SKIPPED)
+        ok = selected.ok & gp.converged
         feats.append(summary_features(selected, extra, m.features.bands)[ok])
         if with_logits:
             logits.append(clf.logits({"x": x[ok], **({"extra": extra[ok]} if m.n_extra

@@ -3,8 +3,8 @@
 Runs what ``astrot2 classify`` runs (read -> light curves -> batched GP -> the shipped
 ``ztf`` model -> one row per alert, rejects included) on the bundled alerts, writes
 ``out/demo_classified.parquet``, prints the job summary and a per-class table, and draws
-a few light curves with their GP mean +/- 1 std and predicted class to
-``out/demo_gp_fits.png``.
+a few light curves (the best-sampled of each predicted class) with their GP mean +/- 1
+std to ``out/demo_gp_fits.png``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from astrot2.gp import classified
 
 __all__ = ["class_table", "demo_alerts_dir", "main"]
 
@@ -30,7 +32,7 @@ def class_table(table) -> str:
     and the class's mean probability over all classified alerts."""
     from astrot2.classes import CLASSES
 
-    ok = np.array(table.column("status").to_pylist()) == "ok"
+    ok = classified(np.array(table.column("status").to_pylist(), dtype=object))
     top = np.array(table.column("top_class").to_pylist(), dtype=object)[ok]
     top_prob = table.column("top_prob").to_numpy(zero_copy_only=False)[ok]
     rows = [f"{'class':<16}{'top class of':>14}{'mean top prob':>15}{'mean prob':>11}"]
@@ -43,6 +45,16 @@ def class_table(table) -> str:
                     f"{mean_p:>11.3f}")
     rows.append(f"{'rejected':<16}{int((~ok).sum()):>14}")
     return "\n".join(rows)
+
+
+def _one_per_class(batch, top: list, n: int) -> list[int]:
+    """Up to ``n`` light curves to draw: the best-sampled (most detections) of each top
+    class first, so that the figure shows the classes, then the next best-sampled."""
+    n_det = np.bincount(batch.owner, weights=batch.detected, minlength=len(batch))
+    order = [int(i) for i in np.argsort(-n_det, kind="stable")]
+    seen: set = set()
+    first = [i for i in order if top[i] is not None and not (top[i] in seen or seen.add(top[i]))]
+    return (first + [i for i in order if i not in first])[:n]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = select_bands(read_alerts(demo_alerts_dir()), clf.manifest.features)
     top = table.column("top_class").to_pylist()
     prob = table.column("top_prob").to_pylist()
-    n_det = np.bincount(batch.owner, weights=batch.detected, minlength=len(batch))
-    most = np.argsort(-n_det, kind="stable")[:6]  # the best-sampled light curves
+    most = _one_per_class(batch, top, 6)
     shown = batch.take(most)  # GP fits of these few only: the job above fitted them all
     gp = fit_gp(shown, clf.manifest.gp)
     titles = [f"{batch.object_id[i]}: {top[i] or '-'} ({prob[i] or 0:.2f})" for i in most]

@@ -19,6 +19,7 @@ import numpy as np
 from astrot2.augment import AugmentConfig, ResampleConfig, alert_windows, survey_windows
 from astrot2.classes import CLASSES, class_index
 from astrot2.errors import ModelError
+from astrot2.gp import classified
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.metrics import classification_report
 from astrot2.runtime import Classifier
@@ -134,7 +135,7 @@ def evaluate_model(model: str | Path, batch: LightCurveBatch, *, split: str = "t
         pred = clf.predict(view, check_survey=False)
         prob = pred.probabilities.astype(np.float64)
         usable = view.ok  # re-observed copies without a detection are not alerts
-        rejected = (pred.status != "ok") & usable
+        rejected = ~classified(pred.status) & usable
         prob[rejected] = 1.0 / len(CLASSES)  # a reject counts as "no information"
         out[key] = classification_report(y[usable], prob[usable], names)
         out[key]["n_rejected"] = int(rejected.sum())

@@ -28,8 +28,9 @@ import numpy as np
 
 from astrot2.classes import CLASSES
 from astrot2.errors import ConfigError, ModelError
-from astrot2.gp import STATUS_SKIPPED, GPResult
+from astrot2.gp import GPResult, alert_status, classified
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.plotting import BAND_COLOURS
 
 __all__ = ["CamModel", "Explanation", "cam_model", "explain", "explain_file", "find_alert",
            "plot_explanation"]
@@ -287,23 +288,19 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
                                              cm.weight[:, :cm.d_model]), x.shape[1])
     contribution = (extra.astype(np.float64) @ cm.weight[:, cm.d_model:].T
                     if cm.weight.shape[1] > cm.d_model else np.zeros_like(logits))
-    status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
-    status[(status == "ok") & (gp.status == STATUS_SKIPPED)] = "no_points_in_model_bands"
+    status = alert_status(selected.reject, gp.status)
     z, companion = logits, None
     if clf.companion is not None:  # the probabilities are what predict returns
         companion = clf.companion.probabilities(selected, extra)
         z = clf.companion.combine(logits, companion, selected)
     pred = clf.calibrated(z, status)
     prob = pred.probabilities.astype(np.float64)
-    cam[status != "ok"] = np.nan
+    cam[~classified(status)] = np.nan
     return Explanation(cam=cam, probabilities=prob, gp=gp, batch=selected, logits=logits,
                        extra_contribution=contribution, bias=cm.bias.copy(), status=status,
                        companion=companion)
 
 
-#: Band colours by band name (blue to red), for both surveys.
-BAND_COLOURS = {"u": "tab:purple", "g": "tab:green", "r": "tab:red", "i": "tab:orange",
-                "z": "tab:brown", "y": "black"}
 
 
 def _y_limits(lc, mean: np.ndarray) -> tuple[float, float]:
@@ -342,7 +339,7 @@ def plot_explanation(expl: Explanation, i: int, path: str | Path, *, n_classes: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if expl.status[i] != "ok":
+    if not classified(expl.status[i:i + 1])[0]:
         raise ModelError(f"light curve {i} was not classified ({expl.status[i]}): no CAM")
     lc, gp, bands = expl.batch[i], expl.gp, expl.batch.survey.bands
     prob = expl.probabilities[i]
@@ -472,7 +469,7 @@ def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
     one = batch.take([i])
     clf = Classifier.load(model or default_model([inputs], format), threads=threads)
     expl = explain(clf, one)
-    if expl.status[0] != "ok":
+    if not classified(expl.status[:1])[0]:
         raise ModelError(f"alert {alert_id} was not classified ({expl.status[0]})")
     plot_explanation(expl, 0, output, n_classes=n_classes,
                      title=f"{one.object_id[0]} (alert {one.alert_id[0]}), model {clf.name}")

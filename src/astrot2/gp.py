@@ -37,9 +37,12 @@ the last 100 days (latest first), then the others by decreasing signal-to-noise;
 status records it (``STATUS_THINNED``).  The cost of a fit grows as ``n_points**3``: the cap
 bounds the worst case (see ``benchmarks/gp.py`` for throughput at other caps).
 
-Where it fails (Cholesky breakdown, no finite likelihood), the initial guess is kept and
-the status says so (``STATUS_FALLBACK``); a light curve with no usable point is skipped
-(``STATUS_SKIPPED``) and its outputs are NaN.
+Where the ascent fails from every start (Cholesky breakdown, no finite likelihood), the
+initial guess is kept, or the noise-only limit where the initial guess breaks down too,
+and the status says so (``STATUS_FALLBACK``); an ascent that stops at ``max_iter`` keeps
+``STATUS_MAX_ITER`` whichever end point wins (the noise-only limit included); a light
+curve with no usable point is skipped (``STATUS_SKIPPED``) and its outputs are NaN.
+:func:`alert_status` turns these into the ``status`` of a classified alert (docs/gp.md).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from astrot2.errors import ConfigError
 from astrot2.lightcurves import LightCurveBatch, segment_reduce
 
 __all__ = [
+    "CLASSIFIED_STATUSES",
     "STATUS_FALLBACK",
     "STATUS_MAX_ITER",
     "STATUS_NAMES",
@@ -64,6 +68,8 @@ __all__ = [
     "STATUS_THINNED",
     "GPConfig",
     "GPResult",
+    "alert_status",
+    "classified",
     "fit_gp",
     "iter_fit_gp",
     "log_marginal_likelihood",
@@ -75,6 +81,14 @@ STATUS_FALLBACK = 2  #: numerical failure: the initial hyperparameters were kept
 STATUS_SKIPPED = 3  #: no usable point (or rejected upstream): outputs are NaN
 STATUS_THINNED = 4  #: converged on the ``max_points`` most informative points
 STATUS_NAMES = {0: "ok", 1: "max_iter", 2: "fallback", 3: "skipped", 4: "thinned"}
+
+#: The ``status`` of a classified alert for each GP status.  Thinning is by design (a
+#: converged fit), so ``ok``; a fit that did not converge or fell back still yields class
+#: probabilities, flagged; a light curve without a point in the model's bands is rejected.
+_ALERT_STATUS = {STATUS_OK: "ok", STATUS_THINNED: "ok", STATUS_MAX_ITER: "gp_max_iter",
+                 STATUS_FALLBACK: "gp_fallback", STATUS_SKIPPED: "no_points_in_model_bands"}
+#: Alert statuses that come with class probabilities (the others are reject reasons).
+CLASSIFIED_STATUSES = ("ok", "gp_max_iter", "gp_fallback")
 
 _SQRT3 = np.sqrt(3.0)
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -144,6 +158,13 @@ class GPConfig:
             raise ConfigError(f"wavelength_scale must be > 0, got {self.wavelength_scale}")
         if self.n_starts < 1:
             raise ConfigError(f"n_starts must be >= 1, got {self.n_starts}")
+        n_screened = len(_start_grid(self))
+        if self.n_starts > n_screened:
+            raise ConfigError(
+                f"n_starts {self.n_starts} exceeds the {n_screened} distinct screening starts "
+                "(avocado's guess and start_amplitudes x start_length_scales): lower n_starts "
+                "or add start values"
+            )
         if self.max_points < 2:
             raise ConfigError(f"max_points must be >= 2, got {self.max_points}")
 
@@ -179,6 +200,40 @@ class GPResult:
     n_points: np.ndarray
     n_iter: np.ndarray
     status: np.ndarray
+
+    @property
+    def converged(self) -> np.ndarray:
+        """True where the fit converged (``ok`` or ``thinned``), shape (n_objects,).
+
+        Training keeps these light curves only; classification also scores ``max_iter``
+        and ``fallback`` fits, flagged (:func:`alert_status`).
+        """
+        return (self.status == STATUS_OK) | (self.status == STATUS_THINNED)
+
+
+def alert_status(reject: np.ndarray, gp_status: np.ndarray) -> np.ndarray:
+    """The ``status`` of every classified alert: its reject reason, else its GP's.
+
+    Parameters
+    ----------
+    reject : ndarray of object (str), shape (n_alerts,)
+        Reject reasons of the light curves (``""`` for usable ones).
+    gp_status : ndarray of int, shape (n_alerts,)
+        ``STATUS_*`` codes of their GP fits.
+
+    Returns
+    -------
+    ndarray of object (str), shape (n_alerts,)
+        The reject reason, else ``ok``, ``gp_max_iter``, ``gp_fallback`` or
+        ``no_points_in_model_bands``; :func:`classified` tells which get probabilities.
+    """
+    names = np.array([_ALERT_STATUS[code] for code in sorted(_ALERT_STATUS)], dtype=object)
+    return np.where(reject != "", reject, names[gp_status]).astype(object)
+
+
+def classified(status: np.ndarray) -> np.ndarray:
+    """True for alert statuses that come with probabilities (:data:`CLASSIFIED_STATUSES`)."""
+    return np.isin(status.astype(str), CLASSIFIED_STATUSES)
 
 
 # --------------------------------------------------------------------------- selection

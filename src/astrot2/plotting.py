@@ -5,13 +5,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from astrot2.gp import GPResult
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["plot_gp_fits"]
+__all__ = ["BAND_COLOURS", "FLUX_LABEL", "flux_limits", "plot_gp_fits"]
 
-#: One colour per band, blue to red, by band index (up to LSST's six bands).
-BAND_COLOURS = ("tab:purple", "tab:green", "tab:red", "tab:orange", "tab:brown", "black")
+#: Band colours by band name, blue to red, for both surveys (every figure of astrot2).
+BAND_COLOURS = {"u": "tab:purple", "g": "tab:green", "r": "tab:red", "i": "tab:orange",
+                "z": "tab:brown", "y": "black"}
+#: The flux axis of every light-curve figure: alert photometry is difference-image flux.
+FLUX_LABEL = "difference flux (FLUXCAL: ZP 27.5)"
+#: Days of GP drawn beyond a light curve's first and last points.
+GP_MARGIN_DAYS = 5.0
+
+
+def flux_limits(lc) -> tuple[float, float]:
+    """Flux axis limits that show the data: detections with their errors, the
+    non-detections and zero, plus 12 %; the GP is clipped to them (away from the data its
+    mean and band can reach far beyond)."""
+    det = lc.detected
+    values = np.concatenate([lc.flux[det] + lc.flux_err[det], lc.flux[det] - lc.flux_err[det],
+                             lc.flux[~det], [0.0]])
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.12 * (hi - lo or 1.0)
+    return lo - pad, hi + pad
 
 
 def plot_gp_fits(
@@ -22,6 +41,9 @@ def plot_gp_fits(
     titles: Sequence[str] | None = None,
 ) -> Path:
     """Draw observed points and the GP mean +/- 1 std of several light curves.
+
+    The GP is drawn from ``GP_MARGIN_DAYS`` before the first point to as many after the
+    last, on a flux axis fitted to the data (:func:`flux_limits`).
 
     Parameters
     ----------
@@ -43,33 +65,44 @@ def plot_gp_fits(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     n = len(indices)
     cols = min(3, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
     for ax, k, i in zip(axes.flat, range(n), indices, strict=False):
         lc = batch[i]
-        t0 = result.times[i, 0]
+        t0 = lc.time.min()
+        x = result.times[i] - t0
+        near = (x >= -GP_MARGIN_DAYS) & (x <= lc.time.max() - t0 + GP_MARGIN_DAYS)
+        handles = []
         for b, name in enumerate(batch.survey.bands):
-            colour = BAND_COLOURS[b % len(BAND_COLOURS)]
+            colour = BAND_COLOURS.get(name, "grey")
             sel = lc.band == b
-            if sel.any():
-                det = sel & lc.detected
-                ax.errorbar(lc.time[det] - t0, lc.flux[det], lc.flux_err[det], fmt="o",
-                            ms=3, color=colour, label=name)
-                lim = sel & ~lc.detected
-                ax.errorbar(lc.time[lim] - t0, lc.flux[lim], lc.flux_err[lim], fmt="v",
-                            ms=3, color=colour, alpha=0.35)
-                mu, sd = result.mean[i, :, b], result.std[i, :, b]
-                x = result.times[i] - t0
-                ax.plot(x, mu, color=colour, lw=1)
-                ax.fill_between(x, mu - sd, mu + sd, color=colour, alpha=0.15, lw=0)
+            if not sel.any():
+                continue
+            det, lim = sel & lc.detected, sel & ~lc.detected
+            ax.errorbar(lc.time[det] - t0, lc.flux[det], lc.flux_err[det], fmt="o", ms=3,
+                        color=colour, zorder=3)
+            ax.errorbar(lc.time[lim] - t0, lc.flux[lim], lc.flux_err[lim], fmt="v", ms=4,
+                        mfc="white", color=colour, alpha=0.6, zorder=3)
+            mu, sd = result.mean[i, near, b], result.std[i, near, b]
+            ax.plot(x[near], mu, color=colour, lw=1.2)
+            ax.fill_between(x[near], mu - sd, mu + sd, color=colour, alpha=0.15, lw=0)
+            handles.append(Line2D([], [], color=colour, marker="o", ms=3, label=name))
+        handles += [Line2D([], [], color="grey", lw=1.2, label="GP mean"),
+                    Patch(color="grey", alpha=0.3, lw=0, label="GP ±1σ"),
+                    Line2D([], [], color="grey", marker="v", mfc="white", ls="none",
+                           label="non-detection (upper limit)")]
+        ax.set_ylim(*flux_limits(lc))
+        ax.axhline(0, color="grey", lw=0.6)
         title = titles[k] if titles is not None else f"{lc.object_id} ({lc.alert_id})"
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel(f"days since MJD {t0:.1f}")
-        ax.set_ylabel("flux (FLUXCAL, ZP 27.5)")
-        ax.legend(fontsize=7, loc="best")
+        ax.set_xlabel(f"days since MJD {t0:.1f} (first point)")
+        ax.set_ylabel(FLUX_LABEL)
+        ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.8)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.tight_layout()

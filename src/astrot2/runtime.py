@@ -26,7 +26,7 @@ import numpy as np
 from astrot2.companion import Companion
 from astrot2.errors import ModelError
 from astrot2.features import prepare
-from astrot2.gp import STATUS_SKIPPED
+from astrot2.gp import alert_status, classified
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
 from astrot2.priors import load_prior, reweight, training_prior
@@ -130,9 +130,11 @@ class Prediction:
     Attributes
     ----------
     probabilities : ndarray of float32, shape (n_alerts, n_classes)
-        Rows sum to 1 for ``ok`` alerts; all zeros for rejected ones (never NaN).
+        Rows sum to 1 for classified alerts (:func:`astrot2.gp.classified`); all zeros
+        for rejected ones (never NaN).
     status : ndarray of object (str), shape (n_alerts,)
-        ``"ok"`` or the reject reason.
+        ``"ok"``, a flagged GP fit (``gp_max_iter``, ``gp_fallback``) or the reject
+        reason (:func:`astrot2.gp.alert_status`).
     """
 
     probabilities: np.ndarray
@@ -267,8 +269,7 @@ class Classifier:
                              f"{batch.survey.name} light curves; pick the matching model")
         t0 = time.perf_counter()
         x, extra, selected, gp = prepare(batch, m.gp, m.features, n_threads=self.threads)
-        status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
-        status[(status == "ok") & (gp.status == STATUS_SKIPPED)] = "no_points_in_model_bands"
+        status = alert_status(selected.reject, gp.status)
         feeds = {"x": x}
         if "extra" in self._inputs:
             feeds["extra"] = extra
@@ -307,6 +308,6 @@ class Classifier:
         prob /= prob.sum(axis=1, keepdims=True)
         prob = reweight(prob, self.prior, self._train_prior)
         bad = ~np.isfinite(prob).all(axis=1)
-        status[(status == "ok") & bad] = "non_finite_output"
-        prob[status != "ok"] = 0.0
+        status[classified(status) & bad] = "non_finite_output"
+        prob[~classified(status)] = 0.0
         return Prediction(probabilities=prob.astype(np.float32), status=status)

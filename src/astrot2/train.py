@@ -41,7 +41,7 @@ from astrot2.augment import (
 )
 from astrot2.classes import CLASSES, class_index
 from astrot2.features import FeatureConfig, prepare
-from astrot2.gp import STATUS_SKIPPED, GPConfig, GPResult
+from astrot2.gp import GPConfig, GPResult
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import write_manifest
 from astrot2.metrics import classification_report, weighted_log_loss
@@ -158,9 +158,13 @@ def train_command(doc: dict) -> tuple[str | None, list[str]]:
 
 
 def _prepared(batch: LightCurveBatch, config: TrainConfig) -> tuple:
-    """Model inputs, usable-mask, band-selected batch and GP fit of ``batch``."""
+    """Model inputs, usable-mask, band-selected batch and GP fit of ``batch``.
+
+    Usable: a converged GP fit (a ``max_iter`` or ``fallback`` fit is left out of training,
+    though classification scores it, flagged).
+    """
     x, extra, selected, gp = prepare(batch, config.gp, config.features)
-    return x, extra, gp.status != STATUS_SKIPPED, selected, gp
+    return x, extra, gp.converged, selected, gp
 
 
 def _inputs(batch: LightCurveBatch, config: TrainConfig) -> tuple[np.ndarray, ...]:

@@ -51,7 +51,7 @@ from astrot2.features import (
     prepare,
     standardised_statistics,
 )
-from astrot2.gp import STATUS_SKIPPED, fit_gp
+from astrot2.gp import fit_gp
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest, write_manifest
 from astrot2.model import T2, PatchT2, T2Config
@@ -159,7 +159,7 @@ def _inputs(views: list[LightCurveBatch], labels: np.ndarray, manifest
     xs, es, ss, ys = [], [], [], []
     for view in views:
         x, extra, selected, gp = prepare(view, manifest.gp, manifest.features)
-        ok = view.ok & (gp.status != STATUS_SKIPPED)
+        ok = view.ok & gp.converged
         stats = light_curve_statistics(selected, gp, manifest.features.bands)
         xs.append(x[ok])
         es.append(extra[ok])

@@ -23,7 +23,7 @@ from astrot2.augment import training_copies
 from astrot2.classes import class_index
 from astrot2.evaluate import split_indices, training_settings
 from astrot2.features import FeatureConfig, prepare
-from astrot2.gp import STATUS_SKIPPED, GPConfig
+from astrot2.gp import GPConfig
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest
 
@@ -65,7 +65,7 @@ class TrainingInputs:
 
 def _usable(batch: LightCurveBatch, gp: GPConfig, feats: FeatureConfig):
     x, extra, _, result = prepare(batch, gp, feats)
-    ok = result.status != STATUS_SKIPPED
+    ok = result.converged  # as astrot2.train: converged GP fits only
     return x[ok], extra[ok], ok
 
 

@@ -395,7 +395,6 @@ def _with_companion(ctx: _Context, data, logits: np.ndarray) -> np.ndarray:
     from astrot2.compress.features import training_views
     from astrot2.evaluate import split_indices
     from astrot2.features import prepare
-    from astrot2.gp import STATUS_SKIPPED
 
     clf = ctx.companion
     m = clf.manifest
@@ -404,7 +403,7 @@ def _with_companion(ctx: _Context, data, logits: np.ndarray) -> np.ndarray:
         probs, points = [], []
         for view in views:
             _, extra, selected, gp = prepare(view, m.gp, m.features)
-            ok = np.flatnonzero(gp.status != STATUS_SKIPPED)
+            ok = np.flatnonzero(gp.converged)  # the rows of training_inputs
             usable = selected.take(ok)
             probs.append(clf.companion.probabilities(usable, extra[ok]))
             points.append(np.diff(usable.offsets))
