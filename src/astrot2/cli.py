@@ -141,6 +141,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.real is not None:
         return _train_real(args, device)
+    if args.representative:
+        return _train_representative(args, device)
     if device != "cpu":
         from astrot2.errors import ConfigError
 
@@ -177,7 +179,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
     labelled = read_labelled(args.real)
     print(f"{len(labelled.batch)} labelled objects {labelled.class_counts()}; kept out "
           f"{labelled.kept_out}")
-    config = FinetuneConfig(init=args.init)
+    config = FinetuneConfig(init=args.init or "ztf-plasticc")
     if args.seed is not None:
         config = replace(config, seed=args.seed, real=replace(config.real, seed=args.seed))
     simulated = None if args.simulated is None else read_labelled(args.simulated).batch
@@ -194,7 +196,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
     out = args.out or Path("models") / "ztf"
     command = "astrot2 train --model ztf --real REAL_DIR" + (
         " --simulated SIM_FILE" if simulated is not None else "") + (
-        f" --init {args.init}" if args.init != "ztf-plasticc" else "") + (
+        f" --init {args.init}" if args.init not in (None, "ztf-plasticc") else "") + (
         f" --seed {args.seed}" if args.seed is not None else "")
     train_real(labelled.batch, config, out, data_name=args.real.name, simulated=simulated,
                plasticc=plasticc, command=command, device=device)
@@ -202,6 +204,33 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
         from astrot2.calibration import refresh_metrics
 
         refresh_metrics(out, plasticc)
+    print(f"model written to {out}")
+    return 0
+
+
+def _train_representative(args: argparse.Namespace, device: str) -> int:
+    """``astrot2 train --model lsst --representative``: see
+    :mod:`astrot2.train_representative`."""
+    from dataclasses import replace
+
+    from astrot2.data import fetch_plasticc
+    from astrot2.errors import ConfigError
+    from astrot2.io.plasticc import read_plasticc
+    from astrot2.train_representative import RepresentativeTrainConfig, train_representative
+
+    if args.model != "lsst":
+        raise ConfigError("--representative: the representative views are those of the "
+                          "lsst model's PLAsTiCC split (--model lsst)")
+    config = RepresentativeTrainConfig(init=args.init or "lsst-plasticc")
+    if args.seed is not None:
+        config = replace(config, seed=args.seed)
+    files = fetch_plasticc(args.data, progress=False)
+    plasticc = read_plasticc(files.lightcurves, files.metadata)
+    out = args.out or Path("models") / "lsst"
+    command = "astrot2 train --model lsst --representative" + (
+        f" --init {args.init}" if args.init not in (None, "lsst-plasticc") else "") + (
+        f" --seed {args.seed}" if args.seed is not None else "")
+    train_representative(plasticc, config, out, command=command, device=device)
     print(f"model written to {out}")
     return 0
 
@@ -436,14 +465,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="folder of real labelled ZTF light curves (astrot2 data fetch bts): "
                     "fine-tune --init on them instead of training on PLAsTiCC")
     tr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
-                    help="where to fine-tune with --real (auto: a CUDA GPU when PyTorch "
-                    "sees one; the shipped models are trained on the CPU)")
+                    help="where to fine-tune with --real or --representative (auto: a CUDA "
+                    "GPU when PyTorch sees one; the shipped models are trained on the CPU)")
     tr.add_argument("--simulated", type=Path, default=None,
                     help="with --real: simulated light curves (astrot2 simulate -o FILE) "
                     "added to the training views")
-    tr.add_argument("--init", default="ztf-plasticc",
-                    help="with --real: the pre-trained model fine-tuned (default: "
-                    "ztf-plasticc, the network trained on PLAsTiCC re-observed as ZTF)")
+    tr.add_argument("--representative", action="store_true",
+                    help="with --model lsst: fine-tune --init on the PLAsTiCC split and its "
+                    "representative copies (moved to a test-like redshift and depth)")
+    tr.add_argument("--init", default=None,
+                    help="with --real or --representative: the pre-trained model fine-tuned "
+                    "(default: ztf-plasticc, the network trained on PLAsTiCC re-observed as "
+                    "ZTF; lsst-plasticc, the network trained on PLAsTiCC)")
     tr.set_defaults(func=_cmd_train)
 
     sm = sub.add_parser("simulate", help="simulate supernova light curves on the real ZTF "
