@@ -30,6 +30,7 @@ from astrot2.classes import CLASSES
 from astrot2.errors import ConfigError, ModelError
 from astrot2.gp import STATUS_SKIPPED, GPResult
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.modelref import ModelRef
 
 __all__ = ["CamModel", "Explanation", "cam_model", "explain", "explain_file", "find_alert",
            "plot_explanation"]
@@ -442,7 +443,7 @@ def find_alert(batch: LightCurveBatch, alert_id: str) -> int:
 
 
 def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
-                 model: str | Path | None = None, format: str | None = None,
+                 model: str | Path | ModelRef | None = None, format: str | None = None,
                  metadata: str | Path | None = None, n_classes: int = 3,
                  threads: int | None = None) -> dict:
     """``astrot2 explain``: read alerts, explain one, draw it; returns a JSON-ready summary.
@@ -456,21 +457,23 @@ def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
         object, the last one read.
     output : str or Path
         PNG file.
-    model : str or Path, optional
-        Shipped model name or model folder (default: the shipped model of the survey).
+    model : str, Path or ModelRef, optional
+        Shipped model name or model folder (default:
+        :func:`~astrot2.modelref.default_model` of the input).
     format, metadata
         See :func:`astrot2.io.read_file`.
     n_classes : int
         CAM strips of the most probable classes.
     """
-    from astrot2.classify import default_model
     from astrot2.io import read_alerts
+    from astrot2.modelref import default_model
     from astrot2.runtime import Classifier
 
     batch = read_alerts([inputs], format, metadata=metadata)
     i = find_alert(batch, alert_id)
     one = batch.take([i])
-    clf = Classifier.load(model or default_model([inputs], format), threads=threads)
+    clf = Classifier.load(default_model([inputs], format) if model is None else model,
+                          threads=threads)
     expl = explain(clf, one)
     if expl.status[0] != "ok":
         raise ModelError(f"alert {alert_id} was not classified ({expl.status[0]})")
