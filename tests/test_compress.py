@@ -186,7 +186,7 @@ def test_retrained_methods_round_trip(method, compressed, real_inputs):
     if method in ("clustered", "deep", "distilled_deep"):
         assert info["max_distinct_values_per_matrix"] <= 16
     if method.startswith("distilled"):
-        assert doc["model"]["architecture"] == "PatchT2" and doc["model"]["n_steps"] == 25
+        assert doc["model"]["architecture"] == "PatchT2" and doc["model"]["n_tokens"] == 25
 
 
 def test_compact_artefact_is_smaller_and_decodes_exactly(compressed, tmp_path):

@@ -41,7 +41,7 @@ def test_shapes_finite_and_every_parameter_learns(name):
     cfg = CONFIGS[name]
     torch.manual_seed(0)
     model = T2(cfg)
-    x = torch.randn(8, cfg.n_steps, cfg.n_channels)
+    x = torch.randn(8, cfg.n_tokens, cfg.n_channels)
     extra = torch.randn(8, cfg.n_extra) if cfg.n_extra else None
     logits = model(x, extra)
     assert logits.shape == (8, cfg.n_classes) and torch.isfinite(logits).all()

@@ -140,7 +140,7 @@ def _network(folder: Path) -> tuple[torch.nn.Module, dict]:
         model = PatchT2(cfg, int(section["patch"]))
         steps, channels = int(section["input_steps"]), int(section["input_channels"])
     else:
-        model, steps, channels = T2(cfg), cfg.n_steps, cfg.n_channels
+        model, steps, channels = T2(cfg), cfg.n_tokens, cfg.n_channels
     file = manifest.model_file
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "init.onnx"

@@ -105,7 +105,7 @@ def load_onnx_weights(model: nn.Module, path: str, n_steps: int, n_channels: int
 
 def t2_from_onnx(path: str, config: T2Config) -> T2:
     """A :class:`T2` holding the weights of an ONNX file exported by ``export_onnx``."""
-    return load_onnx_weights(T2(config), path, config.n_steps, config.n_channels,
+    return load_onnx_weights(T2(config), path, config.n_tokens, config.n_channels,
                              config.n_extra)
 
 

@@ -182,9 +182,7 @@ def _write_variant(ctx: _Context, method: str, folder: Path, file: Path,
 def _t2_config(ctx: _Context):
     from astrot2.model import T2Config
 
-    fields = {k: v for k, v in ctx.manifest.raw["model"].items()
-              if k in T2Config.__dataclass_fields__}
-    return T2Config(**fields)
+    return T2Config.from_dict(ctx.manifest.raw["model"], f"{ctx.parent} [model]")
 
 
 def _parent_torch(ctx: _Context):
@@ -202,17 +200,17 @@ def _student_config(ctx: _Context):
     from dataclasses import replace
 
     c, cfg = ctx.config, _t2_config(ctx)
-    if cfg.n_steps % c.student_patch:
-        raise ValueError(f"student_patch {c.student_patch} does not divide n_steps "
-                         f"{cfg.n_steps}")
-    return replace(cfg, n_steps=cfg.n_steps // c.student_patch,
+    if cfg.n_tokens % c.student_patch:
+        raise ValueError(f"student_patch {c.student_patch} does not divide n_tokens "
+                         f"{cfg.n_tokens}")
+    return replace(cfg, n_tokens=cfg.n_tokens // c.student_patch,
                    n_channels=cfg.n_channels * c.student_patch, d_model=c.student_d_model,
                    n_heads=c.student_heads, d_ff=c.student_d_ff)
 
 
 def _student_model_section(ctx: _Context) -> dict:
     return {**_student_config(ctx).to_dict(), "architecture": "PatchT2",
-            "patch": ctx.config.student_patch, "input_steps": _t2_config(ctx).n_steps,
+            "patch": ctx.config.student_patch, "input_steps": _t2_config(ctx).n_tokens,
             "input_channels": _t2_config(ctx).n_channels}
 
 
@@ -220,7 +218,7 @@ def _export(ctx: _Context, model, path: Path) -> None:
     from astrot2.compress.finetune import export
 
     cfg = _t2_config(ctx)
-    export(model, str(path), cfg.n_steps, cfg.n_channels, cfg.n_extra)
+    export(model, str(path), cfg.n_tokens, cfg.n_channels, cfg.n_extra)
 
 
 def _torch_variant(ctx: _Context, method: str):
@@ -236,7 +234,7 @@ def _torch_variant(ctx: _Context, method: str):
         cfg = _t2_config(ctx)
         model = ft.PatchT2(_student_config(ctx), c.student_patch) if student else \
             ft.T2(cfg)
-        ft.load_onnx_weights(model, str(onnx_file), cfg.n_steps, cfg.n_channels, cfg.n_extra)
+        ft.load_onnx_weights(model, str(onnx_file), cfg.n_tokens, cfg.n_channels, cfg.n_extra)
     elif method == "pruned":
         model = _parent_torch(ctx)
         ft.prune(model, ctx.inputs(), sparsity=c.sparsity, steps=c.prune_steps,
