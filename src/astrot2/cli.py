@@ -330,7 +330,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     summary = explain_file(args.input, args.alert_id, args.output,
                            model=_model_ref(args, [args.input]),
                            format=args.format, metadata=args.metadata,
-                           n_classes=args.classes)
+                           n_classes=args.classes, include_forced=not args.detections_only)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -537,6 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="CAM strips for the N most probable classes (default 3)")
     ex.add_argument("--format", choices=FORMATS, default=None)
     ex.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
+    ex.add_argument("--detections-only", action="store_true",
+                    help="Rubin/ELAsTiCC alerts: ignore their forced photometry (read as "
+                    "non-detections by default, as astrot2 classify reads them)")
     ex.set_defaults(func=_cmd_explain)
 
     ca = sub.add_parser("calibrate", help="fit a model's temperature on its validation "

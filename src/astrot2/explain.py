@@ -28,12 +28,12 @@ import numpy as np
 
 from astrot2.classes import CLASSES
 from astrot2.errors import ConfigError, ModelError
-from astrot2.gp import STATUS_SKIPPED, GPResult
+from astrot2.gp import GPResult
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.modelref import ModelRef
 
-__all__ = ["CamModel", "Explanation", "cam_model", "explain", "explain_file", "find_alert",
-           "plot_explanation"]
+__all__ = ["CamModel", "Explanation", "cam_model", "explain", "explain_alert", "explain_file",
+           "find_alert", "plot_explanation"]
 
 
 @dataclass(frozen=True)
@@ -248,6 +248,11 @@ def _cached_cam_model(clf) -> CamModel:
 def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explanation:
     """Class activation maps of every light curve of ``batch``.
 
+    The classifier's own steps score the batch (:meth:`~astrot2.runtime.Classifier.
+    model_inputs`, ``logits``, ``combine``, ``calibrated``), so the probabilities are
+    exactly those of :meth:`~astrot2.runtime.Classifier.predict`; the CAM session only
+    adds the encoder output that the maps are made of.
+
     Parameters
     ----------
     clf : Classifier
@@ -264,42 +269,27 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
         extra_contribution + bias == logits`` (to float32 rounding); for a patched model,
         each patch's value over its grid steps.
     """
-    from astrot2.features import prepare
-
-    m = clf.manifest
-    if check_survey and batch.survey.name != m.survey.name:
-        raise ModelError(f"model {clf.name} is for {m.survey.name} alerts, got "
-                         f"{batch.survey.name} light curves; pick the matching model")
+    inputs = clf.model_inputs(batch, check_survey=check_survey)
+    logits = clf.logits(inputs.feeds)
     cm = _cached_cam_model(clf)
-    x, extra, selected, gp = prepare(batch, m.gp, m.features)
-    feeds = {"x": x}
-    names = [i.name for i in cm.session.get_inputs()]
-    if "extra" in names:
-        feeds["extra"] = extra
-    n = len(x)
-    logits = np.zeros((n, len(cm.bias)))
-    cam = np.zeros((n, len(cm.bias), x.shape[1]))
-    step = 256
+    x, extra = inputs.feeds["x"], inputs.extra
+    n, n_steps = x.shape[:2]
+    cam = np.zeros((n, len(cm.bias), n_steps))
+    step = clf.MODEL_BATCH
     for i in range(0, n, step):
-        part = {k: v[i:i + step] for k, v in feeds.items()}
-        z, h = cm.session.run(None, part)[:2]  # (b, K), (b, T, d)
-        logits[i:i + step] = z
+        part = {k: v[i:i + step] for k, v in inputs.feeds.items()}
+        h = cm.session.run(None, part)[1]  # (b, T, d): the encoder output
         cam[i:i + step] = _to_grid(np.einsum("btd,kd->bkt", h.astype(np.float64),
-                                             cm.weight[:, :cm.d_model]), x.shape[1])
+                                             cm.weight[:, :cm.d_model]), n_steps)
     contribution = (extra.astype(np.float64) @ cm.weight[:, cm.d_model:].T
                     if cm.weight.shape[1] > cm.d_model else np.zeros_like(logits))
-    status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
-    status[(status == "ok") & (gp.status == STATUS_SKIPPED)] = "no_points_in_model_bands"
-    z, companion = logits, None
-    if clf.companion is not None:  # the probabilities are what predict returns
-        companion = clf.companion.probabilities(selected, extra)
-        z = clf.companion.combine(logits, companion, selected)
-    pred = clf.calibrated(z, status)
-    prob = pred.probabilities.astype(np.float64)
-    cam[status != "ok"] = np.nan
-    return Explanation(cam=cam, probabilities=prob, gp=gp, batch=selected, logits=logits,
-                       extra_contribution=contribution, bias=cm.bias.copy(), status=status,
-                       companion=companion)
+    z, companion = clf.combine(logits, inputs)
+    pred = clf.calibrated(z, inputs.status.copy())
+    cam[pred.status != "ok"] = np.nan
+    return Explanation(cam=cam, probabilities=pred.probabilities.astype(np.float64),
+                       gp=inputs.gp, batch=inputs.selected, logits=logits,
+                       extra_contribution=contribution, bias=cm.bias.copy(),
+                       status=pred.status, companion=companion)
 
 
 #: Band colours by band name (blue to red), for both surveys.
@@ -442,11 +432,12 @@ def find_alert(batch: LightCurveBatch, alert_id: str) -> int:
     return int(hits[-1])
 
 
-def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
-                 model: str | Path | ModelRef | None = None, format: str | None = None,
-                 metadata: str | Path | None = None, n_classes: int = 3,
-                 threads: int | None = None) -> dict:
-    """``astrot2 explain``: read alerts, explain one, draw it; returns a JSON-ready summary.
+def explain_alert(inputs: str | Path, alert_id: str, *,
+                  model: str | Path | ModelRef | None = None, format: str | None = None,
+                  metadata: str | Path | None = None, threads: int | None = None,
+                  include_forced: bool | None = None
+                  ) -> tuple[Explanation, LightCurveBatch, object]:
+    """Read alerts as ``astrot2 classify`` reads them and explain one of them.
 
     Parameters
     ----------
@@ -455,26 +446,57 @@ def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
     alert_id : str
         The alert (or, failing that, object) to explain; with several alerts of one
         object, the last one read.
-    output : str or Path
-        PNG file.
     model : str, Path or ModelRef, optional
         Shipped model name or model folder (default:
         :func:`~astrot2.modelref.default_model` of the input).
     format, metadata
         See :func:`astrot2.io.read_file`.
-    n_classes : int
-        CAM strips of the most probable classes.
+    threads : int, optional
+        GP and ONNX Runtime threads.
+    include_forced : bool, optional
+        Read Rubin / ELAsTiCC forced photometry as non-detections (default: as
+        ``astrot2 classify`` reads it, :data:`astrot2.classify.INCLUDE_FORCED`), so the
+        light curve explained is the one classified.
+
+    Returns
+    -------
+    explanation : Explanation
+        Of the one alert.
+    alert : LightCurveBatch
+        The alert's light curve as read (all bands).
+    clf : Classifier
     """
+    from astrot2.classify import INCLUDE_FORCED
     from astrot2.io import read_alerts
     from astrot2.modelref import default_model
     from astrot2.runtime import Classifier
 
-    batch = read_alerts([inputs], format, metadata=metadata)
-    i = find_alert(batch, alert_id)
-    one = batch.take([i])
+    forced = INCLUDE_FORCED if include_forced is None else include_forced
+    batch = read_alerts([inputs], format, metadata=metadata, include_forced=forced)
+    one = batch.take([find_alert(batch, alert_id)])
     clf = Classifier.load(default_model([inputs], format) if model is None else model,
                           threads=threads)
-    expl = explain(clf, one)
+    return explain(clf, one), one, clf
+
+
+def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
+                 model: str | Path | ModelRef | None = None, format: str | None = None,
+                 metadata: str | Path | None = None, n_classes: int = 3,
+                 threads: int | None = None, include_forced: bool | None = None) -> dict:
+    """``astrot2 explain``: :func:`explain_alert`, drawn; returns a JSON-ready summary.
+
+    Parameters
+    ----------
+    inputs, alert_id, model, format, metadata, threads, include_forced
+        See :func:`explain_alert`.
+    output : str or Path
+        PNG file.
+    n_classes : int
+        CAM strips of the most probable classes.
+    """
+    expl, one, clf = explain_alert(inputs, alert_id, model=model, format=format,
+                                   metadata=metadata, threads=threads,
+                                   include_forced=include_forced)
     if expl.status[0] != "ok":
         raise ModelError(f"alert {alert_id} was not classified ({expl.status[0]})")
     plot_explanation(expl, 0, output, n_classes=n_classes,

@@ -26,14 +26,14 @@ import numpy as np
 from astrot2.companion import Companion
 from astrot2.errors import ModelError
 from astrot2.features import prepare
-from astrot2.gp import STATUS_SKIPPED
+from astrot2.gp import STATUS_SKIPPED, GPResult
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
 from astrot2.modelref import COMPANION_SUFFIX, ModelRef, resolve_model, shipped_models
 from astrot2.priors import load_prior, reweight, training_prior
 from astrot2.sessions import onnx_session
 
-__all__ = ["MODEL_SUFFIXES", "Classifier", "ModelRef", "Prediction", "onnx_session",
+__all__ = ["MODEL_SUFFIXES", "Classifier", "ModelInputs", "ModelRef", "Prediction", "onnx_session",
            "resolve_model", "shipped_models"]
 
 #: Model file kinds a manifest may name, by suffix.
@@ -86,6 +86,30 @@ class Prediction:
     """
 
     probabilities: np.ndarray
+    status: np.ndarray
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the network and the companion of a :class:`Classifier` read for a batch.
+
+    Attributes
+    ----------
+    feeds : dict of str to ndarray of float32
+        The ONNX inputs: ``x`` of shape (n_alerts, n_steps, n_channels) and, for a
+        model with extra inputs, ``extra``.
+    extra : ndarray of float32, shape (n_alerts, n_extra)
+    selected : LightCurveBatch
+        The light curves in the model's bands (what the GP was fitted on).
+    gp : GPResult
+    status : ndarray of object (str), shape (n_alerts,)
+        ``"ok"`` or the reject reason.
+    """
+
+    feeds: dict[str, np.ndarray]
+    extra: np.ndarray
+    selected: LightCurveBatch
+    gp: GPResult
     status: np.ndarray
 
 
@@ -204,35 +228,63 @@ class Classifier:
             return np.zeros((0, len(self.manifest.raw["classes"])))
         return np.concatenate(out).astype(np.float64)
 
-    def scores(self, batch: LightCurveBatch, *, check_survey: bool = True
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """Uncalibrated logits (float64) and status of every light curve of ``batch``.
+    def model_inputs(self, batch: LightCurveBatch, *, check_survey: bool = True
+                     ) -> ModelInputs:
+        """The first step of :meth:`scores`: band selection, GP and the feature seam.
 
-        The network's logits, combined with the feature companion's log-probabilities
-        when the model has one; before the stored temperature.  See :meth:`predict`.
+        Raises
+        ------
+        ModelError
+            ``check_survey`` and light curves of another survey than the model's.
         """
         m = self.manifest
         if check_survey and batch.survey.name != m.survey.name:
             raise ModelError(f"model {self.name} is for {m.survey.name} alerts, got "
                              f"{batch.survey.name} light curves; pick the matching model")
-        t0 = time.perf_counter()
         x, extra, selected, gp = prepare(batch, m.gp, m.features, n_threads=self.threads)
         status = np.where(selected.reject != "", selected.reject, "ok").astype(object)
         status[(status == "ok") & (gp.status == STATUS_SKIPPED)] = "no_points_in_model_bands"
         feeds = {"x": x}
         if "extra" in self._inputs:
             feeds["extra"] = extra
+        return ModelInputs(feeds=feeds, extra=extra, selected=selected, gp=gp, status=status)
+
+    def combine(self, logits: np.ndarray, inputs: ModelInputs
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The last step of :meth:`scores`: the network's logits combined with the feature
+        companion's log-probabilities when the model runs with it.
+
+        Returns
+        -------
+        logits : ndarray of float64, shape (n_alerts, n_classes)
+            Unchanged without a companion.
+        companion : ndarray of float64, shape (n_alerts, n_classes), or None
+            The companion's own probabilities (None without a companion).
+        """
+        if self.companion is None:
+            return logits, None
+        own = self.companion.probabilities(inputs.selected, inputs.extra)
+        return self.companion.combine(logits, own, inputs.selected), own
+
+    def scores(self, batch: LightCurveBatch, *, check_survey: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated logits (float64) and status of every light curve of ``batch``.
+
+        :meth:`model_inputs`, the network (:meth:`logits`), :meth:`combine`: the
+        network's logits, combined with the feature companion's log-probabilities when
+        the model has one; before the stored temperature.  See :meth:`predict`.
+        """
+        t0 = time.perf_counter()
+        inputs = self.model_inputs(batch, check_survey=check_survey)
         t1 = time.perf_counter()
-        logits = self.logits(feeds)
+        logits = self.logits(inputs.feeds)
         t2 = time.perf_counter()
-        if self.companion is not None:
-            logits = self.companion.combine(
-                logits, self.companion.probabilities(selected, extra), selected)
+        logits, _ = self.combine(logits, inputs)
         if self.stage_seconds is not None:
             for key, seconds in (("gp_and_features", t1 - t0), ("network", t2 - t1),
                                  ("companion", time.perf_counter() - t2)):
                 self.stage_seconds[key] = self.stage_seconds.get(key, 0.0) + seconds
-        return logits, status
+        return logits, inputs.status
 
     def predict(self, batch: LightCurveBatch, *, check_survey: bool = True) -> Prediction:
         """Class probabilities for every light curve of ``batch`` (one row each).
