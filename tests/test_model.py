@@ -76,6 +76,33 @@ def test_onnx_matches_pytorch_on_real_inputs(real_inputs, tmp_path):
     np.testing.assert_allclose(one, want[:1], atol=1e-5)  # dynamic batch axis
 
 
+def test_one_exporter_for_both_architectures_and_weights_read_back(real_inputs, tmp_path):
+    """``export_onnx`` exports ``PatchT2`` on the GP grid (``input_shape``) as well as ``T2``;
+    ONNX Runtime agrees with PyTorch, and ``load_onnx_weights`` maps the file back."""
+    from astrot2.compress.finetune import load_onnx_weights
+    from astrot2.model import PatchT2
+
+    x, extra = real_inputs  # (67, 100, 2): grid steps, g and r
+    torch.manual_seed(3)
+    model = PatchT2(T2Config(n_tokens=25, n_channels=8, n_extra=1, n_heads=4), 4).eval()
+    with torch.no_grad():  # trained-like weights (fresh LayerNorms are equal constants)
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape))
+    assert model.input_shape == tuple(x.shape[1:])
+    path = tmp_path / "patch.onnx"
+    export_onnx(model, str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"x": x.numpy(), "extra": extra.numpy()})[0]
+    with torch.no_grad():
+        want = model(x, extra).numpy()
+    assert np.abs(got - want).max() <= 1e-5
+    torch.manual_seed(4)
+    other = load_onnx_weights(PatchT2(model.config, 4), str(path))
+    for (name, p), q in zip(model.state_dict().items(), other.state_dict().values(),
+                            strict=True):
+        assert torch.equal(p, q), name
+
+
 def test_config_errors():
     with pytest.raises(ConfigError):
         T2Config(d_model=30, n_heads=16)

@@ -229,9 +229,9 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
     if list(gbm.classes_) != list(range(len(CLASSES))):
         raise ModelError("the companion's training views miss a class; cannot export it")
     onx = trees_to_onnx(gbm, x_train.shape[1])
-    import onnxruntime as ort
+    from astrot2.sessions import onnx_session
 
-    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = onnx_session(onx.SerializeToString(), "the companion being fitted")
     p_val = onnx_probabilities(session, x_val)
     parity = float(np.abs(p_val - gbm.predict_proba(x_val)).max())
     names = feature_names(m.features.bands, m.n_extra)

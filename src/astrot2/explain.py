@@ -31,6 +31,7 @@ from astrot2.errors import ConfigError, ModelError
 from astrot2.gp import GPResult
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.modelref import ModelRef
+from astrot2.sessions import onnx_session
 
 __all__ = ["CamModel", "Explanation", "cam_model", "explain", "explain_alert", "explain_file",
            "find_alert", "plot_explanation"]
@@ -105,7 +106,7 @@ def _load_onnx(file: Path):
     if file.suffix == ".onnx":
         return onnx.load(str(file))
     if file.suffix == ".t2c":
-        from astrot2.compress.artefact import read_compact
+        from astrot2.compact import read_compact
 
         return onnx.load_from_string(read_compact(file))
     raise ModelError(f"{file}: class activation maps need the ONNX graph, and a "
@@ -168,7 +169,6 @@ def cam_model(file: str | Path, threads: int | None = None) -> CamModel:
     threads : int, optional
         ONNX Runtime intra-op threads.
     """
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     model = _load_onnx(Path(file))
@@ -181,15 +181,7 @@ def cam_model(file: str | Path, threads: int | None = None) -> CamModel:
             extra_outputs.append(name)
     for name in extra_outputs:
         graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    if threads is not None:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(model.SerializeToString(), sess_options=opts,
-                                       providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"{file}: ONNX Runtime cannot run the CAM graph ({exc})") from exc
+    session = onnx_session(model.SerializeToString(), f"{file} (its CAM graph)", threads)
     values = dict(inits)
     if len(extra_outputs) > 1:  # run once on zeros to read computed head tensors
         feeds = {i.name: np.zeros([1, *[d if isinstance(d, int) else 1 for d in i.shape[1:]]],

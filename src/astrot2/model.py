@@ -156,6 +156,11 @@ class T2(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.d_model + config.n_extra, config.n_classes)
 
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """``(T, C)`` of the input ``x`` (B, T, C): grid steps and channels per step."""
+        return self.config.n_tokens, self.config.n_channels
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Per-step features before pooling: (B, T, C) -> (B, T, d)."""
         h = F.relu(self.embed(x)) * math.sqrt(self.config.d_model)  # (B, T, d)
@@ -201,20 +206,26 @@ class PatchT2(nn.Module):
         self.t2 = T2(config)
         self.config = config
 
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """``(T, C)`` of the input ``x``: the GP grid, ``patch`` grid steps per token."""
+        return self.config.n_tokens * self.patch, self.config.n_channels // self.patch
+
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         b, t, c = x.shape
         return self.t2(x.reshape(b, t // self.patch, self.patch * c), extra)  # (B, K)
 
 
-def export_onnx(model: T2, path: str, opset: int = 17) -> None:
-    """Export ``model`` (eval mode) to ONNX with a dynamic batch axis.
+def export_onnx(model: T2 | PatchT2, path: str, opset: int = 17) -> None:
+    """Export ``model`` (eval mode) to ONNX with a dynamic batch axis: the one exporter of
+    every network the runtime loads.
 
-    Inputs ``x`` (B, T, C) and, when the model has extra features, ``extra`` (B, E); output
-    ``logits`` (B, K).
+    Inputs ``x`` (B, T, C) with ``(T, C) = model.input_shape`` and, when the model has
+    extra features, ``extra`` (B, E); output ``logits`` (B, K).
     """
     model = model.eval()
     cfg = model.config
-    x = torch.zeros(2, cfg.n_tokens, cfg.n_channels)
+    x = torch.zeros(2, *model.input_shape)
     names = ["x"]
     args: tuple[torch.Tensor, ...] = (x,)
     if cfg.n_extra:

@@ -39,7 +39,6 @@ from astrot2.compress.finetune import (
     _forward,
     _snapshot,
     cluster,
-    export,
     fit,
     load_onnx_weights,
     prune,
@@ -53,7 +52,7 @@ from astrot2.features import (
 from astrot2.gp import STATUS_SKIPPED, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest, write_manifest
-from astrot2.model import T2, PatchT2, T2Config
+from astrot2.model import T2, PatchT2, T2Config, export_onnx
 from astrot2.realsky import (
     CUTS,
     RealSkyConfig,
@@ -146,7 +145,7 @@ def _network(folder: Path) -> tuple[torch.nn.Module, dict]:
         onnx_path = Path(tmp) / "init.onnx"
         onnx_path.write_bytes(read_compact(file) if file.suffix == ".t2c"
                               else file.read_bytes())
-        load_onnx_weights(model, str(onnx_path), steps, channels, cfg.n_extra)
+        load_onnx_weights(model, str(onnx_path))
     return model, {**section, "input_steps": steps, "input_channels": channels}
 
 
@@ -363,8 +362,7 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     model.eval()
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
-        export(model, str(onnx_path), section["input_steps"], section["input_channels"],
-               section["n_extra"])
+        export_onnx(model, str(onnx_path))
         artefact = write_compact(onnx_path, out / "model.t2c")
     counts = np.bincount(y_tr, minlength=len(CLASSES)).astype(np.float64)
     mix = counts * weights

@@ -214,27 +214,20 @@ def _student_model_section(ctx: _Context) -> dict:
             "input_channels": _t2_config(ctx).n_channels}
 
 
-def _export(ctx: _Context, model, path: Path) -> None:
-    from astrot2.compress.finetune import export
-
-    cfg = _t2_config(ctx)
-    export(model, str(path), cfg.n_tokens, cfg.n_channels, cfg.n_extra)
-
-
 def _torch_variant(ctx: _Context, method: str):
     """The torch model of a retrained variant (trained now, or read back from its ONNX)."""
     if method in ctx.models:
         return ctx.models[method]
     from astrot2.compress import finetune as ft
+    from astrot2.model import T2, PatchT2
 
     c = ctx.config
     onnx_file = ctx.out / method / _float_model_name(method)
     student = method.startswith("distilled")
     if onnx_file.is_file():  # reuse a variant written by an earlier run
-        cfg = _t2_config(ctx)
-        model = ft.PatchT2(_student_config(ctx), c.student_patch) if student else \
-            ft.T2(cfg)
-        ft.load_onnx_weights(model, str(onnx_file), cfg.n_tokens, cfg.n_channels, cfg.n_extra)
+        model = PatchT2(_student_config(ctx), c.student_patch) if student else \
+            T2(_t2_config(ctx))
+        ft.load_onnx_weights(model, str(onnx_file))
     elif method == "pruned":
         model = _parent_torch(ctx)
         ft.prune(model, ctx.inputs(), sparsity=c.sparsity, steps=c.prune_steps,
@@ -257,7 +250,7 @@ def _torch_variant(ctx: _Context, method: str):
 
         data, logits = _student_data(ctx)
         torch.manual_seed(c.seed)
-        model = ft.PatchT2(_student_config(ctx), c.student_patch)
+        model = PatchT2(_student_config(ctx), c.student_patch)
         ft.distill(model, data, logits, steps=c.distill_steps,
                    alpha=c.distill_alpha, seed=c.seed, batch_size=c.batch_size, log=ctx.log)
     elif method == "distilled_deep":  # fine-tuned on the teacher's soft targets too
@@ -363,13 +356,12 @@ def _student_data(ctx: _Context) -> tuple[object, np.ndarray]:
 def _ensemble_logits(ctx: _Context, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
     """The teachers' logits for model inputs: the parent's alone, or the log of the mean
     class probabilities of all the teachers."""
-    import onnxruntime as ort
-
     from astrot2.calibration import softmax
+    from astrot2.sessions import onnx_session
 
     logits = []
     for file in ctx.teachers:
-        teacher = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+        teacher = onnx_session(str(file), file)
         logits.append(np.concatenate([
             teacher.run(None, _feeds(teacher, x[i:i + 512], extra[i:i + 512]))[0]
             for i in range(0, len(x), 512)]))
@@ -451,6 +443,7 @@ def _sparsity(model) -> dict[str, float]:
 def _make(ctx: _Context, method: str) -> Path:
     """Write the folder of one method (unless it exists) and return it."""
     from astrot2.compress import artefact, convert
+    from astrot2.model import export_onnx
 
     folder = ctx.out / method
     if (folder / "manifest.json").is_file():
@@ -492,7 +485,7 @@ def _make(ctx: _Context, method: str) -> Path:
                     **ctx.companion_weights}
         file = folder / _float_model_name(method)
         if not file.is_file():
-            _export(ctx, model, file)
+            export_onnx(model, str(file))
         if method in COMPACT:  # the float ONNX stays beside it, for reuse (not loaded)
             compact = folder / "model.t2c"
             info["artefact"] = artefact.write_compact(file, compact)
