@@ -14,7 +14,7 @@ from astrot2.errors import ConfigError  # noqa: E402
 from astrot2.features import FeatureConfig, build_inputs  # noqa: E402
 from astrot2.gp import fit_gp  # noqa: E402
 from astrot2.io import read_alerts  # noqa: E402
-from astrot2.model import T2, T2Config, export_onnx  # noqa: E402
+from astrot2.model import T2, PatchT2, T2Config, export_onnx  # noqa: E402
 
 CONFIGS = {
     "lsst": T2Config(n_channels=6, n_extra=4),
@@ -61,10 +61,27 @@ def test_cam_sums_to_the_logits(real_inputs):
         torch.testing.assert_close(rebuilt, model(x, extra), rtol=1e-5, atol=1e-5)
 
 
-def test_onnx_matches_pytorch_on_real_inputs(real_inputs, tmp_path):
-    x, extra = real_inputs
+#: Every network architecture the runtime loads, as a small model on the real inputs' grid.
+ARCHITECTURES = {
+    "T2": lambda: T2(CONFIGS["ztf"]),
+    "PatchT2": lambda: PatchT2(T2Config(n_tokens=25, n_channels=8, n_extra=1, n_heads=4), 4),
+}
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_onnx_matches_pytorch_on_real_inputs(arch, real_inputs, tmp_path):
+    """``export_onnx``, the one exporter, for every architecture: ONNX Runtime agrees with
+    PyTorch on the GP grid (``input_shape``) with a dynamic batch axis, and
+    ``load_onnx_weights`` maps the file back onto a fresh model."""
+    from astrot2.compress.finetune import load_onnx_weights
+
+    x, extra = real_inputs  # (67, 100, 2): grid steps, g and r
     torch.manual_seed(2)
-    model = T2(CONFIGS["ztf"]).eval()
+    model = ARCHITECTURES[arch]().eval()
+    with torch.no_grad():  # trained-like weights (fresh LayerNorms are equal constants)
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape))
+    assert model.input_shape == tuple(x.shape[1:])
     path = tmp_path / "t2.onnx"
     export_onnx(model, str(path))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -74,30 +91,7 @@ def test_onnx_matches_pytorch_on_real_inputs(real_inputs, tmp_path):
     assert np.abs(got - want).max() <= 1e-5
     one = session.run(None, {"x": x[:1].numpy(), "extra": extra[:1].numpy()})[0]
     np.testing.assert_allclose(one, want[:1], atol=1e-5)  # dynamic batch axis
-
-
-def test_one_exporter_for_both_architectures_and_weights_read_back(real_inputs, tmp_path):
-    """``export_onnx`` exports ``PatchT2`` on the GP grid (``input_shape``) as well as ``T2``;
-    ONNX Runtime agrees with PyTorch, and ``load_onnx_weights`` maps the file back."""
-    from astrot2.compress.finetune import load_onnx_weights
-    from astrot2.model import PatchT2
-
-    x, extra = real_inputs  # (67, 100, 2): grid steps, g and r
-    torch.manual_seed(3)
-    model = PatchT2(T2Config(n_tokens=25, n_channels=8, n_extra=1, n_heads=4), 4).eval()
-    with torch.no_grad():  # trained-like weights (fresh LayerNorms are equal constants)
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn(p.shape))
-    assert model.input_shape == tuple(x.shape[1:])
-    path = tmp_path / "patch.onnx"
-    export_onnx(model, str(path))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"x": x.numpy(), "extra": extra.numpy()})[0]
-    with torch.no_grad():
-        want = model(x, extra).numpy()
-    assert np.abs(got - want).max() <= 1e-5
-    torch.manual_seed(4)
-    other = load_onnx_weights(PatchT2(model.config, 4), str(path))
+    other = load_onnx_weights(ARCHITECTURES[arch](), str(path))
     for (name, p), q in zip(model.state_dict().items(), other.state_dict().values(),
                             strict=True):
         assert torch.equal(p, q), name
