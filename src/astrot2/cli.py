@@ -312,8 +312,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     methods = args.methods or list(METHODS)
     results = run(_model_ref(args), out, batch, methods=methods, threads=args.threads,
                   config=config_from(args.set, tolerance=args.tolerance,
-                                     teachers=tuple(str(t) for t in args.teachers),
-                                     companion_teacher=args.companion_teacher or ""))
+                                     teachers=tuple(str(t) for t in args.teachers)))
     (out / f"compression-{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / f"compression-{name}.md").write_text(markdown_table(results["variants"]))
     if args.ship_to is not None:
@@ -518,9 +517,6 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--teachers", type=Path, nargs="+", default=[],
                     help="more teacher model folders (same split and inputs as --model): "
                     "the students learn the ensemble's mean probabilities")
-    co.add_argument("--companion-teacher", default=None, metavar="MODEL",
-                    help="a model with a feature companion and the same split: the "
-                    "students learn the teachers combined with its companion")
     co.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="compression settings, e.g. sparsity=0.35 clusters=24 "
                     "(astrot2.compress.pipeline.CompressConfig)")

@@ -77,12 +77,6 @@ class CompressConfig:
     # more teachers for the students: model folders with the parent's split and inputs;
     # the students learn the mean of their and the parent's class probabilities
     teachers: tuple[str, ...] = ()
-    # students also learn every train view without host photo-z (1: on), taught what the
-    # teachers answer *with* it (privileged information); for models with photo-z inputs
-    redshift_dropout: int = 0
-    # a model with a feature companion (same split): the teachers' ensemble is combined
-    # with that companion (weights refitted on validation) before the students learn it
-    companion_teacher: str = ""
 
 
 def config_from(settings: Sequence[str] = (), **given: object) -> CompressConfig:
@@ -119,15 +113,7 @@ class _Context:
         self.onnx = self.manifest.model_file
         self.teachers = [self.onnx, *(_teacher_file(parent, self.manifest, Path(t))
                                       for t in config.teachers)]
-        self.companion = None  # a Classifier with its companion (companion_teacher)
-        self.companion_weights: dict[str, object] = {}
-        if config.companion_teacher:
-            from astrot2.runtime import Classifier
-
-            _teacher_file(parent, self.manifest, Path(config.companion_teacher))
-            self.companion = Classifier.load(config.companion_teacher, companion=True)
         self._inputs: dict[int, object] = {}
-        self._n_augment: dict[int, int | None] = {}  # by id of a cached inputs()
         self._teacher_logits: dict[int, np.ndarray] = {}  # by id of a cached inputs()
         self.models: dict[str, object] = {}
 
@@ -138,7 +124,6 @@ class _Context:
         if key not in self._inputs:
             self._inputs[key] = training_inputs(self.parent, self.batch, n_augment=n_augment,
                                                 cache=self.cache, log=self.log)
-            self._n_augment[id(self._inputs[key])] = n_augment
         return self._inputs[key]
 
 
@@ -317,40 +302,19 @@ def _teacher_file(parent: Path, manifest, folder: Path) -> Path:
 def _teacher_logits(ctx: _Context, data) -> np.ndarray:
     """The teachers' logits on the train views of ``data`` (ONNX Runtime): the parent's,
     or with more teachers the log of their mean class probabilities (raw outputs: a
-    teacher's calibration temperature is not applied), combined with the companion
-    teacher when there is one.  Computed once per inputs: the student's distillation and
-    its pruning and clustering share them."""
+    teacher's calibration temperature is not applied).  Computed once per inputs: the
+    student's distillation and its pruning and clustering share them."""
     if id(data) in ctx._teacher_logits:
         return ctx._teacher_logits[id(data)]
     out = _ensemble_logits(ctx, data.x_train, data.extra_train)
-    if ctx.companion is not None:
-        out = _with_companion(ctx, data, out)
     ctx._teacher_logits[id(data)] = out
     return out
 
 
 def _student_data(ctx: _Context) -> tuple[object, np.ndarray]:
-    """The students' training inputs and their teachers' logits.
-
-    With ``redshift_dropout`` (and photo-z inputs), every train view twice: as it is and
-    without host photo-z (:func:`astrot2.features.without_redshift_inputs`), both taught
-    the teachers' logits for the view *with* it: the student learns to infer from the
-    light curve what the photo-z would have told (alerts often carry none).
-    """
-    from dataclasses import replace
-
-    from astrot2.features import without_redshift_inputs
-
-    c = ctx.config
-    data = ctx.inputs(c.distill_augment)
-    logits = _teacher_logits(ctx, data)
-    if not c.redshift_dropout or not ctx.manifest.features.use_redshift:
-        return data, logits
-    bare = without_redshift_inputs(data.extra_train, ctx.manifest.features)
-    doubled = replace(data, x_train=np.concatenate([data.x_train, data.x_train]),
-                      extra_train=np.concatenate([data.extra_train, bare]),
-                      y_train=np.concatenate([data.y_train, data.y_train]))
-    return doubled, np.concatenate([logits, logits])
+    """The students' training inputs and their teachers' logits."""
+    data = ctx.inputs(ctx.config.distill_augment)
+    return data, _teacher_logits(ctx, data)
 
 
 def _ensemble_logits(ctx: _Context, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
@@ -369,49 +333,6 @@ def _ensemble_logits(ctx: _Context, x: np.ndarray, extra: np.ndarray) -> np.ndar
         return logits[0]
     mean = np.mean([softmax(z) for z in logits], axis=0)
     return np.log(np.maximum(mean, 1e-30)).astype(np.float32)
-
-
-def _with_companion(ctx: _Context, data, logits: np.ndarray) -> np.ndarray:
-    """The teachers' logits on ``data``'s train views combined with the companion teacher.
-
-    The companion's probabilities on the same train views (rebuilt with
-    :func:`astrot2.compress.features.training_views`, same order and usable rows); the
-    :class:`astrot2.companion.Combination` is refitted for these teachers on the
-    validation objects.
-    """
-    from dataclasses import asdict
-
-    from astrot2.companion_fit import fit_combination
-    from astrot2.compress.features import training_views
-    from astrot2.evaluate import split_indices
-    from astrot2.features import prepare
-    from astrot2.gp import STATUS_SKIPPED
-
-    clf = ctx.companion
-    m = clf.manifest
-
-    def companion_probs(views) -> tuple[np.ndarray, np.ndarray]:
-        probs, points = [], []
-        for view in views:
-            _, extra, selected, gp = prepare(view, m.gp, m.features)
-            ok = np.flatnonzero(gp.status != STATUS_SKIPPED)
-            usable = selected.take(ok)
-            probs.append(clf.companion.probabilities(usable, extra[ok]))
-            points.append(np.diff(usable.offsets))
-        return np.concatenate(probs), np.concatenate(points)
-
-    views = training_views(ctx.parent, ctx.batch, n_augment=ctx._n_augment.get(id(data)))
-    p_train, n_train = companion_probs(views)
-    val = ctx.batch.take(split_indices(ctx.batch, ctx.parent, "validation"))
-    p_val, n_val = companion_probs([val])
-    if len(p_train) != len(logits) or len(p_val) != len(data.y_val):
-        raise ValueError("companion teacher: its usable views differ from the students' "
-                         "inputs")
-    combination, nll = fit_combination(_ensemble_logits(ctx, data.x_val, data.extra_val)
-                                       .astype(np.float64), p_val, n_val, data.y_val)
-    ctx.log(f"companion teacher: {combination} (validation NLL {nll:.4f})")
-    ctx.companion_weights = {"combination": asdict(combination), "validation_nll": nll}
-    return combination.logits(logits, p_train, n_train).astype(np.float32)
 
 
 #: Methods whose model file is the compact artefact.
@@ -478,11 +399,6 @@ def _make(ctx: _Context, method: str) -> Path:
         if method.startswith("distilled"):
             model_section = _student_model_section(ctx)
             info["teachers"] = [teacher_record(t) for t in ctx.teachers]
-            if ctx.companion is not None:
-                section = ctx.companion.companion.section
-                info["companion_teacher"] = {
-                    "model": ctx.config.companion_teacher, "sha256": section["sha256"],
-                    **ctx.companion_weights}
         file = folder / _float_model_name(method)
         if not file.is_file():
             export_onnx(model, str(file))
