@@ -152,6 +152,29 @@ def test_manifest_that_does_not_match_the_graph(model_copy, edit, match):
     assert file.name in str(info.value)
 
 
+@pytest.mark.parametrize("section, key", [("features", "use_brightness"),
+                                          ("features", "statistics_center"),
+                                          ("gp", "max_points")])
+def test_a_manifest_lacking_a_setting_is_refused_naming_it(model_copy, section, key):
+    """No setting is filled with today's default (it may differ from the trained one)."""
+    _edit_manifest(model_copy, lambda d: d[section].pop(key))
+    with pytest.raises(ModelError, match=rf"\[{section}\]: missing settings \['{key}'\]"):
+        Classifier.load(model_copy)
+
+
+def test_the_network_sizes_are_refused_without_n_tokens():
+    """``model.n_tokens`` (the encoder's tokens; ``gp.n_steps`` is the grid) must be there:
+    a manifest still naming it ``n_steps`` is refused, not read as 100 tokens."""
+    pytest.importorskip("torch")
+    from astrot2.model import T2Config
+
+    section = {**T2Config(n_tokens=25).to_dict(), "architecture": "PatchT2", "patch": 4}
+    assert T2Config.from_dict(section) == T2Config(n_tokens=25)
+    old = {("n_steps" if k == "n_tokens" else k): v for k, v in section.items()}
+    with pytest.raises(ModelError, match=r"missing settings \['n_tokens'\]"):
+        T2Config.from_dict(old)
+
+
 def test_survey_band_order_is_checked(model_copy):
     _edit_manifest(model_copy, lambda d: d["survey"].update(bands=["g", "u", "r", "i", "z",
                                                                    "y"]))

@@ -186,7 +186,7 @@ def test_retrained_methods_round_trip(method, compressed, real_inputs):
     if method in ("clustered", "deep", "distilled_deep"):
         assert info["max_distinct_values_per_matrix"] <= 16
     if method.startswith("distilled"):
-        assert doc["model"]["architecture"] == "PatchT2" and doc["model"]["n_steps"] == 25
+        assert doc["model"]["architecture"] == "PatchT2" and doc["model"]["n_tokens"] == 25
 
 
 def test_compact_artefact_is_smaller_and_decodes_exactly(compressed, tmp_path):
@@ -307,62 +307,6 @@ def test_students_learn_from_an_ensemble_of_teachers(compressed, sample, tmp_pat
         compress_model(parent, tmp_path / "leaky", sample, methods=["distilled"],
                        config=CompressConfig(**FAST, teachers=(str(leaky),)),
                        log=lambda *_: None)
-
-
-def test_students_learn_the_teachers_with_a_companion(compressed, sample, tmp_path):
-    """A companion teacher (a model of the parent's split with a feature companion) is
-    combined with the teachers, its weights refitted and recorded; a model without a
-    companion is refused."""
-    pytest.importorskip("sklearn")
-    import shutil
-
-    from astrot2.companion_fit import fit_companion
-    from astrot2.compress.pipeline import CompressConfig, compress_model
-    from astrot2.errors import ModelError
-
-    parent, folders = compressed
-    helper = tmp_path / "with_companion"
-    shutil.copytree(parent, helper)
-    with pytest.raises(ModelError, match="no feature companion"):
-        compress_model(parent, tmp_path / "none", sample, methods=["distilled"],
-                       config=CompressConfig(**FAST, companion_teacher=str(helper)),
-                       log=lambda *_: None)
-    section = fit_companion(helper, sample, log=lambda *_: None)
-    # an lsst network reads host photo-z: the companion also learns without it
-    assert {"whole_without_photoz", "alert_windows_without_photoz"} <= set(
-        section["fitted_on"]["views"])
-    got = compress_model(parent, tmp_path / "variants", sample, methods=["distilled"],
-                         config=CompressConfig(**FAST, companion_teacher=str(helper)),
-                         log=lambda *_: None)
-    doc = json.loads((got["distilled"] / "manifest.json").read_text())
-    record = doc["compression"]["companion_teacher"]
-    assert record["sha256"] == section["sha256"]
-    assert all(np.isfinite(v) for v in record["combination"].values())
-    single = json.loads((folders["distilled"] / "manifest.json").read_text())
-    assert (doc["metrics"]["test_split"]["whole"]["flat_log_loss"]
-            != single["metrics"]["test_split"]["whole"]["flat_log_loss"])
-
-
-def test_students_learn_without_photoz_from_teachers_with_it(compressed, sample, tmp_path):
-    """``redshift_dropout``: every train view also without host photo-z, with the teachers'
-    logits for the view with it; the student changes and the setting is recorded."""
-    from astrot2.compress.pipeline import CompressConfig, _Context, _student_data, compress_model
-
-    parent, folders = compressed
-    config = CompressConfig(**FAST, redshift_dropout=1)
-    ctx = _Context(parent, tmp_path / "ctx", sample, config, tmp_path / "cache",
-                   lambda *_: None)
-    data, logits = _student_data(ctx)
-    n = len(data.y_train) // 2
-    np.testing.assert_array_equal(data.x_train[:n], data.x_train[n:])
-    np.testing.assert_array_equal(logits[:n], logits[n:])
-    assert (data.extra_train[n:, -3:] == 0).all() and (data.extra_train[:n, -1] == 1).all()
-    got = compress_model(parent, tmp_path / "variants", sample, methods=["distilled"],
-                         config=config, log=lambda *_: None)
-    doc = json.loads((got["distilled"] / "manifest.json").read_text())
-    single = json.loads((folders["distilled"] / "manifest.json").read_text())
-    assert (doc["metrics"]["test_split"]["whole"]["flat_log_loss"]
-            != single["metrics"]["test_split"]["whole"]["flat_log_loss"])
 
 
 def test_config_from_key_value_settings():

@@ -16,7 +16,7 @@ from astrot2.explain import cam_model, explain, find_alert, plot_explanation
 from astrot2.features import prepare
 from astrot2.io import read_alerts
 from astrot2.io.plasticc import read_plasticc
-from astrot2.runtime import Classifier
+from astrot2.runtime import Classifier, shipped_models
 from astrot2.utils import sha256_file
 
 pytest.importorskip("onnx")
@@ -199,3 +199,38 @@ def test_compact_model_file_is_explained(onnx_lsst, plasticc_sample, tmp_path):
     sample = plasticc_sample.take(np.arange(6))
     np.testing.assert_allclose(explain(compact, sample).cam, explain(onnx_lsst,
                                                                      sample).cam, atol=1e-4)
+
+
+def test_explain_scores_the_light_curve_classify_scored(fixtures, tmp_path):
+    """A real Rubin alert with forced photometry (125 points with it, 43 without): explain
+    reads it as ``astrot2 classify`` does and scores it with the classifier's own steps.
+    On the same batch its probabilities are classify's bit for bit; alone, to ONNX
+    Runtime's batch-size rounding (1 float32 ulp), far from the detections-only ones."""
+    import pyarrow.parquet as pq
+
+    from astrot2.classify import INCLUDE_FORCED
+    from astrot2.explain import explain_alert
+
+    if "lsst" not in shipped_models():
+        pytest.skip("no shipped lsst model")
+    path = fixtures / "rubin" / "rubin_fink_3.parquet"
+    alert = "170112073309093904"
+    out = tmp_path / "classified.parquet"
+    assert main(["classify", str(path), "-o", str(out), "--model", "lsst", "--quiet"]) == 0
+    table = pq.read_table(out).to_pandas()
+    classified = table[[f"p_{c.slug}" for c in CLASSES]].to_numpy()
+    batch = read_alerts([path], include_forced=INCLUDE_FORCED)  # as classify reads it
+    assert list(batch.alert_id.astype(str)) == list(table["alert_id"])
+    clf = Classifier.load("lsst")
+    expl = explain(clf, batch)
+    np.testing.assert_array_equal(expl.probabilities.astype(np.float32), classified)
+    assert list(expl.status) == list(table["status"])
+
+    one_expl, one, _ = explain_alert(path, alert, model="lsst")
+    i = find_alert(batch, alert)
+    assert one.n_points[0] == batch.n_points[i] == 125
+    for column in ("time", "flux", "flux_err", "band", "detected"):
+        np.testing.assert_array_equal(getattr(one[0], column), getattr(batch[i], column))
+    np.testing.assert_allclose(one_expl.probabilities[0], classified[i], atol=1e-7, rtol=0)
+    without, _, _ = explain_alert(path, alert, model="lsst", include_forced=False)
+    assert np.abs(without.probabilities[0] - classified[i]).max() > 1e-3

@@ -14,7 +14,7 @@ from astrot2.errors import ConfigError  # noqa: E402
 from astrot2.features import FeatureConfig, build_inputs  # noqa: E402
 from astrot2.gp import fit_gp  # noqa: E402
 from astrot2.io import read_alerts  # noqa: E402
-from astrot2.model import T2, T2Config, export_onnx  # noqa: E402
+from astrot2.model import T2, PatchT2, T2Config, export_onnx  # noqa: E402
 
 CONFIGS = {
     "lsst": T2Config(n_channels=6, n_extra=4),
@@ -41,7 +41,7 @@ def test_shapes_finite_and_every_parameter_learns(name):
     cfg = CONFIGS[name]
     torch.manual_seed(0)
     model = T2(cfg)
-    x = torch.randn(8, cfg.n_steps, cfg.n_channels)
+    x = torch.randn(8, cfg.n_tokens, cfg.n_channels)
     extra = torch.randn(8, cfg.n_extra) if cfg.n_extra else None
     logits = model(x, extra)
     assert logits.shape == (8, cfg.n_classes) and torch.isfinite(logits).all()
@@ -61,10 +61,27 @@ def test_cam_sums_to_the_logits(real_inputs):
         torch.testing.assert_close(rebuilt, model(x, extra), rtol=1e-5, atol=1e-5)
 
 
-def test_onnx_matches_pytorch_on_real_inputs(real_inputs, tmp_path):
-    x, extra = real_inputs
+#: Every network architecture the runtime loads, as a small model on the real inputs' grid.
+ARCHITECTURES = {
+    "T2": lambda: T2(CONFIGS["ztf"]),
+    "PatchT2": lambda: PatchT2(T2Config(n_tokens=25, n_channels=8, n_extra=1, n_heads=4), 4),
+}
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_onnx_matches_pytorch_on_real_inputs(arch, real_inputs, tmp_path):
+    """``export_onnx``, the one exporter, for every architecture: ONNX Runtime agrees with
+    PyTorch on the GP grid (``input_shape``) with a dynamic batch axis, and
+    ``load_onnx_weights`` maps the file back onto a fresh model."""
+    from astrot2.compress.finetune import load_onnx_weights
+
+    x, extra = real_inputs  # (67, 100, 2): grid steps, g and r
     torch.manual_seed(2)
-    model = T2(CONFIGS["ztf"]).eval()
+    model = ARCHITECTURES[arch]().eval()
+    with torch.no_grad():  # trained-like weights (fresh LayerNorms are equal constants)
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape))
+    assert model.input_shape == tuple(x.shape[1:])
     path = tmp_path / "t2.onnx"
     export_onnx(model, str(path))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -74,6 +91,10 @@ def test_onnx_matches_pytorch_on_real_inputs(real_inputs, tmp_path):
     assert np.abs(got - want).max() <= 1e-5
     one = session.run(None, {"x": x[:1].numpy(), "extra": extra[:1].numpy()})[0]
     np.testing.assert_allclose(one, want[:1], atol=1e-5)  # dynamic batch axis
+    other = load_onnx_weights(ARCHITECTURES[arch](), str(path))
+    for (name, p), q in zip(model.state_dict().items(), other.state_dict().values(),
+                            strict=True):
+        assert torch.equal(p, q), name
 
 
 def test_config_errors():

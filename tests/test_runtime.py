@@ -159,4 +159,4 @@ def test_a_shipped_name_is_the_shipped_model_whatever_the_current_folder(tmp_pat
     model = tmp_path / "my_model"
     shutil.copytree(shipped_models()["ztf"], model)
     assert resolve_model(str(model)) == model
-    assert resolve_model(model / "manifest.json") == model / "manifest.json"
+    assert resolve_model(model / "manifest.json") == model  # the folder of a manifest

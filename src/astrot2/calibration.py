@@ -32,6 +32,7 @@ from astrot2.errors import ConfigError, ModelError
 from astrot2.evaluate import split_views
 from astrot2.gp import classified
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.modelref import COMPANION_SUFFIX, ModelRef
 
 __all__ = [
     "N_BINS",
@@ -247,7 +248,7 @@ def raw_logits(clf, feeds: dict[str, np.ndarray]) -> np.ndarray:
     return clf.logits(feeds)
 
 
-def split_logits(model: str | Path, batch: LightCurveBatch, split: str,
+def split_logits(model: str | Path | ModelRef, batch: LightCurveBatch, split: str,
                  threads: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Uncalibrated logits and class indices of each view of one split of a model's data.
 
@@ -271,7 +272,7 @@ def split_logits(model: str | Path, batch: LightCurveBatch, split: str,
     return out
 
 
-def calibrate_model(model: str | Path, batch: LightCurveBatch, *, n_bins: int = N_BINS,
+def calibrate_model(model: str | Path | ModelRef, batch: LightCurveBatch, *, n_bins: int = N_BINS,
                     threads: int | None = None) -> tuple[dict, dict]:
     """Fit the temperature of a model on its validation split; measure ECE before/after.
 
@@ -317,7 +318,7 @@ def calibrate_model(model: str | Path, batch: LightCurveBatch, *, n_bins: int = 
     return section, logits
 
 
-def write_calibration(model: str | Path, section: dict) -> Path:
+def write_calibration(model: str | Path | ModelRef, section: dict) -> Path:
     """Store ``section`` as the ``calibration`` of a model folder's manifest.json (of its
     ``companion`` section for ``NAME+companion``).
 
@@ -326,13 +327,12 @@ def write_calibration(model: str | Path, section: dict) -> Path:
     :func:`astrot2.manifest.read_manifest` before it replaces the old manifest.
     """
     from astrot2.manifest import rewrite_manifest
-    from astrot2.runtime import resolve_model, with_companion
-
-    folder = resolve_model(model)
+    ref = ModelRef.parse(model)
+    folder = ref.folder
     if not np.isfinite(section.get("temperature", np.nan)) or section["temperature"] <= 0:
         raise ModelError(f"{folder}: refusing a calibration without a positive temperature "
                          f"({section.get('temperature')!r})")
-    return rewrite_manifest(folder, lambda doc: _owner(doc, with_companion(model)[1])
+    return rewrite_manifest(folder, lambda doc: _owner(doc, ref.companion)
                             .__setitem__("calibration", section))
 
 
@@ -437,8 +437,9 @@ def uncertainty_report(curves: dict[str, tuple[np.ndarray, np.ndarray]],
     return out
 
 
-def run_calibration(model: str | Path, output: str | Path, *, data: str | Path | None = None,
-                    write: bool = True, threads: int | None = None) -> dict:
+def run_calibration(model: str | Path | ModelRef, output: str | Path, *,
+                    data: str | Path | None = None, write: bool = True,
+                    threads: int | None = None) -> dict:
     """``astrot2 calibrate``: fit, store and report a model's temperature.
 
     Writes ``output/calibration.json`` (the section and the risk-coverage curves),
@@ -458,12 +459,12 @@ def run_calibration(model: str | Path, output: str | Path, *, data: str | Path |
     """
     from astrot2.data import fetch_plasticc
     from astrot2.io.plasticc import read_plasticc
-    from astrot2.runtime import COMPANION_SUFFIX, resolve_model, with_companion
 
+    model = ModelRef.parse(model)
     files = fetch_plasticc(data, progress=False)
     batch = read_plasticc(files.lightcurves, files.metadata)
     section, logits = calibrate_model(model, batch, threads=threads)
-    name = resolve_model(model).name + (COMPANION_SUFFIX if with_companion(model)[1] else "")
+    name = model.folder.name + (COMPANION_SUFFIX if model.companion else "")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     temperature = section["temperature"]
@@ -480,7 +481,7 @@ def run_calibration(model: str | Path, output: str | Path, *, data: str | Path |
     return report
 
 
-def refresh_metrics(model: str | Path, batch: LightCurveBatch, *,
+def refresh_metrics(model: str | Path | ModelRef, batch: LightCurveBatch, *,
                     threads: int | None = None) -> Path:
     """Re-measure a calibrated model's held-out metrics into its manifest.
 
@@ -491,13 +492,13 @@ def refresh_metrics(model: str | Path, batch: LightCurveBatch, *,
     """
     from astrot2.evaluate import evaluate_model
     from astrot2.manifest import rewrite_manifest
-    from astrot2.runtime import resolve_model, with_companion
 
+    model = ModelRef.parse(model)
     report = evaluate_model(model, batch, split="test", threads=threads)
     keys = ("flat_log_loss", "kaggle_log_loss", "accuracy", "macro_f1")
 
     def update(doc: dict) -> None:
-        metrics = _owner(doc, with_companion(model)[1]).setdefault("metrics", {})
+        metrics = _owner(doc, model.companion).setdefault("metrics", {})
         old = metrics.get("test_split", {})
         if old and "test_split_uncalibrated" not in metrics:
             metrics["test_split_uncalibrated"] = old
@@ -505,7 +506,7 @@ def refresh_metrics(model: str | Path, batch: LightCurveBatch, *,
                                  for view in ("whole", "alert_windows", "survey_windows")
                                  if view in report}
 
-    return rewrite_manifest(resolve_model(model), update)
+    return rewrite_manifest(model.folder, update)
 
 
 #: Test-time augmentation: fraction of points each copy drops (uniform range).

@@ -23,7 +23,7 @@ from astrot2.gp import CLASSIFIED_STATUSES, classified
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.runtime import Classifier
 
-__all__ = ["ON_ERROR", "classify_batch", "classify_files", "default_model"]
+__all__ = ["ON_ERROR", "classify_batch", "classify_files"]
 
 #: What :func:`classify_files` does with an unreadable input file.
 ON_ERROR = ("fail", "skip")
@@ -194,24 +194,6 @@ def _empty_table(clf: Classifier, uncertainty: bool = False, tta: int = 0) -> pa
     empty = LightCurveBatch.from_observations(clf.manifest.survey, [], [], [], [], [], [], [],
                                               [])
     return classify_batch(clf, empty, uncertainty=uncertainty, tta=tta)
-
-
-def default_model(inputs: Iterable[str | Path], format: str | None = None) -> str:
-    """The shipped model for ``inputs``: ``ztf`` or ``lsst``, from the first readable file.
-
-    Files whose format cannot be told are passed over here (:func:`classify_files` then
-    fails or skips them); ``ztf`` when no file is readable.
-    """
-    from astrot2.io import detect_format, expand_inputs
-
-    fmt = format
-    for path in expand_inputs(inputs) if fmt is None else []:
-        try:
-            fmt = detect_format(path)
-        except Astrot2Error:
-            continue
-        break
-    return "lsst" if fmt in ("rubin", "elasticc", "plasticc") else "ztf"
 
 
 #: Classification reads the forced photometry of Rubin / ELAsTiCC alerts

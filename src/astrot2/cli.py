@@ -80,17 +80,23 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_ref(args: argparse.Namespace, inputs: Sequence[str | Path] = ()):
+    """The :class:`~astrot2.modelref.ModelRef` of ``--model`` (and ``--companion``), parsed
+    once here; without ``--model``, :func:`~astrot2.modelref.default_model` of the inputs."""
+    from astrot2.modelref import ModelRef, default_model
+
+    companion = getattr(args, "companion", False) or None
+    if args.model is None:
+        return default_model(inputs, args.format, companion=bool(companion))
+    return ModelRef.parse(args.model, companion=companion)
+
+
 def _cmd_classify(args: argparse.Namespace) -> int:
     """``astrot2 classify``: alerts in, one row of class probabilities per alert out."""
     from astrot2.classify import classify_files
     from astrot2.runtime import Classifier
 
-    model = args.model
-    if model is None:  # default: the shipped model of the inputs' survey
-        from astrot2.classify import default_model
-
-        model = default_model(args.inputs, args.format)
-    clf = Classifier.load(model, threads=args.threads, companion=args.companion or None,
+    clf = Classifier.load(_model_ref(args, args.inputs), threads=args.threads,
                           prior=args.prior)
     summary = classify_files(args.inputs, args.output, clf, format=args.format,
                              batch_size=args.batch_size, min_points=args.min_points,
@@ -105,7 +111,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     """``astrot2 models``: list the shipped models."""
     from astrot2.manifest import read_manifest
-    from astrot2.runtime import shipped_models
+    from astrot2.modelref import COMPANION_SUFFIX, shipped_models
 
     rows = []
     for name, folder in shipped_models().items():
@@ -124,7 +130,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         if companion is not None:  # opt-in: NAME+companion
             ctest = companion.get("metrics", {}).get("test_split", {})
             rows[-1]["companion"] = {
-                "use": f"{name}+companion", "bytes": companion["bytes"],
+                "use": f"{name}{COMPANION_SUFFIX}", "bytes": companion["bytes"],
                 "flat_log_loss": {k: round(v["flat_log_loss"], 4) for k, v in ctest.items()},
                 "accuracy": {k: round(v["accuracy"], 4) for k, v in ctest.items()}}
     print(json.dumps(rows, indent=2))
@@ -243,7 +249,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     files = fetch_plasticc(args.data, progress=False)
     batch = read_plasticc(files.lightcurves, files.metadata)
-    report = evaluate_model(args.model, batch, split=args.split, threads=args.threads)
+    report = evaluate_model(_model_ref(args), batch, split=args.split, threads=args.threads)
     out = args.output or Path("out") / f"evaluate-{Path(str(args.model)).name}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -269,7 +275,7 @@ def _cmd_companion(args: argparse.Namespace) -> int:
 
     files = fetch_plasticc(args.data, progress=False)
     batch = read_plasticc(files.lightcurves, files.metadata)
-    section = fit_companion(args.model, batch, CompanionConfig(max_iter=args.max_iter),
+    section = fit_companion(_model_ref(args), batch, CompanionConfig(max_iter=args.max_iter),
                             write=not args.dry_run)
     print(json.dumps({k: v for k, v in section.items() if k != "features"}, indent=2))
     return 0
@@ -281,7 +287,8 @@ def _cmd_spark_classify(args: argparse.Namespace) -> int:
 
     spark = spark_session(args.master, arrow_batch_size=args.arrow_batch_size)
     try:
-        summary = classify_files_spark(spark, args.inputs, args.output, model=args.model,
+        summary = classify_files_spark(spark, args.inputs, args.output,
+                                       model=_model_ref(args, args.inputs),
                                        format=args.format, batch_size=args.batch_size,
                                        partitions=args.partitions,
                                        include_forced=not args.detections_only)
@@ -291,6 +298,17 @@ def _cmd_spark_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stream_model(args: argparse.Namespace):
+    """``--model`` of ``astrot2 spark stream``; without it, the shipped model of
+    ``--format``'s survey, and Rubin's when no format is given (no file is there yet to
+    tell the survey)."""
+    if args.model is None:
+        from astrot2.modelref import default_model
+
+        return default_model(format=args.format or "rubin")
+    return _model_ref(args)
+
+
 def _cmd_spark_stream(args: argparse.Namespace) -> int:
     """``astrot2 spark stream``: classify alert files arriving in a folder, exactly once."""
     from astrot2.spark import spark_session, start_stream
@@ -298,7 +316,7 @@ def _cmd_spark_stream(args: argparse.Namespace) -> int:
     spark = spark_session(args.master, arrow_batch_size=args.arrow_batch_size)
     try:
         query = start_stream(spark, args.input_dir, args.output_dir, args.checkpoint,
-                             model=args.model or "lsst", format=args.format,
+                             model=_stream_model(args), format=args.format,
                              trigger_seconds=args.trigger_seconds,
                              available_now=args.available_now,
                              max_files_per_trigger=args.max_files_per_trigger,
@@ -321,10 +339,9 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     name = Path(str(args.model)).name
     out = args.out or Path("out") / f"compress-{name}"
     methods = args.methods or list(METHODS)
-    results = run(args.model, out, batch, methods=methods, threads=args.threads,
+    results = run(_model_ref(args), out, batch, methods=methods, threads=args.threads,
                   config=config_from(args.set, tolerance=args.tolerance,
-                                     teachers=tuple(str(t) for t in args.teachers),
-                                     companion_teacher=args.companion_teacher or ""))
+                                     teachers=tuple(str(t) for t in args.teachers)))
     (out / f"compression-{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / f"compression-{name}.md").write_text(markdown_table(results["variants"]))
     if args.ship_to is not None:
@@ -338,9 +355,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     """``astrot2 explain``: one alert's class activation maps, light curve and probabilities."""
     from astrot2.explain import explain_file
 
-    summary = explain_file(args.input, args.alert_id, args.output, model=args.model,
+    summary = explain_file(args.input, args.alert_id, args.output,
+                           model=_model_ref(args, [args.input]),
                            format=args.format, metadata=args.metadata,
-                           n_classes=args.classes)
+                           n_classes=args.classes, include_forced=not args.detections_only)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -350,7 +368,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from astrot2.calibration import run_calibration
 
     out = args.output or Path("out") / f"calibrate-{Path(str(args.model)).name}"
-    report = run_calibration(args.model, out, data=args.data, write=not args.dry_run,
+    report = run_calibration(_model_ref(args), out, data=args.data, write=not args.dry_run,
                              threads=args.threads)
     cal = report["calibration"]
     print(json.dumps({"model": report["model"], "temperature": round(cal["temperature"], 4),
@@ -532,9 +550,6 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--teachers", type=Path, nargs="+", default=[],
                     help="more teacher model folders (same split and inputs as --model): "
                     "the students learn the ensemble's mean probabilities")
-    co.add_argument("--companion-teacher", default=None, metavar="MODEL",
-                    help="a model with a feature companion and the same split: the "
-                    "students learn the teachers combined with its companion")
     co.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="compression settings, e.g. sparsity=0.35 clusters=24 "
                     "(astrot2.compress.pipeline.CompressConfig)")
@@ -551,6 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="CAM strips for the N most probable classes (default 3)")
     ex.add_argument("--format", choices=FORMATS, default=None)
     ex.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
+    ex.add_argument("--detections-only", action="store_true",
+                    help="Rubin/ELAsTiCC alerts: ignore their forced photometry (read as "
+                    "non-detections by default, as astrot2 classify reads them)")
     ex.set_defaults(func=_cmd_explain)
 
     ca = sub.add_parser("calibrate", help="fit a model's temperature on its validation "
@@ -574,7 +592,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "else local[*])")
     sp_common.add_argument("--model", default=None,
                            help="shipped model name (ztf, lsst) or model folder "
-                           "(NAME+companion: with its feature companion)")
+                           "(NAME+companion: with its feature companion); default: the "
+                           "shipped model of the inputs' survey (stream: of --format's, "
+                           "lsst without it)")
     sp_common.add_argument("--format", choices=FORMATS, default=None)
     sp_common.add_argument("--detections-only", action="store_true",
                            help="Rubin/ELAsTiCC alerts: ignore their forced photometry "

@@ -25,12 +25,12 @@ FORMAT = "astrot2-compact/1"
 _FLOAT = 1  # onnx.TensorProto.FLOAT
 
 
-def sinusoidal(n_steps: int, d_model: int) -> np.ndarray:
-    """Vaswani et al.'s positional encoding (n_steps, d_model), float32, as t2 uses it."""
-    pos = np.arange(n_steps, dtype=np.float32)[:, None]
+def sinusoidal(n_tokens: int, d_model: int) -> np.ndarray:
+    """Vaswani et al.'s positional encoding (n_tokens, d_model), float32, as t2 uses it."""
+    pos = np.arange(n_tokens, dtype=np.float32)[:, None]
     i = np.arange(0, d_model, 2, dtype=np.float32)
     angle = pos / np.power(np.float32(10000.0), i / np.float32(d_model))  # (T, d/2)
-    pe = np.zeros((n_steps, d_model), dtype=np.float32)
+    pe = np.zeros((n_tokens, d_model), dtype=np.float32)
     pe[:, 0::2] = np.sin(angle)
     pe[:, 1::2] = np.cos(angle[:, : d_model // 2])
     return pe

@@ -6,7 +6,7 @@ scikit-learn and onnx (the ``train`` extra) and sits above the runtime.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from astrot2.companion import COMPANION_FILE, Combination, onnx_probabilities
 from astrot2.errors import ModelError
 from astrot2.features import feature_names, summary_features
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.modelref import ModelRef
 from astrot2.utils import sha256_file
 
 __all__ = ["CompanionConfig", "fit_combination", "fit_companion", "trees_to_onnx"]
@@ -158,7 +159,7 @@ def _views_features(clf, views: list[LightCurveBatch], with_logits: bool = True
     return feats, logits, oks
 
 
-def fit_companion(model: str | Path, batch: LightCurveBatch,
+def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
                   config: CompanionConfig = CompanionConfig(), *, write: bool = True,
                   log=print) -> dict:
     """Train, export and attach the companion of a model folder.
@@ -191,9 +192,10 @@ def fit_companion(model: str | Path, batch: LightCurveBatch,
     from astrot2.evaluate import split_indices
     from astrot2.manifest import rewrite_manifest
     from astrot2.metrics import weighted_log_loss
-    from astrot2.runtime import Classifier, resolve_model
+    from astrot2.runtime import Classifier
 
-    folder = resolve_model(model)
+    ref = ModelRef.parse(model)
+    folder = ref.folder
     clf = Classifier.load(folder)
     m = clf.manifest
     y_all = class_index(batch.extra["target"])
@@ -226,9 +228,9 @@ def fit_companion(model: str | Path, batch: LightCurveBatch,
     if list(gbm.classes_) != list(range(len(CLASSES))):
         raise ModelError("the companion's training views miss a class; cannot export it")
     onx = trees_to_onnx(gbm, x_train.shape[1])
-    import onnxruntime as ort
+    from astrot2.sessions import onnx_session
 
-    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = onnx_session(onx.SerializeToString(), "the companion being fitted")
     p_val = onnx_probabilities(session, x_val)
     parity = float(np.abs(p_val - gbm.predict_proba(x_val)).max())
     names = feature_names(m.features.bands, m.n_extra)
@@ -258,9 +260,8 @@ def fit_companion(model: str | Path, batch: LightCurveBatch,
 
         rewrite_manifest(folder, lambda doc: doc.__setitem__("companion", section))
         from astrot2.calibration import refresh_metrics
-        from astrot2.runtime import COMPANION_SUFFIX
 
-        refresh_metrics(f"{folder}{COMPANION_SUFFIX}", batch)  # the held-out figures
+        refresh_metrics(replace(ref, companion=True), batch)  # the held-out figures
     log(json.dumps({k: section[k] for k in ("n_iter", "combination",
                                             "validation_flat_log_loss")}))
     return section

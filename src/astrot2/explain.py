@@ -28,12 +28,14 @@ import numpy as np
 
 from astrot2.classes import CLASSES
 from astrot2.errors import ConfigError, ModelError
-from astrot2.gp import GPResult, alert_status, classified
+from astrot2.gp import GPResult, classified
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.modelref import ModelRef
 from astrot2.plotting import BAND_COLOURS
+from astrot2.sessions import onnx_session
 
-__all__ = ["CamModel", "Explanation", "cam_model", "explain", "explain_file", "find_alert",
-           "plot_explanation"]
+__all__ = ["CamModel", "Explanation", "cam_model", "explain", "explain_alert", "explain_file",
+           "find_alert", "plot_explanation"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def _load_onnx(file: Path):
     if file.suffix == ".onnx":
         return onnx.load(str(file))
     if file.suffix == ".t2c":
-        from astrot2.compress.artefact import read_compact
+        from astrot2.compact import read_compact
 
         return onnx.load_from_string(read_compact(file))
     raise ModelError(f"{file}: class activation maps need the ONNX graph, and a "
@@ -168,7 +170,6 @@ def cam_model(file: str | Path, threads: int | None = None) -> CamModel:
     threads : int, optional
         ONNX Runtime intra-op threads.
     """
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     model = _load_onnx(Path(file))
@@ -181,15 +182,7 @@ def cam_model(file: str | Path, threads: int | None = None) -> CamModel:
             extra_outputs.append(name)
     for name in extra_outputs:
         graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    if threads is not None:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(model.SerializeToString(), sess_options=opts,
-                                       providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"{file}: ONNX Runtime cannot run the CAM graph ({exc})") from exc
+    session = onnx_session(model.SerializeToString(), f"{file} (its CAM graph)", threads)
     values = dict(inits)
     if len(extra_outputs) > 1:  # run once on zeros to read computed head tensors
         feeds = {i.name: np.zeros([1, *[d if isinstance(d, int) else 1 for d in i.shape[1:]]],
@@ -248,6 +241,11 @@ def _cached_cam_model(clf) -> CamModel:
 def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explanation:
     """Class activation maps of every light curve of ``batch``.
 
+    The classifier's own steps score the batch (:meth:`~astrot2.runtime.Classifier.
+    model_inputs`, ``logits``, ``combine``, ``calibrated``), so the probabilities are
+    exactly those of :meth:`~astrot2.runtime.Classifier.predict`; the CAM session only
+    adds the encoder output that the maps are made of.
+
     Parameters
     ----------
     clf : Classifier
@@ -264,41 +262,27 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
         extra_contribution + bias == logits`` (to float32 rounding); for a patched model,
         each patch's value over its grid steps.
     """
-    from astrot2.features import prepare
-
-    m = clf.manifest
-    if check_survey and batch.survey.name != m.survey.name:
-        raise ModelError(f"model {clf.name} is for {m.survey.name} alerts, got "
-                         f"{batch.survey.name} light curves; pick the matching model")
+    inputs = clf.model_inputs(batch, check_survey=check_survey)
+    logits = clf.logits(inputs.feeds)
     cm = _cached_cam_model(clf)
-    x, extra, selected, gp = prepare(batch, m.gp, m.features)
-    feeds = {"x": x}
-    names = [i.name for i in cm.session.get_inputs()]
-    if "extra" in names:
-        feeds["extra"] = extra
-    n = len(x)
-    logits = np.zeros((n, len(cm.bias)))
-    cam = np.zeros((n, len(cm.bias), x.shape[1]))
-    step = 256
+    x, extra = inputs.feeds["x"], inputs.extra
+    n, n_steps = x.shape[:2]
+    cam = np.zeros((n, len(cm.bias), n_steps))
+    step = clf.MODEL_BATCH
     for i in range(0, n, step):
-        part = {k: v[i:i + step] for k, v in feeds.items()}
-        z, h = cm.session.run(None, part)[:2]  # (b, K), (b, T, d)
-        logits[i:i + step] = z
+        part = {k: v[i:i + step] for k, v in inputs.feeds.items()}
+        h = cm.session.run(None, part)[1]  # (b, T, d): the encoder output
         cam[i:i + step] = _to_grid(np.einsum("btd,kd->bkt", h.astype(np.float64),
-                                             cm.weight[:, :cm.d_model]), x.shape[1])
+                                             cm.weight[:, :cm.d_model]), n_steps)
     contribution = (extra.astype(np.float64) @ cm.weight[:, cm.d_model:].T
                     if cm.weight.shape[1] > cm.d_model else np.zeros_like(logits))
-    status = alert_status(selected.reject, gp.status)
-    z, companion = logits, None
-    if clf.companion is not None:  # the probabilities are what predict returns
-        companion = clf.companion.probabilities(selected, extra)
-        z = clf.companion.combine(logits, companion, selected)
-    pred = clf.calibrated(z, status)
-    prob = pred.probabilities.astype(np.float64)
-    cam[~classified(status)] = np.nan
-    return Explanation(cam=cam, probabilities=prob, gp=gp, batch=selected, logits=logits,
-                       extra_contribution=contribution, bias=cm.bias.copy(), status=status,
-                       companion=companion)
+    z, companion = clf.combine(logits, inputs)
+    pred = clf.calibrated(z, inputs.status.copy())
+    cam[~classified(pred.status)] = np.nan
+    return Explanation(cam=cam, probabilities=pred.probabilities.astype(np.float64),
+                       gp=inputs.gp, batch=inputs.selected, logits=logits,
+                       extra_contribution=contribution, bias=cm.bias.copy(),
+                       status=pred.status, companion=companion)
 
 
 
@@ -438,11 +422,12 @@ def find_alert(batch: LightCurveBatch, alert_id: str) -> int:
     return int(hits[-1])
 
 
-def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
-                 model: str | Path | None = None, format: str | None = None,
-                 metadata: str | Path | None = None, n_classes: int = 3,
-                 threads: int | None = None) -> dict:
-    """``astrot2 explain``: read alerts, explain one, draw it; returns a JSON-ready summary.
+def explain_alert(inputs: str | Path, alert_id: str, *,
+                  model: str | Path | ModelRef | None = None, format: str | None = None,
+                  metadata: str | Path | None = None, threads: int | None = None,
+                  include_forced: bool | None = None
+                  ) -> tuple[Explanation, LightCurveBatch, object]:
+    """Read alerts as ``astrot2 classify`` reads them and explain one of them.
 
     Parameters
     ----------
@@ -451,24 +436,57 @@ def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
     alert_id : str
         The alert (or, failing that, object) to explain; with several alerts of one
         object, the last one read.
-    output : str or Path
-        PNG file.
-    model : str or Path, optional
-        Shipped model name or model folder (default: the shipped model of the survey).
+    model : str, Path or ModelRef, optional
+        Shipped model name or model folder (default:
+        :func:`~astrot2.modelref.default_model` of the input).
     format, metadata
         See :func:`astrot2.io.read_file`.
+    threads : int, optional
+        GP and ONNX Runtime threads.
+    include_forced : bool, optional
+        Read Rubin / ELAsTiCC forced photometry as non-detections (default: as
+        ``astrot2 classify`` reads it, :data:`astrot2.classify.INCLUDE_FORCED`), so the
+        light curve explained is the one classified.
+
+    Returns
+    -------
+    explanation : Explanation
+        Of the one alert.
+    alert : LightCurveBatch
+        The alert's light curve as read (all bands).
+    clf : Classifier
+    """
+    from astrot2.classify import INCLUDE_FORCED
+    from astrot2.io import read_alerts
+    from astrot2.modelref import default_model
+    from astrot2.runtime import Classifier
+
+    forced = INCLUDE_FORCED if include_forced is None else include_forced
+    batch = read_alerts([inputs], format, metadata=metadata, include_forced=forced)
+    one = batch.take([find_alert(batch, alert_id)])
+    clf = Classifier.load(default_model([inputs], format) if model is None else model,
+                          threads=threads)
+    return explain(clf, one), one, clf
+
+
+def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
+                 model: str | Path | ModelRef | None = None, format: str | None = None,
+                 metadata: str | Path | None = None, n_classes: int = 3,
+                 threads: int | None = None, include_forced: bool | None = None) -> dict:
+    """``astrot2 explain``: :func:`explain_alert`, drawn; returns a JSON-ready summary.
+
+    Parameters
+    ----------
+    inputs, alert_id, model, format, metadata, threads, include_forced
+        See :func:`explain_alert`.
+    output : str or Path
+        PNG file.
     n_classes : int
         CAM strips of the most probable classes.
     """
-    from astrot2.classify import default_model
-    from astrot2.io import read_alerts
-    from astrot2.runtime import Classifier
-
-    batch = read_alerts([inputs], format, metadata=metadata)
-    i = find_alert(batch, alert_id)
-    one = batch.take([i])
-    clf = Classifier.load(model or default_model([inputs], format), threads=threads)
-    expl = explain(clf, one)
+    expl, one, clf = explain_alert(inputs, alert_id, model=model, format=format,
+                                   metadata=metadata, threads=threads,
+                                   include_forced=include_forced)
     if not classified(expl.status[:1])[0]:
         raise ModelError(f"alert {alert_id} was not classified ({expl.status[0]})")
     plot_explanation(expl, 0, output, n_classes=n_classes,

@@ -182,19 +182,6 @@ def standardised_statistics(stats: np.ndarray, config: FeatureConfig) -> np.ndar
     return np.column_stack([np.where(missing, 0.0, z), missing.astype(np.float64)])
 
 
-def without_redshift_inputs(extra: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """``extra`` inputs (:func:`build_inputs`) as they are for an unknown host photo-z.
-
-    The photo-z, its error and the "known" flag (the last three columns with
-    ``use_redshift``) become 0, what :func:`build_inputs` gives a light curve without
-    them; the brightness column is kept.  A copy; unchanged without ``use_redshift``.
-    """
-    out = np.array(extra, copy=True)
-    if config.use_redshift:
-        out[:, -3:] = 0.0
-    return out
-
-
 def prepare(
     batch: LightCurveBatch, gp_config: GPConfig, config: FeatureConfig,
     n_threads: int | None = None,

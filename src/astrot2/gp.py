@@ -92,8 +92,6 @@ CLASSIFIED_STATUSES = ("ok", "gp_max_iter", "gp_fallback")
 
 _SQRT3 = np.sqrt(3.0)
 _LOG_2PI = np.log(2.0 * np.pi)
-_LADDER = np.array([4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024])
-_MAX_GROUP_ELEMENTS = 1 << 21  # objects * padded_size**2 per stacked call (~16 MB/matrix)
 
 
 @dataclass(frozen=True)

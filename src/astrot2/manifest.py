@@ -48,11 +48,20 @@ class Manifest:
 
 
 def _dataclass_from(cls, data: dict[str, Any], where: str):
-    """Build a config dataclass from a manifest section, refusing unknown keys."""
-    names = {f.name for f in fields(cls)}
-    unknown = set(data) - names
+    """Build a config dataclass from a manifest section holding every one of its fields.
+
+    A missing setting is refused, not filled with today's default: the default may have
+    changed since the model was trained, and the model would silently get other inputs.
+    """
+    names = [f.name for f in fields(cls)]
+    unknown = set(data) - set(names)
     if unknown:
         raise ModelError(f"{where}: unknown settings {sorted(unknown)}")
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise ModelError(f"{where}: missing settings {missing}; the manifest must record "
+                         "every setting its model was trained with (add them with the "
+                         "values used in training)")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return cls(**values)
 
@@ -88,7 +97,9 @@ def read_manifest(path: Path) -> Manifest:
     Raises
     ------
     ModelError
-        Missing file, wrong format, unknown survey or settings, classes that differ from
+        Missing file, wrong format, unknown survey, unknown or missing GP / feature
+        settings (every field of :class:`GPConfig` and :class:`FeatureConfig` must be
+        there), a missing ``model.n_extra``, classes that differ from
         :data:`astrot2.classes.CLASSES`, or an ONNX file whose sha256 does not match.
     """
     path = Path(path)

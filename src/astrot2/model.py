@@ -19,13 +19,13 @@ the network at the pooling, so class activation maps are ``features @ W_head[:d]
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from astrot2.errors import ConfigError
+from astrot2.errors import ConfigError, ModelError
 
 __all__ = ["T2", "PatchT2", "T2Config", "export_onnx"]
 
@@ -34,7 +34,7 @@ __all__ = ["T2", "PatchT2", "T2Config", "export_onnx"]
 class T2Config:
     """Sizes of a t2 model (all of them; nothing is inferred from data)."""
 
-    n_steps: int = 100  # time steps of the GP grid
+    n_tokens: int = 100  # tokens the encoder sees (GP grid steps, / patch for PatchT2)
     n_channels: int = 6  # input channels per step (bands, or bands x {mean, std})
     n_extra: int = 0  # per-object features concatenated after pooling
     n_classes: int = 14
@@ -46,7 +46,7 @@ class T2Config:
     layer_norm_eps: float = 1e-6
 
     def __post_init__(self) -> None:
-        for name in ("n_steps", "n_channels", "n_classes", "d_model", "n_heads", "d_ff",
+        for name in ("n_tokens", "n_channels", "n_classes", "d_model", "n_heads", "d_ff",
                      "n_blocks"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -60,13 +60,31 @@ class T2Config:
         """Plain dict, for manifests."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, section: dict[str, object], where: str = "model") -> T2Config:
+        """The sizes recorded in a manifest's ``model`` section (other keys, such as
+        ``architecture``, are left to the caller).
 
-def sinusoidal_encoding(n_steps: int, d_model: int) -> torch.Tensor:
-    """Vaswani et al.'s positional encoding, shape (n_steps, d_model)."""
-    pos = torch.arange(n_steps, dtype=torch.float32)[:, None]
+        Raises
+        ------
+        ModelError
+            A size is missing (e.g. ``model.n_tokens`` in a manifest written before the
+            rename from ``n_steps``): nothing is filled with today's defaults.
+        """
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in section]
+        if missing:
+            raise ModelError(f"{where}: missing settings {missing} of the network; the "
+                             "manifest must record every size it was trained with")
+        return cls(**{n: section[n] for n in names})
+
+
+def sinusoidal_encoding(n_tokens: int, d_model: int) -> torch.Tensor:
+    """Vaswani et al.'s positional encoding, shape (n_tokens, d_model)."""
+    pos = torch.arange(n_tokens, dtype=torch.float32)[:, None]
     i = torch.arange(0, d_model, 2, dtype=torch.float32)
     angle = pos / torch.pow(10000.0, i / d_model)  # (T, d/2)
-    pe = torch.zeros(n_steps, d_model)
+    pe = torch.zeros(n_tokens, d_model)
     pe[:, 0::2] = torch.sin(angle)
     pe[:, 1::2] = torch.cos(angle[:, : d_model // 2])
     return pe
@@ -132,11 +150,16 @@ class T2(nn.Module):
         self.config = config
         # A Conv1D with kernel 1 over time is a Linear over channels at every step.
         self.embed = nn.Linear(config.n_channels, config.d_model)
-        self.register_buffer("pos", sinusoidal_encoding(config.n_steps, config.d_model),
+        self.register_buffer("pos", sinusoidal_encoding(config.n_tokens, config.d_model),
                              persistent=False)
         self.blocks = nn.ModuleList(EncoderBlock(config) for _ in range(config.n_blocks))
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.d_model + config.n_extra, config.n_classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """``(T, C)`` of the input ``x`` (B, T, C): grid steps and channels per step."""
+        return self.config.n_tokens, self.config.n_channels
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Per-step features before pooling: (B, T, C) -> (B, T, d)."""
@@ -183,20 +206,26 @@ class PatchT2(nn.Module):
         self.t2 = T2(config)
         self.config = config
 
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """``(T, C)`` of the input ``x``: the GP grid, ``patch`` grid steps per token."""
+        return self.config.n_tokens * self.patch, self.config.n_channels // self.patch
+
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         b, t, c = x.shape
         return self.t2(x.reshape(b, t // self.patch, self.patch * c), extra)  # (B, K)
 
 
-def export_onnx(model: T2, path: str, opset: int = 17) -> None:
-    """Export ``model`` (eval mode) to ONNX with a dynamic batch axis.
+def export_onnx(model: T2 | PatchT2, path: str, opset: int = 17) -> None:
+    """Export ``model`` (eval mode) to ONNX with a dynamic batch axis: the one exporter of
+    every network the runtime loads.
 
-    Inputs ``x`` (B, T, C) and, when the model has extra features, ``extra`` (B, E); output
-    ``logits`` (B, K).
+    Inputs ``x`` (B, T, C) with ``(T, C) = model.input_shape`` and, when the model has
+    extra features, ``extra`` (B, E); output ``logits`` (B, K).
     """
     model = model.eval()
     cfg = model.config
-    x = torch.zeros(2, cfg.n_steps, cfg.n_channels)
+    x = torch.zeros(2, *model.input_shape)
     names = ["x"]
     args: tuple[torch.Tensor, ...] = (x,)
     if cfg.n_extra:

@@ -26,68 +26,18 @@ import numpy as np
 from astrot2.companion import Companion
 from astrot2.errors import ModelError
 from astrot2.features import prepare
-from astrot2.gp import alert_status, classified
+from astrot2.gp import GPResult, alert_status, classified
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
+from astrot2.modelref import COMPANION_SUFFIX, ModelRef, resolve_model, shipped_models
 from astrot2.priors import load_prior, reweight, training_prior
 from astrot2.sessions import onnx_session
 
-__all__ = ["COMPANION_SUFFIX", "MODEL_SUFFIXES", "Classifier", "Prediction", "onnx_session",
-           "resolve_model", "shipped_models", "with_companion"]
+__all__ = ["MODEL_SUFFIXES", "Classifier", "ModelInputs", "ModelRef", "Prediction", "onnx_session",
+           "resolve_model", "shipped_models"]
 
 #: Model file kinds a manifest may name, by suffix.
 MODEL_SUFFIXES = {".onnx": "onnx", ".ort": "ort", ".t2c": "compact"}
-
-
-def shipped_models() -> dict[str, Path]:
-    """Models installed with astrot2: name -> folder (``astrot2/models/NAME``)."""
-    from importlib import resources
-
-    root = Path(str(resources.files("astrot2") / "models"))
-    if not root.is_dir():
-        return {}
-    return {p.name: p for p in sorted(root.iterdir()) if (p / "manifest.json").is_file()}
-
-
-#: Appended to a model's name or folder (``lsst+companion``): use its feature companion.
-COMPANION_SUFFIX = "+companion"
-
-
-def with_companion(name_or_path: str | Path) -> tuple[str | Path, bool]:
-    """Split ``NAME+companion`` into ``NAME`` and whether the companion is asked for."""
-    text = str(name_or_path)
-    if text.endswith(COMPANION_SUFFIX):
-        return text[:-len(COMPANION_SUFFIX)], True
-    return name_or_path, False
-
-
-def resolve_model(name_or_path: str | Path) -> Path:
-    """A model folder from the name of a shipped model, or from a path.
-
-    One rule: a shipped model's name (``astrot2 models``) is that shipped model, even when
-    a folder of the same name sits in the current directory; anything else is a path,
-    taken when it holds a ``manifest.json`` (or is one).  A trailing ``+companion``
-    (:data:`COMPANION_SUFFIX`) is ignored here: it selects how :meth:`Classifier.load`
-    runs the folder, not which folder.
-
-    Raises
-    ------
-    ModelError
-        Neither a shipped name nor a path holding a model manifest.
-    """
-    name_or_path, _ = with_companion(name_or_path)
-    shipped = shipped_models()
-    if isinstance(name_or_path, str) and name_or_path in shipped:
-        return shipped[name_or_path]
-    path = Path(name_or_path)
-    if (path / "manifest.json").is_file() or (path.is_file() and path.name == "manifest.json"):
-        return path
-    if path.exists():
-        where = path if path.name == "manifest.json" else path / "manifest.json"
-        raise ModelError(f"no model manifest at {where}: {path} is not a model folder, nor "
-                         f"a shipped model's name (shipped: {sorted(shipped) or 'none'})")
-    raise ModelError(f"no model folder {path} and no shipped model called "
-                     f"{str(name_or_path)!r} (shipped: {sorted(shipped) or 'none'})")
 
 
 def _check_inputs(manifest: Manifest, session) -> None:
@@ -141,6 +91,30 @@ class Prediction:
     status: np.ndarray
 
 
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the network and the companion of a :class:`Classifier` read for a batch.
+
+    Attributes
+    ----------
+    feeds : dict of str to ndarray of float32
+        The ONNX inputs: ``x`` of shape (n_alerts, n_steps, n_channels) and, for a
+        model with extra inputs, ``extra``.
+    extra : ndarray of float32, shape (n_alerts, n_extra)
+    selected : LightCurveBatch
+        The light curves in the model's bands (what the GP was fitted on).
+    gp : GPResult
+    status : ndarray of object (str), shape (n_alerts,)
+        ``"ok"`` or the reject reason.
+    """
+
+    feeds: dict[str, np.ndarray]
+    extra: np.ndarray
+    selected: LightCurveBatch
+    gp: GPResult
+    status: np.ndarray
+
+
 class Classifier:
     """A verified model ready to classify light curves.
 
@@ -164,7 +138,7 @@ class Classifier:
         self.stage_seconds: dict[str, float] | None = None
 
     @classmethod
-    def load(cls, path: str | Path, *, threads: int | None = None,
+    def load(cls, model: str | Path | ModelRef, *, threads: int | None = None,
              companion: bool | None = None, prior: str | Path | None = "flat"
              ) -> Classifier:
         """Load a model folder (or its manifest.json, or a shipped model's name).
@@ -174,16 +148,17 @@ class Classifier:
 
         Parameters
         ----------
-        path : str or Path
+        model : str, Path or ModelRef
             A model folder, its manifest, or a shipped model's name; ``NAME+companion``
-            also loads the model's feature companion.
+            also loads the model's feature companion (see :meth:`ModelRef.parse`).
         threads : int, optional
             Threads of the GP fit and ONNX Runtime intra-op threads (default: all cores
             for the GP, ONNX Runtime's own choice).  Results do not depend on it; a Spark
             worker, which runs one task per core, uses 1.
         companion : bool, optional
             Combine the network with the model's feature companion (:mod:`astrot2.
-            companion`; the model must have one).  Default: only for ``NAME+companion``.
+            companion`; the model must have one).  Default: as ``model`` says
+            (``NAME+companion``).
             Off by default: the shipped default is the compressed network alone.
         prior : str or Path, optional
             The class mix the probabilities are for (:func:`astrot2.priors.load_prior`):
@@ -197,9 +172,8 @@ class Classifier:
             kind, a compact file that does not decode exactly, or if ONNX Runtime
             rejects the model.
         """
-        path, suffixed = with_companion(path)
-        companion = suffixed if companion is None else companion
-        manifest = read_manifest(resolve_model(path))
+        ref = ModelRef.parse(model, companion=companion)
+        manifest = read_manifest(ref.folder)
         file = manifest.model_file
         kind = MODEL_SUFFIXES.get(file.suffix)
         if kind is None:
@@ -214,7 +188,7 @@ class Classifier:
         session = onnx_session(model, file, threads, config=config)
         _check_inputs(manifest, session)
         helper = None
-        if companion:
+        if ref.companion:
             section = manifest.raw.get("companion")
             if section is None:
                 raise ModelError(f"{manifest.model_file.parent}: the model has no feature "
@@ -256,34 +230,62 @@ class Classifier:
             return np.zeros((0, len(self.manifest.raw["classes"])))
         return np.concatenate(out).astype(np.float64)
 
-    def scores(self, batch: LightCurveBatch, *, check_survey: bool = True
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """Uncalibrated logits (float64) and status of every light curve of ``batch``.
+    def model_inputs(self, batch: LightCurveBatch, *, check_survey: bool = True
+                     ) -> ModelInputs:
+        """The first step of :meth:`scores`: band selection, GP and the feature seam.
 
-        The network's logits, combined with the feature companion's log-probabilities
-        when the model has one; before the stored temperature.  See :meth:`predict`.
+        Raises
+        ------
+        ModelError
+            ``check_survey`` and light curves of another survey than the model's.
         """
         m = self.manifest
         if check_survey and batch.survey.name != m.survey.name:
             raise ModelError(f"model {self.name} is for {m.survey.name} alerts, got "
                              f"{batch.survey.name} light curves; pick the matching model")
-        t0 = time.perf_counter()
         x, extra, selected, gp = prepare(batch, m.gp, m.features, n_threads=self.threads)
         status = alert_status(selected.reject, gp.status)
         feeds = {"x": x}
         if "extra" in self._inputs:
             feeds["extra"] = extra
+        return ModelInputs(feeds=feeds, extra=extra, selected=selected, gp=gp, status=status)
+
+    def combine(self, logits: np.ndarray, inputs: ModelInputs
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The last step of :meth:`scores`: the network's logits combined with the feature
+        companion's log-probabilities when the model runs with it.
+
+        Returns
+        -------
+        logits : ndarray of float64, shape (n_alerts, n_classes)
+            Unchanged without a companion.
+        companion : ndarray of float64, shape (n_alerts, n_classes), or None
+            The companion's own probabilities (None without a companion).
+        """
+        if self.companion is None:
+            return logits, None
+        own = self.companion.probabilities(inputs.selected, inputs.extra)
+        return self.companion.combine(logits, own, inputs.selected), own
+
+    def scores(self, batch: LightCurveBatch, *, check_survey: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated logits (float64) and status of every light curve of ``batch``.
+
+        :meth:`model_inputs`, the network (:meth:`logits`), :meth:`combine`: the
+        network's logits, combined with the feature companion's log-probabilities when
+        the model has one; before the stored temperature.  See :meth:`predict`.
+        """
+        t0 = time.perf_counter()
+        inputs = self.model_inputs(batch, check_survey=check_survey)
         t1 = time.perf_counter()
-        logits = self.logits(feeds)
+        logits = self.logits(inputs.feeds)
         t2 = time.perf_counter()
-        if self.companion is not None:
-            logits = self.companion.combine(
-                logits, self.companion.probabilities(selected, extra), selected)
+        logits, _ = self.combine(logits, inputs)
         if self.stage_seconds is not None:
             for key, seconds in (("gp_and_features", t1 - t0), ("network", t2 - t1),
                                  ("companion", time.perf_counter() - t2)):
                 self.stage_seconds[key] = self.stage_seconds.get(key, 0.0) + seconds
-        return logits, status
+        return logits, inputs.status
 
     def predict(self, batch: LightCurveBatch, *, check_survey: bool = True) -> Prediction:
         """Class probabilities for every light curve of ``batch`` (one row each).

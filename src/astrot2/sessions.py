@@ -1,4 +1,5 @@
-"""ONNX Runtime sessions as the runtime runs them (the network's and the companion's).
+"""ONNX Runtime sessions as the runtime runs them (the network's and the companion's), and
+the only place an ``InferenceSession`` is built (explain, compression and fitting too).
 
 The bottom of the inference layer: imports only ``onnxruntime`` (lazily) and
 :mod:`astrot2.errors`, so both :mod:`astrot2.runtime` and :mod:`astrot2.companion` build
@@ -14,13 +15,17 @@ from astrot2.errors import ModelError
 __all__ = ["onnx_session"]
 
 
-def onnx_session(model: str | bytes, file: Path, threads: int | None = None, *,
-                 spinning: bool = True, config: dict[str, str] | None = None):
+def onnx_session(model: str | bytes, file: Path | str, threads: int | None = None, *,
+                 spinning: bool = True, config: dict[str, str] | None = None,
+                 extended_only: bool = False, save_to: Path | str | None = None):
     """An ONNX Runtime CPU session of a model file's contents, as the runtime runs them.
 
     ``threads``: intra-op threads (default: ONNX Runtime's choice), one inter-op thread;
     all graph optimisations; ``spinning`` off keeps idle threads from busy-waiting (a
     second session beside the network's); ``config``: more session config entries.
+    Offline optimisation (compression): ``extended_only`` stops at the extended level
+    (no hardware-specific layouts, so the result is portable between x86 CPUs) and
+    ``save_to`` writes the optimised graph there.
 
     Raises
     ------
@@ -30,7 +35,11 @@ def onnx_session(model: str | bytes, file: Path, threads: int | None = None, *,
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+                                     if extended_only else
+                                     ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    if save_to is not None:
+        opts.optimized_model_filepath = str(save_to)
     if threads is not None:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1

@@ -43,7 +43,8 @@ from astrot2.classes import CLASSES
 from astrot2.classify import INCLUDE_FORCED, classify_batch
 from astrot2.errors import Astrot2Error
 from astrot2.lightcurves import LightCurveBatch
-from astrot2.runtime import COMPANION_SUFFIX, Classifier, resolve_model, with_companion
+from astrot2.modelref import DEFAULT_MODELS, ModelRef, default_model
+from astrot2.runtime import Classifier
 
 __all__ = [
     "OUTPUT_SCHEMA",
@@ -77,41 +78,35 @@ OUTPUT_SCHEMA = T.StructType(
 _RESULT_FIELDS = [f.name for f in RESULT_SCHEMA.fields]
 #: Spark's ``binaryFile`` source (a streaming source must be given its schema).
 _BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
-_DEFAULT_MODEL = {"ztf": "ztf", "lsst": "lsst"}
 
 # ---------------------------------------------------------------------------- model cache
 _MODELS: dict[str, Classifier] = {}
 _LOADS: Counter[str] = Counter()  # resolved model folder -> loads in this process
 
 
-def _model_key(model: str | Path) -> str:
-    """The cache key of a model: its resolved folder (``+companion`` kept)."""
-    suffix = COMPANION_SUFFIX if with_companion(model)[1] else ""
-    return str(resolve_model(model).resolve()) + suffix
-
-
-def load_model(model: str | Path) -> Classifier:
+def load_model(model: str | Path | ModelRef) -> Classifier:
     """The classifier ``model`` (name or folder), loaded once per Python process.
 
-    The cache is keyed by the resolved model folder, so ``"lsst"`` and the path of the
-    shipped lsst model share one entry.  The GP and ONNX Runtime get
+    The cache is keyed by :attr:`ModelRef.key` (the resolved model folder), so ``"lsst"``
+    and the path of the shipped lsst model share one entry.  The GP and ONNX Runtime get
     ``$ASTROT2_ORT_THREADS`` threads (default 1: Spark runs one task per core).
     """
-    key = _model_key(model)
+    ref = ModelRef.parse(model)
+    key = ref.key
     clf = _MODELS.get(key)
     if clf is None:
         threads = int(os.environ.get("ASTROT2_ORT_THREADS", "1"))
-        clf = _MODELS[key] = Classifier.load(key, threads=threads)
+        clf = _MODELS[key] = Classifier.load(ref, threads=threads)
         _LOADS[key] += 1
     return clf
 
 
-def model_loads(model: str | Path | None = None) -> int:
+def model_loads(model: str | Path | ModelRef | None = None) -> int:
     """How many times this Python process loaded ``model`` (default: any model).
 
     One per worker is expected, however many Arrow batches or tasks it ran.
     """
-    return _LOADS[_model_key(model)] if model is not None else sum(_LOADS.values())
+    return _LOADS[ModelRef.parse(model).key] if model is not None else sum(_LOADS.values())
 
 
 # ---------------------------------------------------------------------------- UDF cores
@@ -233,7 +228,7 @@ def _check_arity(cols: Sequence[pd.Series], allowed: tuple[int, ...], usage: str
 def classify_ztf(*cols: pd.Series) -> pd.DataFrame:
     """Spark UDF: ``classify_ztf(cjd, cfid, cmagpsf, csigmapsf[, cisdiffpos[, cdiffmaglim]]
     [, model])``, see :func:`classify_ztf_columns`."""
-    data, model = _split_model(cols, _DEFAULT_MODEL["ztf"])
+    data, model = _split_model(cols, DEFAULT_MODELS["ztf"])
     _check_arity(data, (4, 5, 6), "classify_ztf(cjd, cfid, cmagpsf, csigmapsf"
                  "[, cisdiffpos[, cdiffmaglim]][, model])")
     return classify_ztf_columns(*data, model=model)
@@ -243,7 +238,7 @@ def classify_ztf(*cols: pd.Series) -> pd.DataFrame:
 def classify_rubin(*cols: pd.Series) -> pd.DataFrame:
     """Spark UDF: ``classify_rubin(midpointMjdTai, band, psfFlux, psfFluxErr[, hostgal_zphot,
     hostgal_zphot_err, mwebv][, model])``, see :func:`classify_rubin_columns`."""
-    data, model = _split_model(cols, _DEFAULT_MODEL["lsst"])
+    data, model = _split_model(cols, DEFAULT_MODELS["lsst"])
     _check_arity(data, (4, 5, 6, 7), "classify_rubin(midpointMjdTai, band, psfFlux, "
                  "psfFluxErr[, hostgal_zphot, hostgal_zphot_err, mwebv][, model])")
     return classify_rubin_columns(*data, model=model)
@@ -298,7 +293,7 @@ def spark_session(master: str | None = None, *, app_name: str = "astrot2",
     return builder.getOrCreate()
 
 
-def _classify_path(path: str, model: str, fmt: str | None, batch_size: int,
+def _classify_path(path: str, model: ModelRef, fmt: str | None, batch_size: int,
                    include_forced: bool = INCLUDE_FORCED) -> Iterator[pa.RecordBatch]:
     """Output rows of one alert file; an unreadable file gives one ``bad_file`` row."""
     from astrot2.io import read_file
@@ -322,14 +317,6 @@ def _arrow_output_schema() -> pa.Schema:
                                else pa.string()) for f in OUTPUT_SCHEMA.fields])
 
 
-def _default_model(files: Sequence[Path], fmt: str | None) -> str:
-    """The shipped model of the inputs' survey, as ``astrot2 classify`` picks it."""
-    from astrot2.io import detect_format
-
-    fmt = fmt or (detect_format(files[0]) if files else "ztf")
-    return "ztf" if fmt == "ztf" else "lsst"
-
-
 class _LoadsPerWorker(AccumulatorParam):
     """Accumulates ``{worker pid: model loads}`` from the tasks of a job."""
 
@@ -341,7 +328,7 @@ class _LoadsPerWorker(AccumulatorParam):
 
 
 def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
-                         output: str | Path, *, model: str | None = None,
+                         output: str | Path, *, model: str | Path | ModelRef | None = None,
                          format: str | None = None, batch_size: int = 8192,
                          partitions: int | None = None,
                          include_forced: bool = INCLUDE_FORCED) -> dict:
@@ -364,8 +351,7 @@ def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
     from astrot2.io import expand_inputs
 
     files = expand_inputs(inputs)
-    model = model or _default_model(files, format)
-    model_path = _model_key(model)
+    ref = default_model(files, format) if model is None else ModelRef.parse(model)
     n_parts = partitions or max(1, min(len(files), spark.sparkContext.defaultParallelism * 4))
 
     loads = spark.sparkContext.accumulator({}, _LoadsPerWorker())
@@ -373,9 +359,9 @@ def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
     def classify_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for rb in batches:
             for path in rb.column("path").to_pylist():
-                yield from _classify_path(path, model_path, format, batch_size,
+                yield from _classify_path(path, ref, format, batch_size,
                                           include_forced)
-        loads.add({os.getpid(): model_loads(model_path)})
+        loads.add({os.getpid(): model_loads(ref)})
 
     rows = [(i, str(p)) for i, p in enumerate(files)]
     paths = spark.createDataFrame(
@@ -384,11 +370,11 @@ def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
     result.write.mode("overwrite").parquet(str(output))
     n_out = spark.read.parquet(str(output)).count()
     return {"files": len(files), "partitions": n_parts, "alerts_out": n_out,
-            "output": str(output), "model": model,
+            "output": str(output), "model": str(ref),
             "workers": len(loads.value), "model_loads": sum(loads.value.values())}
 
 
-def _classify_contents(model: str, fmt: str | None, batch_size: int,
+def _classify_contents(model: ModelRef, fmt: str | None, batch_size: int,
                        include_forced: bool = INCLUDE_FORCED):
     """A ``mapInArrow`` function classifying binaryFile rows (``path``, ``content``)."""
     def classify_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -415,7 +401,7 @@ def alert_file_stream(spark: SparkSession, input_dir: str | Path, *,
 
 
 def start_stream(spark: SparkSession, input_dir: str | Path, output_dir: str | Path,
-                 checkpoint: str | Path, *, model: str, format: str | None = None,
+                 checkpoint: str | Path, *, model: str | Path | ModelRef, format: str | None = None,
                  trigger_seconds: float = 10.0, available_now: bool = False,
                  max_files_per_trigger: int | None = None, batch_size: int = 8192,
                  include_forced: bool = INCLUDE_FORCED):
@@ -431,10 +417,10 @@ def start_stream(spark: SparkSession, input_dir: str | Path, output_dir: str | P
     -------
     pyspark.sql.streaming.StreamingQuery
     """
-    model_path = _model_key(model)
+    ref = ModelRef.parse(model)
     files = alert_file_stream(spark, input_dir, max_files_per_trigger=max_files_per_trigger)
     rows = files.select("path", "content").mapInArrow(
-        _classify_contents(model_path, format, batch_size, include_forced), OUTPUT_SCHEMA)
+        _classify_contents(ref, format, batch_size, include_forced), OUTPUT_SCHEMA)
     writer = (rows.writeStream.format("parquet").option("path", str(output_dir))
               .option("checkpointLocation", str(checkpoint)).outputMode("append"))
     if available_now:

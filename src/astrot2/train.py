@@ -314,7 +314,7 @@ def train(batch: LightCurveBatch, config: TrainConfig, out: Path, log=print) -> 
     log(f"features: {len(y_tr)} training views, {len(y_va)} validation objects "
         f"({time.perf_counter() - start:.1f} s of GP fitting)")
 
-    model = T2(T2Config(n_steps=config.gp.n_steps, n_channels=config.features.n_channels,
+    model = T2(T2Config(n_tokens=config.gp.n_steps, n_channels=config.features.n_channels,
                         n_extra=config.features.n_extra, d_model=config.d_model,
                         n_heads=config.n_heads, n_blocks=config.n_blocks,
                         dropout=config.dropout))

@@ -40,7 +40,6 @@ from astrot2.compress.finetune import (
     _forward,
     _snapshot,
     cluster,
-    export,
     fit,
     load_onnx_weights,
     prune,
@@ -54,7 +53,7 @@ from astrot2.features import (
 from astrot2.gp import fit_gp
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest, write_manifest
-from astrot2.model import T2, PatchT2, T2Config
+from astrot2.model import T2, PatchT2, T2Config, export_onnx
 from astrot2.realsky import (
     CUTS,
     RealSkyConfig,
@@ -142,13 +141,13 @@ def network_of(folder: Path) -> tuple[torch.nn.Module, dict]:
         model = PatchT2(cfg, int(section["patch"]))
         steps, channels = int(section["input_steps"]), int(section["input_channels"])
     else:
-        model, steps, channels = T2(cfg), cfg.n_steps, cfg.n_channels
+        model, steps, channels = T2(cfg), cfg.n_tokens, cfg.n_channels
     file = manifest.model_file
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "init.onnx"
         onnx_path.write_bytes(read_compact(file) if file.suffix == ".t2c"
                               else file.read_bytes())
-        load_onnx_weights(model, str(onnx_path), steps, channels, cfg.n_extra)
+        load_onnx_weights(model, str(onnx_path))
     return model, {**section, "input_steps": steps, "input_channels": channels}
 
 
@@ -290,8 +289,7 @@ def write_network(model: torch.nn.Module, section: dict, out: Path) -> dict:
     """Export ``model`` and write it as the compact ``out/model.t2c``; its description."""
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
-        export(model, str(onnx_path), section["input_steps"], section["input_channels"],
-               section["n_extra"])
+        export_onnx(model, str(onnx_path))
         return write_compact(onnx_path, out / "model.t2c")
 
 

@@ -37,7 +37,6 @@ from astrot2.classes import CLASSES, class_index
 from astrot2.compress.features import TrainingInputs
 from astrot2.evaluate import split_indices, training_settings
 from astrot2.features import prepare
-from astrot2.gp import STATUS_SKIPPED
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest, write_manifest
 from astrot2.representative import (
@@ -105,7 +104,7 @@ def _inputs(views: list[LightCurveBatch], labels: list[np.ndarray], manifest
     xs, es, ys = [], [], []
     for view, y in zip(views, labels, strict=True):
         x, extra, _, gp = prepare(view, manifest.gp, manifest.features)
-        ok = view.ok & (gp.status != STATUS_SKIPPED)
+        ok = view.ok & gp.converged  # converged GP fits only, as astrot2.train
         xs.append(x[ok])
         es.append(extra[ok])
         ys.append(y[ok])

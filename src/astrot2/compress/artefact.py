@@ -70,13 +70,10 @@ def _encode_tensor(name: str, arr: np.ndarray, lossy: str, pe_tol: float
 def _optimised(onnx_path: str | Path, tmp: str) -> str:
     """The model after ONNX Runtime's offline graph optimisations (extended level: constant
     folding, operator fusions; no hardware-specific layouts), as ONNX."""
-    import onnxruntime as ort
+    from astrot2.sessions import onnx_session
 
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    opts.optimized_model_filepath = f"{tmp}/optimised.onnx"
-    ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
-    return opts.optimized_model_filepath
+    onnx_session(str(onnx_path), onnx_path, extended_only=True, save_to=f"{tmp}/optimised.onnx")
+    return f"{tmp}/optimised.onnx"
 
 
 def write_compact(onnx_path: str | Path, out: str | Path, *, lossy: str = "none",

@@ -25,14 +25,10 @@ def to_ort_format(onnx_path: str | Path, out: str | Path) -> Path:
 
     Extended (not layout) optimisations keep the file portable between x86 CPUs.
     """
-    import onnxruntime as ort
+    from astrot2.sessions import onnx_session
 
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    opts.optimized_model_filepath = str(out)
-    opts.add_session_config_entry("session.save_model_format", "ORT")
-    ort.InferenceSession(str(onnx_path), sess_options=opts,
-                         providers=["CPUExecutionProvider"])
+    onnx_session(str(onnx_path), onnx_path, extended_only=True, save_to=out,
+                 config={"session.save_model_format": "ORT"})
     return Path(out)
 
 

@@ -99,7 +99,7 @@ def training_views(folder: str | Path, batch: LightCurveBatch, *,
         n_resample=settings.n_resample)
 
 
-def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig | None = None,
+def training_inputs(folder: str | Path, batch: LightCurveBatch, *,
                     n_augment: int | None = None, cache: str | Path | None = None,
                     log=print) -> TrainingInputs:
     """Train and validation inputs of a model folder (``split.json``, ``train_config.json``).
@@ -110,8 +110,6 @@ def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig 
         A model folder as written by ``astrot2 train``.
     batch : LightCurveBatch
         The labelled PLAsTiCC training set.
-    gp : GPConfig, optional
-        Another GP grid (e.g. fewer ``n_steps`` for a student); default the manifest's.
     n_augment : int, optional
         Augmented copies per train object (default: the training run's); copies ``k``
         use the seed ``seed * 1000 + k`` of :func:`astrot2.train.train`, so the first
@@ -121,7 +119,7 @@ def training_inputs(folder: str | Path, batch: LightCurveBatch, *, gp: GPConfig 
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
-    gp = gp or manifest.gp
+    gp = manifest.gp
     feats = manifest.features
     settings = training_settings(folder)
     aug, seed = settings.augment, settings.seed

@@ -29,13 +29,12 @@ from torch.nn import functional as F
 from astrot2.classes import CLASSES
 from astrot2.compress.features import TrainingInputs
 from astrot2.metrics import weighted_log_loss
-from astrot2.model import T2, PatchT2, T2Config
+from astrot2.model import T2, PatchT2, T2Config, export_onnx
 
 __all__ = [
     "PatchT2",
     "cluster",
     "distill",
-    "export",
     "fit",
     "kmeans_1d",
     "load_onnx_weights",
@@ -45,22 +44,9 @@ __all__ = [
 ]
 
 
-def export(model: nn.Module, path: str, n_steps: int, n_channels: int, n_extra: int,
-           opset: int = 17) -> None:
-    """Export ``model`` (eval mode) to ONNX: inputs ``x`` (B, T, C) [+ ``extra`` (B, E)]."""
-    model = model.eval()
-    x = torch.zeros(2, n_steps, n_channels)
-    args: tuple[torch.Tensor, ...] = (x, torch.zeros(2, n_extra)) if n_extra else (x,)
-    names = ["x", "extra"][: len(args)]
-    torch.onnx.export(model, args, path, input_names=names, output_names=["logits"],
-                      dynamic_axes={n: {0: "batch"} for n in [*names, "logits"]},
-                      opset_version=opset, dynamo=False)
-
-
-def load_onnx_weights(model: nn.Module, path: str, n_steps: int, n_channels: int,
-                      n_extra: int) -> nn.Module:
-    """Load into ``model`` (in place) the weights of an ONNX file exported by :func:`export`
-    (or ``export_onnx``) from a model of the same class and sizes.
+def load_onnx_weights(model: T2 | PatchT2, path: str) -> nn.Module:
+    """Load into ``model`` (in place) the weights of an ONNX file exported by
+    :func:`astrot2.model.export_onnx` from a model of the same class and sizes.
 
     The exporter renames and transposes the weights of ``Linear`` layers applied to 3-D
     inputs (``onnx::MatMul_N``), so the mapping is found by exporting a probe copy filled
@@ -83,7 +69,7 @@ def load_onnx_weights(model: nn.Module, path: str, n_steps: int, n_channels: int
         for p in probe.parameters():
             p.copy_(torch.randn(p.shape, generator=gen))
     with tempfile.TemporaryDirectory() as tmp:
-        export(probe, f"{tmp}/probe.onnx", n_steps, n_channels, n_extra)
+        export_onnx(probe, f"{tmp}/probe.onnx")
         probe_inits = {t.name: numpy_helper.to_array(t)
                        for t in onnx.load(f"{tmp}/probe.onnx").graph.initializer}
     target = {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
@@ -105,8 +91,7 @@ def load_onnx_weights(model: nn.Module, path: str, n_steps: int, n_channels: int
 
 def t2_from_onnx(path: str, config: T2Config) -> T2:
     """A :class:`T2` holding the weights of an ONNX file exported by ``export_onnx``."""
-    return load_onnx_weights(T2(config), path, config.n_steps, config.n_channels,
-                             config.n_extra)
+    return load_onnx_weights(T2(config), path)
 
 
 def prunable(model: nn.Module, skip: int = 0) -> list[str]:

@@ -77,12 +77,6 @@ class CompressConfig:
     # more teachers for the students: model folders with the parent's split and inputs;
     # the students learn the mean of their and the parent's class probabilities
     teachers: tuple[str, ...] = ()
-    # students also learn every train view without host photo-z (1: on), taught what the
-    # teachers answer *with* it (privileged information); for models with photo-z inputs
-    redshift_dropout: int = 0
-    # a model with a feature companion (same split): the teachers' ensemble is combined
-    # with that companion (weights refitted on validation) before the students learn it
-    companion_teacher: str = ""
 
 
 def config_from(settings: Sequence[str] = (), **given: object) -> CompressConfig:
@@ -119,15 +113,7 @@ class _Context:
         self.onnx = self.manifest.model_file
         self.teachers = [self.onnx, *(_teacher_file(parent, self.manifest, Path(t))
                                       for t in config.teachers)]
-        self.companion = None  # a Classifier with its companion (companion_teacher)
-        self.companion_weights: dict[str, object] = {}
-        if config.companion_teacher:
-            from astrot2.runtime import Classifier
-
-            _teacher_file(parent, self.manifest, Path(config.companion_teacher))
-            self.companion = Classifier.load(config.companion_teacher, companion=True)
         self._inputs: dict[int, object] = {}
-        self._n_augment: dict[int, int | None] = {}  # by id of a cached inputs()
         self._teacher_logits: dict[int, np.ndarray] = {}  # by id of a cached inputs()
         self.models: dict[str, object] = {}
 
@@ -138,7 +124,6 @@ class _Context:
         if key not in self._inputs:
             self._inputs[key] = training_inputs(self.parent, self.batch, n_augment=n_augment,
                                                 cache=self.cache, log=self.log)
-            self._n_augment[id(self._inputs[key])] = n_augment
         return self._inputs[key]
 
 
@@ -182,9 +167,7 @@ def _write_variant(ctx: _Context, method: str, folder: Path, file: Path,
 def _t2_config(ctx: _Context):
     from astrot2.model import T2Config
 
-    fields = {k: v for k, v in ctx.manifest.raw["model"].items()
-              if k in T2Config.__dataclass_fields__}
-    return T2Config(**fields)
+    return T2Config.from_dict(ctx.manifest.raw["model"], f"{ctx.parent} [model]")
 
 
 def _parent_torch(ctx: _Context):
@@ -202,25 +185,18 @@ def _student_config(ctx: _Context):
     from dataclasses import replace
 
     c, cfg = ctx.config, _t2_config(ctx)
-    if cfg.n_steps % c.student_patch:
-        raise ValueError(f"student_patch {c.student_patch} does not divide n_steps "
-                         f"{cfg.n_steps}")
-    return replace(cfg, n_steps=cfg.n_steps // c.student_patch,
+    if cfg.n_tokens % c.student_patch:
+        raise ValueError(f"student_patch {c.student_patch} does not divide n_tokens "
+                         f"{cfg.n_tokens}")
+    return replace(cfg, n_tokens=cfg.n_tokens // c.student_patch,
                    n_channels=cfg.n_channels * c.student_patch, d_model=c.student_d_model,
                    n_heads=c.student_heads, d_ff=c.student_d_ff)
 
 
 def _student_model_section(ctx: _Context) -> dict:
     return {**_student_config(ctx).to_dict(), "architecture": "PatchT2",
-            "patch": ctx.config.student_patch, "input_steps": _t2_config(ctx).n_steps,
+            "patch": ctx.config.student_patch, "input_steps": _t2_config(ctx).n_tokens,
             "input_channels": _t2_config(ctx).n_channels}
-
-
-def _export(ctx: _Context, model, path: Path) -> None:
-    from astrot2.compress.finetune import export
-
-    cfg = _t2_config(ctx)
-    export(model, str(path), cfg.n_steps, cfg.n_channels, cfg.n_extra)
 
 
 def _torch_variant(ctx: _Context, method: str):
@@ -228,15 +204,15 @@ def _torch_variant(ctx: _Context, method: str):
     if method in ctx.models:
         return ctx.models[method]
     from astrot2.compress import finetune as ft
+    from astrot2.model import T2, PatchT2
 
     c = ctx.config
     onnx_file = ctx.out / method / _float_model_name(method)
     student = method.startswith("distilled")
     if onnx_file.is_file():  # reuse a variant written by an earlier run
-        cfg = _t2_config(ctx)
-        model = ft.PatchT2(_student_config(ctx), c.student_patch) if student else \
-            ft.T2(cfg)
-        ft.load_onnx_weights(model, str(onnx_file), cfg.n_steps, cfg.n_channels, cfg.n_extra)
+        model = PatchT2(_student_config(ctx), c.student_patch) if student else \
+            T2(_t2_config(ctx))
+        ft.load_onnx_weights(model, str(onnx_file))
     elif method == "pruned":
         model = _parent_torch(ctx)
         ft.prune(model, ctx.inputs(), sparsity=c.sparsity, steps=c.prune_steps,
@@ -259,7 +235,7 @@ def _torch_variant(ctx: _Context, method: str):
 
         data, logits = _student_data(ctx)
         torch.manual_seed(c.seed)
-        model = ft.PatchT2(_student_config(ctx), c.student_patch)
+        model = PatchT2(_student_config(ctx), c.student_patch)
         ft.distill(model, data, logits, steps=c.distill_steps,
                    alpha=c.distill_alpha, seed=c.seed, batch_size=c.batch_size, log=ctx.log)
     elif method == "distilled_deep":  # fine-tuned on the teacher's soft targets too
@@ -326,52 +302,30 @@ def _teacher_file(parent: Path, manifest, folder: Path) -> Path:
 def _teacher_logits(ctx: _Context, data) -> np.ndarray:
     """The teachers' logits on the train views of ``data`` (ONNX Runtime): the parent's,
     or with more teachers the log of their mean class probabilities (raw outputs: a
-    teacher's calibration temperature is not applied), combined with the companion
-    teacher when there is one.  Computed once per inputs: the student's distillation and
-    its pruning and clustering share them."""
+    teacher's calibration temperature is not applied).  Computed once per inputs: the
+    student's distillation and its pruning and clustering share them."""
     if id(data) in ctx._teacher_logits:
         return ctx._teacher_logits[id(data)]
     out = _ensemble_logits(ctx, data.x_train, data.extra_train)
-    if ctx.companion is not None:
-        out = _with_companion(ctx, data, out)
     ctx._teacher_logits[id(data)] = out
     return out
 
 
 def _student_data(ctx: _Context) -> tuple[object, np.ndarray]:
-    """The students' training inputs and their teachers' logits.
-
-    With ``redshift_dropout`` (and photo-z inputs), every train view twice: as it is and
-    without host photo-z (:func:`astrot2.features.without_redshift_inputs`), both taught
-    the teachers' logits for the view *with* it: the student learns to infer from the
-    light curve what the photo-z would have told (alerts often carry none).
-    """
-    from dataclasses import replace
-
-    from astrot2.features import without_redshift_inputs
-
-    c = ctx.config
-    data = ctx.inputs(c.distill_augment)
-    logits = _teacher_logits(ctx, data)
-    if not c.redshift_dropout or not ctx.manifest.features.use_redshift:
-        return data, logits
-    bare = without_redshift_inputs(data.extra_train, ctx.manifest.features)
-    doubled = replace(data, x_train=np.concatenate([data.x_train, data.x_train]),
-                      extra_train=np.concatenate([data.extra_train, bare]),
-                      y_train=np.concatenate([data.y_train, data.y_train]))
-    return doubled, np.concatenate([logits, logits])
+    """The students' training inputs and their teachers' logits."""
+    data = ctx.inputs(ctx.config.distill_augment)
+    return data, _teacher_logits(ctx, data)
 
 
 def _ensemble_logits(ctx: _Context, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
     """The teachers' logits for model inputs: the parent's alone, or the log of the mean
     class probabilities of all the teachers."""
-    import onnxruntime as ort
-
     from astrot2.calibration import softmax
+    from astrot2.sessions import onnx_session
 
     logits = []
     for file in ctx.teachers:
-        teacher = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+        teacher = onnx_session(str(file), file)
         logits.append(np.concatenate([
             teacher.run(None, _feeds(teacher, x[i:i + 512], extra[i:i + 512]))[0]
             for i in range(0, len(x), 512)]))
@@ -379,48 +333,6 @@ def _ensemble_logits(ctx: _Context, x: np.ndarray, extra: np.ndarray) -> np.ndar
         return logits[0]
     mean = np.mean([softmax(z) for z in logits], axis=0)
     return np.log(np.maximum(mean, 1e-30)).astype(np.float32)
-
-
-def _with_companion(ctx: _Context, data, logits: np.ndarray) -> np.ndarray:
-    """The teachers' logits on ``data``'s train views combined with the companion teacher.
-
-    The companion's probabilities on the same train views (rebuilt with
-    :func:`astrot2.compress.features.training_views`, same order and usable rows); the
-    :class:`astrot2.companion.Combination` is refitted for these teachers on the
-    validation objects.
-    """
-    from dataclasses import asdict
-
-    from astrot2.companion_fit import fit_combination
-    from astrot2.compress.features import training_views
-    from astrot2.evaluate import split_indices
-    from astrot2.features import prepare
-
-    clf = ctx.companion
-    m = clf.manifest
-
-    def companion_probs(views) -> tuple[np.ndarray, np.ndarray]:
-        probs, points = [], []
-        for view in views:
-            _, extra, selected, gp = prepare(view, m.gp, m.features)
-            ok = np.flatnonzero(gp.converged)  # the rows of training_inputs
-            usable = selected.take(ok)
-            probs.append(clf.companion.probabilities(usable, extra[ok]))
-            points.append(np.diff(usable.offsets))
-        return np.concatenate(probs), np.concatenate(points)
-
-    views = training_views(ctx.parent, ctx.batch, n_augment=ctx._n_augment.get(id(data)))
-    p_train, n_train = companion_probs(views)
-    val = ctx.batch.take(split_indices(ctx.batch, ctx.parent, "validation"))
-    p_val, n_val = companion_probs([val])
-    if len(p_train) != len(logits) or len(p_val) != len(data.y_val):
-        raise ValueError("companion teacher: its usable views differ from the students' "
-                         "inputs")
-    combination, nll = fit_combination(_ensemble_logits(ctx, data.x_val, data.extra_val)
-                                       .astype(np.float64), p_val, n_val, data.y_val)
-    ctx.log(f"companion teacher: {combination} (validation NLL {nll:.4f})")
-    ctx.companion_weights = {"combination": asdict(combination), "validation_nll": nll}
-    return combination.logits(logits, p_train, n_train).astype(np.float32)
 
 
 #: Methods whose model file is the compact artefact.
@@ -452,6 +364,7 @@ def _sparsity(model) -> dict[str, float]:
 def _make(ctx: _Context, method: str) -> Path:
     """Write the folder of one method (unless it exists) and return it."""
     from astrot2.compress import artefact, convert
+    from astrot2.model import export_onnx
 
     folder = ctx.out / method
     if (folder / "manifest.json").is_file():
@@ -486,14 +399,9 @@ def _make(ctx: _Context, method: str) -> Path:
         if method.startswith("distilled"):
             model_section = _student_model_section(ctx)
             info["teachers"] = [teacher_record(t) for t in ctx.teachers]
-            if ctx.companion is not None:
-                section = ctx.companion.companion.section
-                info["companion_teacher"] = {
-                    "model": ctx.config.companion_teacher, "sha256": section["sha256"],
-                    **ctx.companion_weights}
         file = folder / _float_model_name(method)
         if not file.is_file():
-            _export(ctx, model, file)
+            export_onnx(model, str(file))
         if method in COMPACT:  # the float ONNX stays beside it, for reuse (not loaded)
             compact = folder / "model.t2c"
             info["artefact"] = artefact.write_compact(file, compact)
