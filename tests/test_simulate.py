@@ -1,4 +1,5 @@
-"""The ZTF survey simulator: sncosmo templates on the real ZTF observing log."""
+"""The survey simulator: sncosmo templates on the real ZTF observing log and on LSST's
+PLAsTiCC cadences."""
 
 from __future__ import annotations
 
@@ -42,6 +43,22 @@ def pointings(shared_data):
     from astrot2.simulate import read_pointings
 
     return read_pointings(shared_data / "surveys" / "ztf_pointings.csv.gz")
+
+
+@pytest.fixture(scope="module")
+def plasticc(shared_data):
+    from astrot2.io import read_file
+
+    root = shared_data / "plasticc"
+    return read_file(root / "training_set.csv.gz", format="plasticc",
+                     metadata=root / "training_set_metadata.csv")
+
+
+@pytest.fixture(scope="module")
+def lsst_pointings(plasticc):
+    from astrot2.simulate import pointings_from_light_curves
+
+    return pointings_from_light_curves(plasticc)
 
 
 def test_salt2_snia_peaks_at_its_absolute_magnitude_and_rises_faster(sncosmo_dir):
@@ -104,3 +121,103 @@ def test_cli_writes_a_labelled_table(sncosmo_dir, shared_data, tmp_path, monkeyp
     assert set(real.batch.extra) >= {"target", "redshift", "peak_mjd", "type"}
     assert main(["simulate", "--survey", "ztf", "--n", "0", "-o", str(tmp_path / "x.parquet")
                  ]) == 2
+
+
+def test_lsst_pointings_are_plasticc_visits_with_their_sky_depth(plasticc, lsst_pointings):
+    p = lsst_pointings
+    np.testing.assert_array_equal(p["field_start"], plasticc.offsets)
+    np.testing.assert_array_equal(p["mjd"], plasticc.time)
+    assert str(p["survey"][0]) == "lsst" and p["band"].max() == 5
+    quiet = ~plasticc.detected  # a non-detection's error is its sky noise
+    np.testing.assert_allclose(p["depth"][quiet],
+                               27.5 - 2.5 * np.log10(5 * plasticc.flux_err[quiet]))
+    # a detection: the median non-detection error of its object and band (checked on the
+    # first 200 objects' bright detections, whose error also holds the source's photons)
+    checked = 0
+    for i in range(200):
+        lc, s = plasticc[i], plasticc.offsets[i]
+        for band in np.unique(lc.band[lc.detected]):
+            quiet = (lc.band == band) & ~lc.detected
+            if quiet.any():
+                sky = np.median(lc.flux_err[quiet])
+                bright = np.flatnonzero(lc.detected & (lc.band == band) & (lc.flux_err > sky))
+                np.testing.assert_allclose(p["depth"][s + bright],
+                                           27.5 - 2.5 * np.log10(5 * sky))
+                checked += len(bright)
+    assert checked > 100
+    np.testing.assert_array_equal(p["ddf_bool"], plasticc.extra["ddf_bool"])
+    ddf = np.repeat(p["ddf_bool"], np.diff(p["field_start"])) == 1
+    r = p["band"] == 2  # deep drilling fields go deeper than the wide survey
+    assert np.median(p["depth"][r & ddf]) > np.median(p["depth"][r & ~ddf]) + 0.5
+
+
+def test_lsst_simulation_keeps_forced_photometry_and_photoz(sncosmo_dir, lsst_pointings,
+                                                           pointings):
+    from astrot2.simulate import SimulateConfig, simulate
+
+    config = SimulateConfig(survey="lsst")
+    assert (config.limit_mag, config.z_max) == (26.0, 1.5)
+    a = simulate(12, lsst_pointings, config, seed=3, data_dir=sncosmo_dir)
+    c = simulate(12, lsst_pointings, config, seed=4, data_dir=sncosmo_dir)
+    b = simulate(12, lsst_pointings, config, seed=3, data_dir=sncosmo_dir)
+    assert len(a) == 12 and a.survey.name == "lsst" and set(a.band) <= set(range(6))
+    for col in ("time", "flux", "flux_err", "band", "detected"):
+        np.testing.assert_array_equal(getattr(a, col), getattr(b, col))
+    np.testing.assert_array_equal(a.metadata["hostgal_photoz"], b.metadata["hostgal_photoz"])
+    assert not np.array_equal(a.extra["redshift"], c.extra["redshift"])
+    n_det = a.reduce(a.detected.astype(float), np.add, 0.0)
+    assert (n_det >= 2).all()
+    assert (a.flux[a.detected] >= 5 * a.flux_err[a.detected]).all()
+    # forced photometry: non-detections keep their measured flux (either sign) and error
+    quiet = ~a.detected
+    assert (a.flux[quiet] != 0).all() and (a.flux[quiet] < 0).any()
+    assert (a.flux[quiet] < 5 * a.flux_err[quiet]).all() and (a.flux_err > 0).all()
+    z = a.extra["redshift"]
+    np.testing.assert_array_equal(a.extra["hostgal_specz"], z)
+    np.testing.assert_allclose(a.metadata["hostgal_photoz_err"], 0.03 * (1 + z))
+    assert (a.metadata["hostgal_photoz"] > 0).all() and (a.metadata["mwebv"] == 0).all()
+    assert (np.abs(a.metadata["hostgal_photoz"] - z) < 5 * 0.03 * (1 + z)).all()
+    assert z.max() <= 1.5 and set(a.extra["target"]) <= {90, 42, 62}
+    assert set(a.extra["ddf_bool"]) <= {0.0, 1.0}
+    # a ZTF observing log is not an LSST cadence
+    from astrot2.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pointings of ztf"):
+        simulate(2, pointings, config, data_dir=sncosmo_dir)
+
+
+@pytest.mark.parametrize(("z", "band"), [(0.41, "lsstr"), (0.715, "lssti"), (0.975, "lsstz")])
+def test_lsst_snia_peak_flux_follows_the_distance_modulus(sncosmo_dir, z, band):
+    """In the LSST band that sees the redshifted B band, a SN Ia peaks at
+    ``M_B + mu(z) - 2.5 log10(1 + z)`` (AB: the K-correction of a matched band); mu from
+    astrot2's own integral, the flux from sncosmo's SALT2 through Rubin's bandpass."""
+    from astrot2.simulate import CLASSES_SIMULATED, SIM_SURVEYS, set_parameters
+
+    assert band in SIM_SURVEYS["lsst"].bandpasses
+    model = sncosmo.Model(source=sncosmo.get_source("salt2", version="2.4"))
+    for seed in range(3):
+        m_abs = set_parameters(model, CLASSES_SIMULATED[0].subtypes[0], z,
+                               np.random.default_rng(seed))
+        t = np.linspace(-15, 30, 451) * (1 + z)
+        peak = 27.5 - 2.5 * np.log10(model.bandflux(band, t, zp=27.5, zpsys="ab").max())
+        expected = m_abs + distance_modulus(np.array([z]))[0] - 2.5 * np.log10(1 + z)
+        # within bandpass mismatch and sncosmo's WMAP9 distances (~0.02 mag from ours)
+        assert peak == pytest.approx(expected, abs=0.06)
+
+
+def test_cli_simulates_lsst_into_a_labelled_table(sncosmo_dir, shared_data, tmp_path,
+                                                  monkeypatch, capsys):
+    monkeypatch.setenv("ASTROT2_SNCOSMO_DIR", str(sncosmo_dir))
+    monkeypatch.setenv("ASTROT2_DATA", str(shared_data))
+    out = tmp_path / "sim-lsst.parquet"
+    assert main(["simulate", "--survey", "lsst", "--n", "5", "-o", str(out), "--seed",
+                 "1"]) == 0
+    real = read_labelled(out)
+    assert len(real.batch) == 5 and real.batch.survey.name == "lsst"
+    assert np.isfinite(real.batch.metadata["hostgal_photoz"]).all()
+    assert set(real.batch.extra) >= {"target", "redshift", "hostgal_specz", "ddf_bool"}
+    capsys.readouterr()
+    assert main(["simulate", "--survey", "lsst", "--n", "5", "-o", str(tmp_path / "x.parquet"),
+                 "--pointings", str(tmp_path / "training_set.csv.gz")]) == 2
+    err = capsys.readouterr().err
+    assert "astrot2 data fetch plasticc" in err and len(err.strip().splitlines()) == 1

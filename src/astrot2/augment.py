@@ -40,6 +40,7 @@ __all__ = [
     "resample_to_survey",
     "survey_copies",
     "survey_windows",
+    "visit_sky",
 ]
 
 
@@ -636,10 +637,12 @@ class RedshiftConfig:
     max_wavelength_shift: float = 0.0
 
 
-def _visit_sky(lc) -> np.ndarray:
+def visit_sky(lc) -> np.ndarray:
     """Sky noise of each point of one light curve (FLUXCAL): the point's own error where
     it is not a detection, else at most the median error of the non-detections of its
-    band (the error of a detection also holds the source's photon noise)."""
+    band (the error of a detection also holds the source's photon noise).  Used to move
+    objects (:func:`redshifted`) and to read a survey's depths from its light curves
+    (:func:`astrot2.simulate.pointings_from_light_curves`)."""
     sky = lc.flux_err.astype(np.float64).copy()
     for band in np.unique(lc.band[lc.detected]):
         quiet = (lc.band == band) & ~lc.detected
@@ -659,7 +662,7 @@ def redshifted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.n
     Each extragalactic light curve (``hostgal_specz`` > 0 in ``batch.extra``: the
     training set's spectroscopic redshift, used to move the object, never as an input)
     is moved to ``z'`` (:class:`RedshiftConfig`), every visit kept at its observer-frame
-    time and band, with the visit's own sky noise (:func:`_visit_sky`: WFD and DDF depths
+    time and band, with the visit's own sky noise (:func:`visit_sky`: WFD and DDF depths
     come with the object's own visits) and the source's photon noise scaled; the source
     is read through its 2D GP at ``lambda / stretch`` and dimmed by the distance modulus
     difference.  Points whose source-frame wavelength would need extrapolation are not
@@ -696,7 +699,7 @@ def redshifted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.n
             continue
         parts = (lc.time, lc.flux, lc.flux_err, lc.band, lc.detected)
         if usable[i] and lc.detected.any():
-            sky = _visit_sky(lc)
+            sky = visit_sky(lc)
             for z_try in draws[i]:
                 stretch = (1.0 + z_try) / (1.0 + z[i])
                 dimming = 10 ** (-0.4 * float(np.diff(distance_modulus(

@@ -34,28 +34,50 @@ def _cmd_read(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    """``astrot2 simulate``: supernova light curves on the real ZTF observing log."""
+def _simulation_pointings(survey: str, path: Path | None) -> dict:
+    """The visits ``astrot2 simulate`` observes on: ZTF's observing log, or (LSST) the
+    cadences of PLAsTiCC light curves with their metadata file beside them."""
     import os
 
+    from astrot2.errors import ConfigError
+    from astrot2.simulate import pointings_from_light_curves, read_pointings
+
+    default = {"ztf": Path("surveys", "ztf_pointings.csv.gz"),
+               "lsst": Path("plasticc", "training_set.csv.gz")}[survey]
+    if path is None and os.environ.get("ASTROT2_DATA"):
+        path = Path(os.environ["ASTROT2_DATA"]) / default
+    if survey == "ztf":
+        if path is None or not Path(path).is_file():
+            raise ConfigError("--pointings: the ZTF observing log (expMJD, filter, "
+                              "fiveSigmaDepth, _ra, _dec) is needed; it ships as "
+                              "redback/tables/ztf.tar.gz in the PyPI package redback==1.20.0")
+        return read_pointings(path)
+    from astrot2.data import default_data_dir
+    from astrot2.io import read_file
+
+    path = Path(path) if path is not None else default_data_dir() / default
+    stem = path.name.removesuffix(".gz").removesuffix(".csv")
+    beside = [path.with_name(f"{stem}_metadata.csv{gz}") for gz in ("", ".gz")]
+    metadata = next((m for m in beside if m.is_file()), None)
+    if not path.is_file() or metadata is None:
+        raise ConfigError(f"--pointings: LSST cadences come from PLAsTiCC light curves with "
+                          f"their metadata beside them ({path}, {beside[0].name}): "
+                          "astrot2 data fetch plasticc, or set ASTROT2_DATA")
+    return pointings_from_light_curves(read_file(path, format="plasticc", metadata=metadata))
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    """``astrot2 simulate``: supernova light curves on a survey's real (ZTF) or simulated
+    (LSST: PLAsTiCC) cadence."""
     import numpy as np
     import pyarrow.parquet as pq
 
-    from astrot2.errors import ConfigError
-    from astrot2.simulate import SimulateConfig, read_pointings, simulate
+    from astrot2.simulate import SimulateConfig, simulate
     from astrot2.utils import atomic_path
 
-    if args.survey != "ztf":
-        raise ConfigError("--survey: only ztf has an observing log here (lsst: not yet)")
-    pointings = args.pointings
-    if pointings is None and os.environ.get("ASTROT2_DATA"):
-        pointings = Path(os.environ["ASTROT2_DATA"]) / "surveys" / "ztf_pointings.csv.gz"
-    if pointings is None or not Path(pointings).is_file():
-        raise ConfigError("--pointings: the ZTF observing log (expMJD, filter, "
-                          "fiveSigmaDepth, _ra, _dec) is needed; it ships as "
-                          "redback/tables/ztf.tar.gz in the PyPI package redback==1.20.0")
-    batch = simulate(args.n, read_pointings(pointings),
-                     SimulateConfig(limit_mag=args.limit_mag), seed=args.seed)
+    config = SimulateConfig(survey=args.survey, limit_mag=args.limit_mag)
+    batch = simulate(args.n, _simulation_pointings(args.survey, args.pointings), config,
+                     seed=args.seed)
     with atomic_path(args.output) as tmp:
         pq.write_table(batch.to_arrow(), tmp)
     counts = dict(zip(*np.unique(batch.extra["type"].astype(str), return_counts=True),
@@ -497,17 +519,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "ZTF; lsst-plasticc, the network trained on PLAsTiCC)")
     tr.set_defaults(func=_cmd_train)
 
-    sm = sub.add_parser("simulate", help="simulate supernova light curves on the real ZTF "
-                        "observing log (needs the train extra: sncosmo)")
-    sm.add_argument("--survey", choices=["ztf"], default="ztf")
+    sm = sub.add_parser("simulate", help="simulate supernova light curves on a survey's "
+                        "cadence: ZTF's real observing log, LSST's PLAsTiCC cadences (needs "
+                        "the train extra: sncosmo)")
+    sm.add_argument("--survey", choices=["ztf", "lsst"], default="ztf")
     sm.add_argument("--n", type=int, default=1000, help="light curves kept (default 1000)")
     sm.add_argument("-o", "--output", type=Path, required=True, help="Parquet file to write")
     sm.add_argument("--seed", type=int, default=0)
-    sm.add_argument("--limit-mag", type=float, default=19.5,
-                    help="kept objects peak brighter than this (default 19.5)")
+    sm.add_argument("--limit-mag", type=float, default=None,
+                    help="kept objects peak brighter than this (default: ztf 19.5, lsst 26, "
+                    "where the 2-detection trigger alone selects)")
     sm.add_argument("--pointings", type=Path, default=None,
-                    help="ZTF observing log CSV (default: $ASTROT2_DATA/surveys/"
-                    "ztf_pointings.csv.gz)")
+                    help="ztf: the observing log CSV (default $ASTROT2_DATA/surveys/"
+                    "ztf_pointings.csv.gz); lsst: PLAsTiCC light curves, NAME_metadata.csv "
+                    "beside them (default $ASTROT2_DATA/plasticc/training_set.csv.gz)")
     sm.set_defaults(func=_cmd_simulate)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")
