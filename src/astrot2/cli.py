@@ -254,11 +254,20 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
         config = replace(config, seed=args.seed)
     files = fetch_plasticc(args.data, progress=False)
     plasticc = read_plasticc(files.lightcurves, files.metadata)
+    simulated, record = None, None
+    if args.simulated is not None:
+        from astrot2.io.labelled import read_labelled
+        from astrot2.utils import sha256_file
+
+        simulated = read_labelled(args.simulated).batch
+        record = {"file_sha256": sha256_file(args.simulated)}
     out = args.out or Path("models") / "lsst"
     command = "astrot2 train --model lsst --representative" + (
+        " --simulated SIM_FILE" if simulated is not None else "") + (
         f" --init {args.init}" if args.init not in (None, "lsst-plasticc") else "") + (
         f" --seed {args.seed}" if args.seed is not None else "")
-    train_representative(plasticc, config, out, command=command, device=device)
+    train_representative(plasticc, config, out, simulated=simulated, simulated_record=record,
+                         command=command, device=device)
     print(f"model written to {out}")
     return 0
 
@@ -508,7 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where to fine-tune with --real or --representative (auto: a CUDA "
                     "GPU when PyTorch sees one; the shipped models are trained on the CPU)")
     tr.add_argument("--simulated", type=Path, default=None,
-                    help="with --real: simulated light curves (astrot2 simulate -o FILE) "
+                    help="with --real or --representative: simulated light curves (astrot2 "
+                    "simulate --survey ztf|lsst -o FILE) "
                     "added to the training views")
     tr.add_argument("--representative", action="store_true",
                     help="with --model lsst: fine-tune --init on the PLAsTiCC split and its "

@@ -38,8 +38,8 @@ from astrot2.classes import class_index
 from astrot2.gp import GPConfig, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["RepresentativeConfig", "representative_copies", "representative_training",
-           "representative_views"]
+__all__ = ["RepresentativeConfig", "alert_copies", "representative_copies",
+           "representative_training", "representative_views"]
 
 
 @dataclass(frozen=True)
@@ -93,19 +93,27 @@ def representative_copies(batch: LightCurveBatch, gp: GPConfig, config: Represen
                        gp.wavelength_scale) for k in range(n)]
 
 
+def alert_copies(copies: list[LightCurveBatch], augment_config: AugmentConfig,
+                 no_photoz: float, seed: int) -> list[LightCurveBatch]:
+    """Each batch of ``copies`` cut as the run's augmentation cuts (``augment_config``,
+    seed ``seed + k`` for copy ``k``), a share ``no_photoz`` of its objects without host
+    photo-z (draws seeded by ``seed + 49``)."""
+    rng = np.random.default_rng(seed + 49)
+    views = []
+    for k, copy in enumerate(copies):
+        cut = augment(copy, augment_config, seed + k)
+        views.append(without_redshift(cut, rng.random(len(cut)) < no_photoz))
+    return views
+
+
 def representative_training(train: LightCurveBatch, gp: GPConfig, augment_config:
                             AugmentConfig, config: RepresentativeConfig
                             ) -> list[LightCurveBatch]:
     """The representative training views of the train objects, one batch per copy: each
-    representative copy cut as the run's augmentation cuts (``augment_config``), a share
-    ``no_photoz`` of its objects without host photo-z."""
-    rng = np.random.default_rng(config.seed * 1000 + 799)
-    views = []
-    for k, copy in enumerate(representative_copies(train, gp, config, "train",
-                                                   config.n_train)):
-        cut = augment(copy, augment_config, config.seed * 1000 + 750 + k)
-        views.append(without_redshift(cut, rng.random(len(cut)) < config.no_photoz))
-    return views
+    representative copy cut at an alert time, some without host photo-z
+    (:func:`alert_copies`)."""
+    copies = representative_copies(train, gp, config, "train", config.n_train)
+    return alert_copies(copies, augment_config, config.no_photoz, config.seed * 1000 + 750)
 
 
 def representative_views(batch: LightCurveBatch, gp: GPConfig, augment_config: AugmentConfig,

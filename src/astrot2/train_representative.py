@@ -41,6 +41,7 @@ from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest, write_manifest
 from astrot2.representative import (
     RepresentativeConfig,
+    alert_copies,
     representative_training,
     representative_views,
 )
@@ -80,6 +81,8 @@ class RepresentativeTrainConfig:
         Compression, as :mod:`astrot2.train_real`.
     seed : int
         Weights, batch order and compression.
+    n_sim_cuts : int
+        With simulated light curves: alert-time cuts of each (some without photo-z).
     """
 
     name: str = "lsst"
@@ -95,6 +98,7 @@ class RepresentativeTrainConfig:
     prune_steps: int = 1500
     cluster_steps: int = 600
     seed: int = 0
+    n_sim_cuts: int = 2
 
 
 def _inputs(views: list[LightCurveBatch], labels: list[np.ndarray], manifest
@@ -115,19 +119,26 @@ def _inputs(views: list[LightCurveBatch], labels: list[np.ndarray], manifest
 VALIDATION_VIEWS = ("whole", "alert_windows", "whole_no_photoz", "alert_windows_no_photoz")
 
 
-def _views(plasticc: LightCurveBatch, init: Path, manifest,
-           config: RepresentativeConfig) -> TrainingInputs:
-    """Training inputs (the pre-training views and the representative training views of
-    the train objects) and representative validation inputs of ``init``'s split."""
+def _views(plasticc: LightCurveBatch, init: Path, manifest, config: RepresentativeTrainConfig,
+           simulated: LightCurveBatch | None) -> TrainingInputs:
+    """Training inputs (the pre-training views, the representative training views of the
+    train objects and the simulated light curves' alert cuts) and representative
+    validation inputs of ``init``'s split."""
     settings = training_settings(init)
+    rep = config.representative
     train = plasticc.take(split_indices(plasticc, init, "train"))
     y_train = class_index(train.extra["target"])
     views = training_copies(train, settings.augment, settings.seed, settings.n_augment)
-    views += representative_training(train, manifest.gp, settings.augment, config)
-    x_tr, e_tr, y_tr = _inputs(views, [y_train] * len(views), manifest)
+    views += representative_training(train, manifest.gp, settings.augment, rep)
+    labels = [y_train] * len(views)
+    if simulated is not None:
+        sim_views = alert_copies([simulated] * config.n_sim_cuts, settings.augment,
+                                 rep.no_photoz, rep.seed * 1000 + 850)
+        views += sim_views
+        labels += [class_index(simulated.extra["target"])] * len(sim_views)
+    x_tr, e_tr, y_tr = _inputs(views, labels, manifest)
     val = plasticc.take(split_indices(plasticc, init, "validation"))
-    val_views = representative_views(val, manifest.gp, settings.augment, config,
-                                      "validation")
+    val_views = representative_views(val, manifest.gp, settings.augment, rep, "validation")
     x_va, e_va, y_va = _inputs([val_views[k][0] for k in VALIDATION_VIEWS],
                                [val_views[k][1] for k in VALIDATION_VIEWS], manifest)
     return TrainingInputs(x_tr, e_tr, y_tr, x_va, e_va, y_va)
@@ -150,8 +161,9 @@ def _cached(folder: str | Path | None, key: list, build) -> TrainingInputs:
 
 
 def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainConfig,
-                         out: str | Path, *, command: str = "", device: str = "cpu",
-                         cache: str | Path | None = None, log=print) -> dict:
+                         out: str | Path, *, simulated: LightCurveBatch | None = None,
+                         simulated_record: dict | None = None, command: str = "",
+                         device: str = "cpu", cache: str | Path | None = None, log=print) -> dict:
     """Fine-tune ``config.init`` on its representative views and write a model folder.
 
     Parameters
@@ -162,6 +174,11 @@ def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainC
     out : str or Path
         The model folder to write: ``manifest.json``, ``model.t2c``, ``split.json`` and
         ``train_config.json`` (the pre-trained model's), ``representative_config.json``.
+    simulated : LightCurveBatch, optional
+        Simulated labelled LSST light curves (``astrot2 simulate --survey lsst``), cut
+        ``n_sim_cuts`` times each and added to the training views (never validation).
+    simulated_record : dict, optional
+        What the manifest says of the simulated file (e.g. its sha256).
     command : str
         The command line that re-creates the run, for the manifest.
     device : str
@@ -186,9 +203,10 @@ def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainC
     model, section = network_of(init)
     for name in ("split.json", "train_config.json"):
         shutil.copyfile(init / name, out / name)
+    sim_key = None if simulated is None else (simulated.n_objects, float(simulated.flux.sum()))
     data = _cached(cache, [config.representative, manifest.raw["onnx"]["sha256"],
-                           plasticc.n_objects, len(plasticc.time)],
-                   lambda: _views(plasticc, init, manifest, config.representative))
+                           plasticc.n_objects, len(plasticc.time), config.n_sim_cuts, sim_key],
+                   lambda: _views(plasticc, init, manifest, config, simulated))
     log(f"{len(data.y_train)} training views, {len(data.y_val)} representative validation "
         f"views ({time.perf_counter() - start:.0f} s)")
     result = tune_and_compress(model, data, config, device, log)
@@ -200,7 +218,9 @@ def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainC
         gp=manifest.gp, features=manifest.features, model=dict(manifest.raw["model"]),
         model_file="model.t2c",
         training={"data": "PLAsTiCC training set and its representative copies (moved to "
-                          "a test-like redshift and depth), fine-tuning the network of "
+                          "a test-like redshift and depth)" + (
+                              "" if simulated is None else ", simulated LSST supernovae") +
+                          ", fine-tuning the network of "
                           f"{manifest.name}@{manifest.version}",
                   "data_sha256": manifest.raw["training"].get("data_sha256"),
                   "pretrained": {"name": f"{manifest.name}@{manifest.version}",
@@ -208,6 +228,9 @@ def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainC
                   "seed": config.seed, "split": "split.json",
                   "config": "train_config.json", "representative": REPRESENTATIVE_FILE,
                   "command": command, "views": len(data.y_train),
+                  **({} if simulated is None else {"simulated": {
+                      "light_curves": simulated.n_objects, "cuts": config.n_sim_cuts,
+                      **(simulated_record or {})}}),
                   "seconds": round(time.perf_counter() - start, 1)},
         metrics={"representative_validation_loss_before_compression": result.val_loss})
     mark_compressed(out, config, artefact)
