@@ -94,7 +94,7 @@ def split_logits(model: str | Path | ModelRef, batch: LightCurveBatch, split: st
     """Uncalibrated logits and class indices of each view of one split of a model's data.
 
     The logits of :meth:`astrot2.runtime.Classifier.scores` (network, combined with the
-    feature companion when the model has one).  Views as in :func:`split_views`.
+    feature companion when the model has one).  Views as in :func:`astrot2.recipe.split_views`.
     Rejected light curves (no GP, no detection) are left out.
 
     Returns

@@ -283,7 +283,7 @@ def uncertainty_report(curves: dict[str, tuple[np.ndarray, np.ndarray]],
     Parameters
     ----------
     curves : dict
-        view -> ``(logits, y)`` (e.g. the test split of :func:`split_logits`).
+        view -> ``(logits, y)`` (e.g. the test split of :func:`astrot2.calibration.split_logits`).
     temperature : float
     """
     out: dict[str, dict] = {}

@@ -130,7 +130,7 @@ def plot_reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], temperatu
     Parameters
     ----------
     curves : dict
-        view -> ``(logits, y)`` (e.g. the test split of :func:`split_logits`).
+        view -> ``(logits, y)`` (e.g. the test split of :func:`astrot2.calibration.split_logits`).
     temperature : float
     path : str or Path
         PNG file.

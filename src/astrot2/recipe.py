@@ -95,7 +95,7 @@ def training_settings(folder: Path) -> TrainingSettings:
 
 def split_views(clf: Classifier, batch: LightCurveBatch, split: str, draw: int = 0
                 ) -> dict[str, tuple[LightCurveBatch, np.ndarray]]:
-    """The views of one split of a model's data that :func:`evaluate_model` scores.
+    """The views of one split of a model's data that :func:`astrot2.evaluate.evaluate_model` scores.
 
     ``whole``, ``alert_windows``, and for a model trained on re-observed survey alerts,
     ``survey_windows`` (windows seeded by the run's ``seed + 99 + draw``); each with its

@@ -1,4 +1,4 @@
-"""Per-alert uncertainty at inference time (NumPy; torch-free, fit-free).
+"""Per-alert uncertainty at inference time (NumPy; torch-free; the layer of ``classify``).
 
 - :func:`predictive_entropy`: the Shannon entropy of the calibrated probabilities
   (``astrot2 classify --uncertainty``, the ``entropy`` column of
@@ -7,7 +7,9 @@
   probabilities of randomly thinned copies of each light curve (``astrot2 classify --tta
   K``).
 
-How well these rank alerts is measured by :func:`astrot2.metrics.risk_coverage`.
+The copies are thinned with training's own perturbation (:func:`astrot2.augment.augment`,
+imported lazily: the one module above the inference layer that ``classify`` reaches).  How
+well these rank alerts is measured by :func:`astrot2.metrics.risk_coverage`.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def tta_probabilities(clf, batch: LightCurveBatch, n_copies: int = 5, *, seed: i
 
     Each copy drops a random 10-30 % of the points of every light curve (never its first
     detection; :func:`astrot2.augment.augment` without cut or time shift), then runs the
-    whole chain (GP, features, network, temperature) as :meth:`Classifier.predict`.  It
-    costs ``n_copies`` predictions: the GP dominates, so this is an opt-in mode.
+    whole chain (GP, features, network, temperature) as :meth:`astrot2.runtime.Classifier.
+    predict`.  It costs ``n_copies`` predictions: the GP dominates, so this is an opt-in
+    mode.
 
     Parameters
     ----------
@@ -51,7 +54,7 @@ def tta_probabilities(clf, batch: LightCurveBatch, n_copies: int = 5, *, seed: i
     seed : int
         Copy ``k`` drops points with the generator seeded ``seed + k``.
     check_survey : bool
-        As :meth:`Classifier.predict`.
+        As :meth:`astrot2.runtime.Classifier.predict`.
 
     Returns
     -------
