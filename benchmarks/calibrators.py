@@ -29,13 +29,13 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_softmax
 
-from astrot2.calibration import (
+from astrot2.calibration import split_logits
+from astrot2.metrics import (
     ece_noise_floor,
     expected_calibration_error,
     negative_log_likelihood,
-    split_logits,
+    weighted_log_loss,
 )
-from astrot2.metrics import weighted_log_loss
 from astrot2.runtime import resolve_model
 from benchmarks.common import plasticc_objects, write_result
 

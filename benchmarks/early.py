@@ -29,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.calibration import expected_calibration_error
 from astrot2.classes import CLASSES, class_index
-from astrot2.evaluate import split_indices, training_settings
 from astrot2.lightcurves import LightCurveBatch
-from astrot2.metrics import classification_report
+from astrot2.metrics import classification_report, expected_calibration_error
+from astrot2.recipe import split_indices, training_settings
 from astrot2.runtime import Classifier, resolve_model
 from benchmarks.common import REPO, plasticc_objects, write_result
 
@@ -151,8 +150,9 @@ def age_binned_temperature(clf: Classifier, batch: LightCurveBatch, folder: Path
     ``astrot2 evaluate`` by their age (last point - first detection).
     """
     from astrot2.augment import alert_windows
-    from astrot2.calibration import ece_noise_floor, fit_temperature, raw_logits, softmax
+    from astrot2.calibration import fit_temperature, raw_logits
     from astrot2.features import prepare
+    from astrot2.metrics import ece_noise_floor, softmax
 
     m = clf.manifest
 

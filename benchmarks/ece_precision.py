@@ -7,9 +7,9 @@ shipped: :meth:`astrot2.runtime.Classifier.predict`) this measures, per test vie
 
 - the ECE of the standard views (``draw`` 0: what ``astrot2 calibrate`` stores), with a
   bias-corrected value and 95 % bootstrap interval over objects
-  (:func:`astrot2.calibration.ece_bootstrap`);
+  (:func:`astrot2.metrics.ece_bootstrap`);
 - for the alert and survey windows, the same objects cut at ``--draws`` different alert
-  times (:func:`astrot2.evaluate.split_views` ``draw`` 0..K-1), pooled: the ECE of
+  times (:func:`astrot2.recipe.split_views` ``draw`` 0..K-1), pooled: the ECE of
   K x n windows, its noise floor (rows taken as independent) and its bootstrap interval
   resampling whole objects (an object's windows share its label, so they are not
   independent).
@@ -25,8 +25,8 @@ import argparse
 
 import numpy as np
 
-from astrot2.calibration import ece_bootstrap, ece_noise_floor, expected_calibration_error
-from astrot2.evaluate import split_views
+from astrot2.metrics import ece_bootstrap, ece_noise_floor, expected_calibration_error
+from astrot2.recipe import split_views
 from astrot2.runtime import Classifier
 from benchmarks.common import plasticc_objects, write_result
 

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.calibration import split_views
-from astrot2.evaluate import training_settings
+from astrot2.recipe import split_views, training_settings
 from astrot2.runtime import Classifier, resolve_model
 from benchmarks.common import plasticc_objects, write_result
 from benchmarks.early import age_views, probabilities, snia_auc, view_metrics

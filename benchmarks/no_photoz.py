@@ -17,9 +17,9 @@ import argparse
 import numpy as np
 
 from astrot2.augment import without_redshift
-from astrot2.calibration import expected_calibration_error, split_views
 from astrot2.classes import CLASSES
-from astrot2.metrics import classification_report
+from astrot2.metrics import classification_report, expected_calibration_error
+from astrot2.recipe import split_views
 from astrot2.runtime import Classifier
 from benchmarks.common import plasticc_objects, write_result
 

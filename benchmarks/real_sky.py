@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.calibration import expected_calibration_error
 from astrot2.classes import CLASSES
 from astrot2.features import FeatureConfig, light_curve_statistics, prepare
 from astrot2.gp import GPConfig, fit_gp
 from astrot2.io.labelled import read_labelled
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.metrics import expected_calibration_error
 from astrot2.priors import PRIORS, as_prior, reweight
 from astrot2.realsky import (
     CUTS,

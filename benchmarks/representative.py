@@ -24,9 +24,9 @@ import numpy as np
 
 from astrot2.augment import AugmentConfig, augment, without_redshift
 from astrot2.classes import CLASSES, class_index
-from astrot2.evaluate import split_indices, split_views, training_settings
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.metrics import classification_report
+from astrot2.recipe import split_indices, split_views, training_settings
 from astrot2.representative import (
     RepresentativeConfig,
     representative_training,

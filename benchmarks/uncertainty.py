@@ -25,18 +25,13 @@ import time
 
 import numpy as np
 
-from astrot2.calibration import (
-    expected_calibration_error,
-    plot_risk_coverage,
-    predictive_entropy,
-    raw_logits,
-    risk_coverage,
-    split_views,
-    tta_probabilities,
-)
+from astrot2.calibration import raw_logits
 from astrot2.features import prepare
-from astrot2.metrics import weighted_log_loss
+from astrot2.metrics import expected_calibration_error, risk_coverage, weighted_log_loss
+from astrot2.plotting import plot_risk_coverage
+from astrot2.recipe import split_views
 from astrot2.runtime import Classifier, resolve_model
+from astrot2.uncertainty import predictive_entropy, tta_probabilities
 from benchmarks.common import REPO, median_time, plasticc_objects, write_result
 
 

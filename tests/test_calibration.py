@@ -1,8 +1,7 @@
-"""Temperature scaling, ECE, entropy and risk-coverage; the manifest round trip."""
+"""Temperature scaling and its ECE bootstrap; the manifest round trip."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 
@@ -11,20 +10,14 @@ import pytest
 
 from astrot2.calibration import (
     calibrate_model,
-    ece_bootstrap,
-    expected_calibration_error,
     fit_temperature,
-    predictive_entropy,
     raw_logits,
     refresh_metrics,
-    reliability,
-    risk_coverage,
-    softmax,
     write_calibration,
 )
-from astrot2.classify import classify_batch
 from astrot2.errors import ModelError
 from astrot2.io.plasticc import read_plasticc
+from astrot2.metrics import ece_bootstrap, expected_calibration_error, softmax
 from astrot2.runtime import Classifier
 from astrot2.utils import sha256_file
 
@@ -43,26 +36,6 @@ def test_fit_temperature_recovers_the_generating_temperature(true_t):
     """Labels drawn at temperature T: the NLL fit finds T (rtol 10 %, n = 20,000)."""
     z, y = _sample(true_t, 20_000)
     assert fit_temperature(z, y) == pytest.approx(true_t, rel=0.1)
-
-
-def test_ece_matches_a_loop_implementation():
-    """Top-label ECE against a direct per-bin loop; 0 for an exact toy case."""
-    rng = np.random.default_rng(1)
-    p = rng.dirichlet(np.ones(4) * 0.5, 500)
-    y = rng.integers(0, 4, 500)
-    conf, pred = p.max(axis=1), p.argmax(axis=1)
-    edges = np.linspace(0, 1, 16)
-    expected = 0.0
-    for lo, hi in itertools.pairwise(edges):
-        sel = (conf > lo) & (conf <= hi)
-        if sel.any():
-            expected += sel.mean() * abs((pred[sel] == y[sel]).mean() - conf[sel].mean())
-    assert expected_calibration_error(p, y) == pytest.approx(expected, abs=1e-12)
-    # 4 samples at confidence 0.75, 3 right: perfectly calibrated
-    p4 = np.array([[0.75, 0.25]] * 4)
-    assert expected_calibration_error(p4, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
-    assert expected_calibration_error(p4, np.array([1, 1, 1, 1])) == pytest.approx(0.75)
-    assert sum(reliability(p, y)["count"]) == 500
 
 
 def test_ece_bootstrap_interval_bias_and_groups():
@@ -96,22 +69,6 @@ def test_temperature_scaling_lowers_ece_of_an_overconfident_model():
     np.testing.assert_array_equal(softmax(z, t).argmax(axis=1), z.argmax(axis=1))
 
 
-def test_entropy_and_risk_coverage():
-    """Entropy bounds; a ranking that puts every error last gives accuracy 1 up to acc."""
-    k = 14
-    assert predictive_entropy(np.full((1, k), 1 / k))[0] == pytest.approx(np.log(k))
-    assert predictive_entropy(np.eye(k)[:2]).tolist() == [0.0, 0.0]
-    rng = np.random.default_rng(3)
-    p = rng.dirichlet(np.ones(k), 1000)
-    y = rng.integers(0, k, 1000)
-    correct = p.argmax(axis=1) == y
-    rc = risk_coverage(p, y, uncertainty=(~correct).astype(float),
-                       coverages=np.array([correct.mean() * 0.99, 1.0]))
-    assert rc["accuracy"][0] == 1.0 and rc["accuracy"][1] == pytest.approx(correct.mean())
-    worst = risk_coverage(p, y, uncertainty=correct.astype(float))
-    assert worst["aurc"] > rc["aurc"]
-
-
 def _copy(folder, tmp_path):
     dest = tmp_path / folder.name
     shutil.copytree(folder, dest)
@@ -139,23 +96,6 @@ def test_manifest_temperature_is_applied_and_model_file_kept(lsst_classifier, fi
     np.testing.assert_array_equal(cal.argmax(axis=1), logits.argmax(axis=1))
     with pytest.raises(ModelError, match="positive temperature"):
         write_calibration(folder, {"temperature": -1.0})
-
-
-def test_classify_batch_entropy_column(lsst_classifier, fixtures):
-    """``uncertainty=True`` appends ``entropy``; the other columns are unchanged, in order."""
-    batch = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
-                          fixtures / "plasticc" / "plasticc_meta_sample.csv")
-    batch = batch.with_reject(np.arange(len(batch)) == 0, "test_reject")
-    plain = classify_batch(lsst_classifier, batch)
-    table = classify_batch(lsst_classifier, batch, uncertainty=True)
-    assert table.column_names == [*plain.column_names, "entropy"]
-    assert table.drop(["entropy"]).equals(plain)
-    prob = np.column_stack([table.column(c).to_numpy() for c in table.column_names
-                            if c.startswith("p_")])
-    entropy = table.column("entropy").to_numpy(zero_copy_only=False)
-    assert np.isnan(entropy[0])
-    np.testing.assert_allclose(entropy[1:], predictive_entropy(prob[1:]), rtol=1e-5)
-    assert ((entropy[1:] >= 0) & (entropy[1:] <= np.log(14) + 1e-6)).all()
 
 
 def test_calibrate_model_folder_round_trip(ztf_model, fixtures, tmp_path):
@@ -190,32 +130,6 @@ def test_calibrate_model_folder_round_trip(ztf_model, fixtures, tmp_path):
         assert report[view]["flat_log_loss"] == pytest.approx(stored["flat_log_loss"],
                                                               abs=1e-9)
     assert clf.manifest.raw["calibration"]["n_bins"] == 15
-
-
-def test_classify_batch_tta_columns(lsst_classifier, fixtures):
-    """``tta=K`` appends four columns after ``entropy``; seeded, so reproducible."""
-    from astrot2.calibration import tta_probabilities
-
-    batch = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
-                          fixtures / "plasticc" / "plasticc_meta_sample.csv").take(range(12))
-    plain = classify_batch(lsst_classifier, batch, uncertainty=True)
-    table = classify_batch(lsst_classifier, batch, uncertainty=True, tta=2)
-    assert table.column_names == [*plain.column_names, "tta_top_class", "tta_top_prob",
-                                  "tta_top_std", "tta_entropy"]
-    assert table.select(plain.column_names).equals(plain)
-    mean, std = tta_probabilities(lsst_classifier, batch, 2)
-    np.testing.assert_allclose(mean.sum(axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(table.column("tta_top_prob").to_numpy(), mean.max(axis=1),
-                               rtol=1e-6)
-    np.testing.assert_allclose(table.column("tta_top_std").to_numpy(),
-                               std[np.arange(12), mean.argmax(axis=1)], rtol=1e-5, atol=1e-7)
-    assert (std >= 0).all() and (std <= 0.5).all()
-    # one copy without dropping anything would be the prediction itself: with drops, the
-    # mean stays close to it for most light curves
-    agree = (mean.argmax(axis=1) == lsst_classifier.predict(batch).probabilities.argmax(axis=1))
-    assert agree.mean() >= 0.5
-    with pytest.raises(ValueError, match="n_copies must be >= 1"):
-        tta_probabilities(lsst_classifier, batch, 0)
 
 
 @pytest.mark.shared

@@ -82,7 +82,7 @@ def test_trees_to_onnx_matches_scikit_learn():
 def test_combination_trusts_each_expert_where_it_is_informative():
     """The fit finds which expert to trust, and how that changes with the number of points:
     here the network is informative on long light curves only, the companion everywhere."""
-    from astrot2.calibration import softmax
+    from astrot2.metrics import softmax
 
     rng = np.random.default_rng(1)
     n = 4000
@@ -110,11 +110,11 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
     combination has its own calibration and metrics."""
     pytest.importorskip("sklearn")
     from astrot2.calibration import calibrate_model, write_calibration
-    from astrot2.calibration import softmax as softmax_t
     from astrot2.companion_fit import fit_companion
     from astrot2.evaluate import evaluate_model
     from astrot2.features import prepare
     from astrot2.io.plasticc import read_plasticc
+    from astrot2.metrics import softmax as softmax_t
     from astrot2.runtime import Classifier
 
     folder = tmp_path / "ztf"

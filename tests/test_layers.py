@@ -1,6 +1,7 @@
-"""Imports point one way: no import cycle in the package, and the torch-free inference layer
+"""Imports point one way: no import cycle in the package; the torch-free inference layer
 (the runtime and everything it imports, lazily or not) reaches nothing of fitting,
-evaluation, compression, plots or Spark."""
+evaluation, compression, plots or Spark; the job above it (``astrot2 classify``) reaches
+only that layer and training's light-curve perturbation."""
 
 from __future__ import annotations
 
@@ -15,15 +16,20 @@ FORBIDDEN_PACKAGES = ("torch", "sklearn", "matplotlib", "onnx", "pyspark", "snco
 #: points (docs/architecture.md).
 FORBIDDEN_MODULES = ("astrot2.model", "astrot2.train", "astrot2.train_real",
                      "astrot2.augment", "astrot2.realsky", "astrot2.simulate",
-                     "astrot2.data", "astrot2.metrics", "astrot2.evaluate",
-                     "astrot2.calibration", "astrot2.companion_fit",
+                     "astrot2.data", "astrot2.metrics", "astrot2.recipe",
+                     "astrot2.evaluate", "astrot2.calibration", "astrot2.companion_fit",
                      "astrot2.compress.pipeline", "astrot2.compress.finetune",
                      "astrot2.compress.features", "astrot2.compress.convert",
                      "astrot2.compress.artefact", "astrot2.compress.measure",
                      "astrot2.explain", "astrot2.plotting", "astrot2.classify",
-                     "astrot2.spark", "astrot2.cli", "astrot2.demo")
+                     "astrot2.uncertainty", "astrot2.spark", "astrot2.cli", "astrot2.demo")
 #: The bottom of the inference layer's entry points (what a broker imports).
 INFERENCE = ("astrot2.runtime", "astrot2.modelref", "astrot2.sessions", "astrot2.compact")
+#: The job (layer 1): ``astrot2 classify`` and its opt-in uncertainty columns.
+JOB = ("astrot2.classify", "astrot2.uncertainty")
+#: What the job may reach above the inference layer: itself, and the NumPy perturbation of
+#: test-time augmentation (``augment.augment``, training's own, imported lazily).
+JOB_ALLOWED = (*JOB, "astrot2.augment")
 
 
 def _modules() -> dict[str, Path]:
@@ -97,6 +103,12 @@ def test_the_runtime_imports_nothing_above_it():
     assert set(FORBIDDEN_MODULES) <= set(edges), "a listed module no longer exists"
     bad = _violations(edges, external, INFERENCE)
     assert bad == [], f"the inference layer imports {bad}"
+
+
+def test_the_job_imports_the_inference_layer_and_the_tta_perturbation_only():
+    edges, external = _graph()
+    bad = [m for m in _violations(edges, external, JOB) if m not in JOB_ALLOWED]
+    assert bad == [], f"astrot2 classify imports {bad}"
 
 
 def test_the_check_sees_an_upward_import():

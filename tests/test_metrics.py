@@ -1,12 +1,23 @@
-"""Metrics: t2's log-loss test vector, the Kaggle weights, agreement with scikit-learn."""
+"""Metrics: t2's log-loss test vector, the Kaggle weights, agreement with scikit-learn; the
+top-label ECE against a loop; risk-coverage."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
 
 from astrot2.classes import CLASSES, KAGGLE_WEIGHTS, class_index
-from astrot2.metrics import classification_report, confusion_matrix, macro_f1, weighted_log_loss
+from astrot2.metrics import (
+    classification_report,
+    confusion_matrix,
+    expected_calibration_error,
+    macro_f1,
+    reliability,
+    risk_coverage,
+    weighted_log_loss,
+)
 
 
 def test_t2_test_vector():
@@ -56,3 +67,37 @@ def test_report_is_complete():
     assert rep["n"] == 200 and 0 <= rep["accuracy"] <= 1
     assert rep["kaggle_log_loss"] is not None and len(rep["pr_auc"]) == 14
     assert np.array(rep["confusion_matrix"]["counts"]).sum() == 200
+
+
+def test_ece_matches_a_loop_implementation():
+    """Top-label ECE against a direct per-bin loop; 0 for an exact toy case."""
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.ones(4) * 0.5, 500)
+    y = rng.integers(0, 4, 500)
+    conf, pred = p.max(axis=1), p.argmax(axis=1)
+    edges = np.linspace(0, 1, 16)
+    expected = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            expected += sel.mean() * abs((pred[sel] == y[sel]).mean() - conf[sel].mean())
+    assert expected_calibration_error(p, y) == pytest.approx(expected, abs=1e-12)
+    # 4 samples at confidence 0.75, 3 right: perfectly calibrated
+    p4 = np.array([[0.75, 0.25]] * 4)
+    assert expected_calibration_error(p4, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
+    assert expected_calibration_error(p4, np.array([1, 1, 1, 1])) == pytest.approx(0.75)
+    assert sum(reliability(p, y)["count"]) == 500
+
+
+def test_risk_coverage():
+    """A ranking that puts every error last gives accuracy 1 up to the accuracy."""
+    k = 14
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(k), 1000)
+    y = rng.integers(0, k, 1000)
+    correct = p.argmax(axis=1) == y
+    rc = risk_coverage(p, y, uncertainty=(~correct).astype(float),
+                       coverages=np.array([correct.mean() * 0.99, 1.0]))
+    assert rc["accuracy"][0] == 1.0 and rc["accuracy"][1] == pytest.approx(correct.mean())
+    worst = risk_coverage(p, y, uncertainty=correct.astype(float))
+    assert worst["aurc"] > rc["aurc"]

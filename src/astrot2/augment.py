@@ -429,7 +429,7 @@ def training_copies(train: LightCurveBatch, config: AugmentConfig, seed: int,
 
     The one definition of a training run's inputs, used by ``astrot2 train`` and rebuilt
     identically by the compression pipeline and the feature companion
-    (:func:`astrot2.compress.features.training_views`).
+    (:func:`astrot2.recipe.training_views`).
 
     Parameters
     ----------

@@ -65,7 +65,7 @@ def classify_batch(clf: Classifier, batch: LightCurveBatch,
         columns[f"p_{c.slug}"] = pa.array(prob[:, j], pa.float32())
     columns["model"] = pa.array([clf.name] * len(batch), pa.string())
     if uncertainty:
-        from astrot2.calibration import predictive_entropy
+        from astrot2.uncertainty import predictive_entropy
 
         columns["entropy"] = pa.array(np.where(ok, predictive_entropy(prob), np.nan),
                                       pa.float32(), from_pandas=True)
@@ -77,7 +77,7 @@ def classify_batch(clf: Classifier, batch: LightCurveBatch,
 def _tta_columns(clf: Classifier, batch: LightCurveBatch, n_copies: int,
                  ok: np.ndarray) -> dict[str, pa.Array]:
     """The test-time augmentation columns of :func:`classify_batch`."""
-    from astrot2.calibration import predictive_entropy, tta_probabilities
+    from astrot2.uncertainty import predictive_entropy, tta_probabilities
 
     mean, std = tta_probabilities(clf, batch, n_copies)
     ok = ok & (mean.sum(axis=1) > 0)

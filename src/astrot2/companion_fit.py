@@ -186,12 +186,10 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from astrot2.augment import without_redshift
-    from astrot2.calibration import split_views
     from astrot2.classes import CLASSES, class_index
-    from astrot2.compress.features import training_views
-    from astrot2.evaluate import split_indices
     from astrot2.manifest import rewrite_manifest
     from astrot2.metrics import weighted_log_loss
+    from astrot2.recipe import split_indices, split_views, training_views
     from astrot2.runtime import Classifier
 
     ref = ModelRef.parse(model)

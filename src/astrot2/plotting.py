@@ -1,4 +1,5 @@
-"""Figures for people: light curves with their GP fits (matplotlib, imported lazily)."""
+"""Figures for people (matplotlib, imported lazily): light curves with their GP fits,
+reliability diagrams and risk-coverage curves."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import numpy as np
 
 from astrot2.gp import GPResult
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.metrics import N_BINS, expected_calibration_error, reliability, softmax
 
-__all__ = ["BAND_COLOURS", "FLUX_LABEL", "flux_limits", "plot_gp_fits"]
+__all__ = ["BAND_COLOURS", "FLUX_LABEL", "flux_limits", "plot_gp_fits", "plot_reliability",
+           "plot_risk_coverage", "save_figure"]
 
 #: Band colours by band name, blue to red, for both surveys (every figure of astrot2).
 BAND_COLOURS = {"u": "tab:purple", "g": "tab:green", "r": "tab:red", "i": "tab:orange",
@@ -106,8 +109,77 @@ def plot_gp_fits(
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG (110 dpi; folders made) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
     plt.close(fig)
     return path
+
+
+def plot_reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], temperature: float,
+                     path: str | Path, title: str = "", n_bins: int = N_BINS) -> Path:
+    """Reliability diagrams, one panel per view, before and after temperature scaling.
+
+    Parameters
+    ----------
+    curves : dict
+        view -> ``(logits, y)`` (e.g. the test split of :func:`astrot2.calibration.split_logits`).
+    temperature : float
+    path : str or Path
+        PNG file.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves), 4.4), squeeze=False)
+    for ax, (view, (z, y)) in zip(axes.flat, curves.items(), strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        for t, colour, label in ((1.0, "tab:red", "raw"), (temperature, "tab:blue",
+                                                           f"T = {temperature:.2f}")):
+            p = softmax(z, t)
+            table = reliability(p, y, n_bins)
+            ece = expected_calibration_error(p, y, n_bins)
+            conf, acc = np.array(table["confidence"]), np.array(table["accuracy"])
+            seen = np.isfinite(acc)
+            ax.plot(conf[seen], acc[seen], "o-", ms=3, color=colour,
+                    label=f"{label}: ECE {ece:.3f}")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("mean top probability (confidence)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{view.replace('_', ' ')} (n={len(y)})", fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_risk_coverage(curves: dict[str, dict], path: str | Path, title: str = "") -> Path:
+    """Accuracy vs coverage lines (one per label) from :func:`risk_coverage` results."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    for label, rc in curves.items():
+        ax.plot(rc["coverage"], rc["accuracy"], "o-", ms=3,
+                label=f"{label} (AURC {rc['aurc']:.3f})")
+    ax.set_xlabel("coverage (fraction of alerts kept, most certain first)")
+    ax.set_ylabel("accuracy of the kept alerts")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)

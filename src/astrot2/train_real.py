@@ -174,7 +174,7 @@ def _plasticc_views(plasticc: LightCurveBatch, init: Path, manifest,
     survey_copies`)."""
     from astrot2.augment import ResampleConfig, resample_seeds, survey_copies
     from astrot2.classes import class_index
-    from astrot2.evaluate import split_indices, training_settings
+    from astrot2.recipe import split_indices, training_settings
 
     settings = training_settings(init)
     part = plasticc.take(split_indices(plasticc, init, "train"))
@@ -229,8 +229,8 @@ def calibrate_temperature(folder: Path, data: TrainingInputs, fitted_on: dict, l
     """
     from scipy.optimize import minimize_scalar
 
-    from astrot2.calibration import softmax
     from astrot2.manifest import rewrite_manifest
+    from astrot2.metrics import softmax
     from astrot2.priors import training_prior
     from astrot2.runtime import Classifier
 

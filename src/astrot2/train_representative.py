@@ -35,10 +35,10 @@ import numpy as np
 from astrot2.augment import training_copies
 from astrot2.classes import CLASSES, class_index
 from astrot2.compress.features import TrainingInputs
-from astrot2.evaluate import split_indices, training_settings
 from astrot2.features import prepare
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest, write_manifest
+from astrot2.recipe import split_indices, training_settings
 from astrot2.representative import (
     RepresentativeConfig,
     alert_copies,

@@ -1,9 +1,10 @@
 """Training-side inputs of a model folder, rebuilt exactly as ``astrot2 train`` built them.
 
 Compression fine-tuning, clustering calibration, static-quantisation calibration and
-distillation all need the model's training inputs: the ``train`` objects of the folder's
-``split.json`` plus ``n_augment`` augmented copies (same seeds as :func:`astrot2.train.train`),
-and the ``validation`` objects, fed through the torch-free seam :func:`astrot2.features.prepare`
+distillation all need the model's training inputs: the folder's training views
+(:func:`astrot2.recipe.training_views`: the ``train`` objects of its ``split.json`` plus
+``n_augment`` augmented copies, same seeds as :func:`astrot2.train.train`) and its
+``validation`` objects, fed through the torch-free seam :func:`astrot2.features.prepare`
 with the folder's GP and feature settings.  The GP fits take tens of seconds, so the arrays
 are cached in an ``.npz`` (plain arrays, never pickles).
 
@@ -19,15 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.augment import training_copies
 from astrot2.classes import class_index
-from astrot2.evaluate import split_indices, training_settings
 from astrot2.features import FeatureConfig, prepare
 from astrot2.gp import GPConfig
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest
+from astrot2.recipe import split_indices, training_settings, training_views
 
-__all__ = ["TrainingInputs", "training_inputs", "training_views"]
+__all__ = ["TrainingInputs", "training_inputs"]
 
 
 @dataclass(frozen=True)
@@ -69,36 +69,6 @@ def _usable(batch: LightCurveBatch, gp: GPConfig, feats: FeatureConfig):
     return x[ok], extra[ok], ok
 
 
-def training_views(folder: str | Path, batch: LightCurveBatch, *,
-                   n_augment: int | None = None) -> list[LightCurveBatch]:
-    """The light curves a model folder was trained on, one batch per copy.
-
-    The ``train`` objects of ``split.json`` as they are, ``n_augment`` augmented copies
-    (seeds ``seed * 1000 + k`` of :func:`astrot2.train.train`; with the run's
-    ``redshift_dropout``, some of their objects without host photo-z, as trained) and, for
-    a model trained on re-observed survey alerts (``ztf``), its re-observed copies; every
-    batch holds the train objects in the same order.
-
-    Parameters
-    ----------
-    folder : str or Path
-        A model folder as written by ``astrot2 train``.
-    batch : LightCurveBatch
-        The labelled PLAsTiCC training set.
-    n_augment : int, optional
-        Augmented copies (default: the training run's).
-    """
-    folder = Path(folder)
-    m = read_manifest(folder)
-    settings = training_settings(folder)
-    return training_copies(
-        batch.take(split_indices(batch, folder, "train")), settings.augment, settings.seed,
-        settings.n_augment if n_augment is None else n_augment,
-        redshift_dropout=settings.redshift_dropout if m.features.use_redshift else 0.0,
-        gp=m.gp, target=m.survey, bands=m.features.bands, resample=settings.resample,
-        n_resample=settings.n_resample)
-
-
 def training_inputs(folder: str | Path, batch: LightCurveBatch, *,
                     n_augment: int | None = None, cache: str | Path | None = None,
                     log=print) -> TrainingInputs:
@@ -106,10 +76,9 @@ def training_inputs(folder: str | Path, batch: LightCurveBatch, *,
 
     Parameters
     ----------
-    folder : str or Path
-        A model folder as written by ``astrot2 train``.
-    batch : LightCurveBatch
-        The labelled PLAsTiCC training set.
+    folder, batch
+        The model folder and the labelled PLAsTiCC set, as :func:`astrot2.recipe.
+        training_views`.
     n_augment : int, optional
         Augmented copies per train object (default: the training run's); copies ``k``
         use the seed ``seed * 1000 + k`` of :func:`astrot2.train.train`, so the first

@@ -320,7 +320,7 @@ def _student_data(ctx: _Context) -> tuple[object, np.ndarray]:
 def _ensemble_logits(ctx: _Context, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
     """The teachers' logits for model inputs: the parent's alone, or the log of the mean
     class probabilities of all the teachers."""
-    from astrot2.calibration import softmax
+    from astrot2.metrics import softmax
     from astrot2.sessions import onnx_session
 
     logits = []
