@@ -69,7 +69,8 @@ from astrot2.runtime import resolve_model
 from astrot2.utils import sha256_file
 
 __all__ = ["FINETUNE_FILE", "FinetuneConfig", "calibrate_temperature", "mark_compressed",
-           "network_of", "train_real", "tune_and_compress", "write_network"]
+           "network_of", "statistics_extra", "train_real", "tune_and_compress", "view_inputs",
+           "widened", "with_statistics", "write_network"]
 
 #: This run's settings inside the model folder.
 FINETUNE_FILE = "finetune_config.json"
@@ -151,19 +152,22 @@ def network_of(folder: Path) -> tuple[torch.nn.Module, dict]:
     return model, {**section, "input_steps": steps, "input_channels": channels}
 
 
-def _inputs(views: list[LightCurveBatch], labels: np.ndarray, manifest
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def view_inputs(views: list[LightCurveBatch], labels: np.ndarray | list[np.ndarray], manifest
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Model inputs, extra inputs, light-curve statistics and labels of the usable light
-    curves of ``views`` (``labels``: one per light curve of each view)."""
+    curves (converged GP fits) of ``views`` (``labels``: one per light curve, the same for
+    every view, or one such array per view)."""
+    if isinstance(labels, np.ndarray):
+        labels = [labels] * len(views)
     xs, es, ss, ys = [], [], [], []
-    for view in views:
+    for view, y in zip(views, labels, strict=True):
         x, extra, selected, gp = prepare(view, manifest.gp, manifest.features)
         ok = view.ok & gp.converged
         stats = light_curve_statistics(selected, gp, manifest.features.bands)
         xs.append(x[ok])
         es.append(extra[ok])
         ss.append(stats[ok])
-        ys.append(labels[ok])
+        ys.append(y[ok])
     return tuple(np.concatenate(a) for a in (xs, es, ss, ys))  # type: ignore[return-value]
 
 
@@ -183,10 +187,10 @@ def _plasticc_views(plasticc: LightCurveBatch, init: Path, manifest,
     copies = survey_copies(part, manifest.gp, manifest.survey, manifest.features.bands,
                            settings.resample or ResampleConfig(),
                            resample_seeds(config.seed + 7, config.n_plasticc_copies))
-    return _inputs(copies, class_index(part.extra["target"]), manifest)
+    return view_inputs(copies, class_index(part.extra["target"]), manifest)
 
 
-def _with_statistics(features: FeatureConfig, stats: np.ndarray) -> FeatureConfig:
+def with_statistics(features: FeatureConfig, stats: np.ndarray) -> FeatureConfig:
     """``features`` with the statistics' centre and scale fitted on ``stats``."""
     center = np.nanmedian(stats, axis=0)
     scale = np.nanstd(stats, axis=0)
@@ -196,7 +200,7 @@ def _with_statistics(features: FeatureConfig, stats: np.ndarray) -> FeatureConfi
                    statistics_scale=tuple(float(v) for v in scale))
 
 
-def _extra(extra: np.ndarray, stats: np.ndarray, features: FeatureConfig) -> np.ndarray:
+def statistics_extra(extra: np.ndarray, stats: np.ndarray, features: FeatureConfig) -> np.ndarray:
     """The extra inputs of ``features`` from the base extra inputs and the statistics."""
     if not features.use_statistics:
         return extra
@@ -204,7 +208,7 @@ def _extra(extra: np.ndarray, stats: np.ndarray, features: FeatureConfig) -> np.
         np.float32)
 
 
-def _widened(model: torch.nn.Module, section: dict, n_extra: int
+def widened(model: torch.nn.Module, section: dict, n_extra: int
              ) -> tuple[torch.nn.Module, dict]:
     """A copy of ``model`` taking ``n_extra`` extra inputs: every weight kept but the
     head's, which is new (its input grows)."""
@@ -365,12 +369,12 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     gp = fit_gp(train_b, manifest.gp)
     views = training_views(train_b, config.real, gp.amplitude, gp.length_scale,
                            manifest.gp.wavelength_scale)
-    x_tr, e_tr, s_tr, y_tr = _inputs(views, y[train_idx], manifest)
+    x_tr, e_tr, s_tr, y_tr = view_inputs(views, y[train_idx], manifest)
     n_real = len(y_tr)
     if simulated is not None:
         sim_views = random_cuts(simulated, config.real, config.n_sim_cuts,
                                 np.random.default_rng(config.seed + 2))
-        more = _inputs(sim_views, labels_of(simulated), manifest)
+        more = view_inputs(sim_views, labels_of(simulated), manifest)
         x_tr, e_tr, s_tr, y_tr = (np.concatenate([a, b]) for a, b in
                                   zip((x_tr, e_tr, s_tr, y_tr), more, strict=True))
     if plasticc is not None and config.plasticc_classes:
@@ -379,13 +383,13 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
                                   zip((x_tr, e_tr, s_tr, y_tr), more, strict=True))
     features = manifest.features
     if config.statistics:
-        features = _with_statistics(features, s_tr)
-        model, section = _widened(model, section, features.n_extra)
-    e_tr = _extra(e_tr, s_tr, features)
+        features = with_statistics(features, s_tr)
+        model, section = widened(model, section, features.n_extra)
+    e_tr = statistics_extra(e_tr, s_tr, features)
     val_b = labelled.take(parts["validation"])
-    x_va, e_va, s_va, y_va = _inputs([evaluation_cut(val_b, c) for c in CUTS],
+    x_va, e_va, s_va, y_va = view_inputs([evaluation_cut(val_b, c) for c in CUTS],
                                      y[parts["validation"]], manifest)
-    e_va = _extra(e_va, s_va, features)
+    e_va = statistics_extra(e_va, s_va, features)
     weights = class_weights(y_tr, config.real.weight_floor)
     data = TrainingInputs(x_tr, e_tr, y_tr, x_va, e_va, y_va, class_weight=weights)
     log(f"{len(y_tr)} training views ({n_real} real; classes left out: {left_out}), "

@@ -35,7 +35,6 @@ import numpy as np
 from astrot2.augment import training_copies
 from astrot2.classes import CLASSES, class_index
 from astrot2.compress.features import TrainingInputs
-from astrot2.features import prepare
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import read_manifest, write_manifest
 from astrot2.recipe import split_indices, training_settings
@@ -50,7 +49,11 @@ from astrot2.train_real import (
     calibrate_temperature,
     mark_compressed,
     network_of,
+    statistics_extra,
     tune_and_compress,
+    view_inputs,
+    widened,
+    with_statistics,
     write_network,
 )
 from astrot2.utils import sha256_file
@@ -83,6 +86,9 @@ class RepresentativeTrainConfig:
         Weights, batch order and compression.
     n_sim_cuts : int
         With simulated light curves: alert-time cuts of each (some without photo-z).
+    statistics : bool
+        Give the network the light-curve statistics as extra inputs (its head is then
+        new), as :mod:`astrot2.train_real` does for ``ztf``.
     """
 
     name: str = "lsst"
@@ -99,20 +105,7 @@ class RepresentativeTrainConfig:
     cluster_steps: int = 600
     seed: int = 0
     n_sim_cuts: int = 2
-
-
-def _inputs(views: list[LightCurveBatch], labels: list[np.ndarray], manifest
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Model inputs, extra inputs and labels of the usable light curves of ``views``
-    (``labels``: one array per view)."""
-    xs, es, ys = [], [], []
-    for view, y in zip(views, labels, strict=True):
-        x, extra, _, gp = prepare(view, manifest.gp, manifest.features)
-        ok = view.ok & gp.converged  # converged GP fits only, as astrot2.train
-        xs.append(x[ok])
-        es.append(extra[ok])
-        ys.append(y[ok])
-    return np.concatenate(xs), np.concatenate(es), np.concatenate(ys).astype(np.int64)
+    statistics: bool = False
 
 
 #: The representative validation views, in the order their inputs are stacked.
@@ -120,10 +113,11 @@ VALIDATION_VIEWS = ("whole", "alert_windows", "whole_no_photoz", "alert_windows_
 
 
 def _views(plasticc: LightCurveBatch, init: Path, manifest, config: RepresentativeTrainConfig,
-           simulated: LightCurveBatch | None) -> TrainingInputs:
+           simulated: LightCurveBatch | None) -> dict[str, np.ndarray]:
     """Training inputs (the pre-training views, the representative training views of the
     train objects and the simulated light curves' alert cuts) and representative
-    validation inputs of ``init``'s split."""
+    validation inputs of ``init``'s split: ``x, extra, stats, y`` of each
+    (:func:`astrot2.train_real.view_inputs`), keys ``x_train`` ... ``y_val``."""
     settings = training_settings(init)
     rep = config.representative
     train = plasticc.take(split_indices(plasticc, init, "train"))
@@ -136,28 +130,30 @@ def _views(plasticc: LightCurveBatch, init: Path, manifest, config: Representati
                                  rep.no_photoz, rep.seed * 1000 + 850)
         views += sim_views
         labels += [class_index(simulated.extra["target"])] * len(sim_views)
-    x_tr, e_tr, y_tr = _inputs(views, labels, manifest)
+    train_arrays = view_inputs(views, labels, manifest)
     val = plasticc.take(split_indices(plasticc, init, "validation"))
     val_views = representative_views(val, manifest.gp, settings.augment, rep, "validation")
-    x_va, e_va, y_va = _inputs([val_views[k][0] for k in VALIDATION_VIEWS],
-                               [val_views[k][1] for k in VALIDATION_VIEWS], manifest)
-    return TrainingInputs(x_tr, e_tr, y_tr, x_va, e_va, y_va)
+    val_arrays = view_inputs([val_views[k][0] for k in VALIDATION_VIEWS],
+                             [val_views[k][1] for k in VALIDATION_VIEWS], manifest)
+    return {f"{name}_{part}": a for part, arrays in (("train", train_arrays),
+                                                     ("val", val_arrays))
+            for name, a in zip(("x", "extra", "stats", "y"), arrays, strict=True)}
 
 
-def _cached(folder: str | Path | None, key: list, build) -> TrainingInputs:
-    """``build()``, stored in / read from ``folder`` under a hash of ``key``."""
+def _cached(folder: str | Path | None, key: list, build) -> dict[str, np.ndarray]:
+    """``build()`` (named arrays), stored in / read from ``folder`` under a hash of
+    ``key``."""
     if folder is None:
         return build()
     digest = hashlib.sha256(json.dumps(key, default=repr).encode()).hexdigest()[:16]
     path = Path(folder) / f"representative-{digest}.npz"
-    names = ("x_train", "extra_train", "y_train", "x_val", "extra_val", "y_val")
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
-            return TrainingInputs(*(z[n] for n in names))
-    data = build()
+            return {k: z[k] for k in z.files}
+    arrays = build()
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **{n: getattr(data, n) for n in names})
-    return data
+    np.savez(path, **arrays)
+    return arrays
 
 
 def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainConfig,
@@ -204,9 +200,18 @@ def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainC
     for name in ("split.json", "train_config.json"):
         shutil.copyfile(init / name, out / name)
     sim_key = None if simulated is None else (simulated.n_objects, float(simulated.flux.sum()))
-    data = _cached(cache, [config.representative, manifest.raw["onnx"]["sha256"],
-                           plasticc.n_objects, len(plasticc.time), config.n_sim_cuts, sim_key],
-                   lambda: _views(plasticc, init, manifest, config, simulated))
+    arrays = _cached(cache, [config.representative, manifest.raw["onnx"]["sha256"],
+                             plasticc.n_objects, len(plasticc.time), config.n_sim_cuts,
+                             sim_key, "stats"],
+                     lambda: _views(plasticc, init, manifest, config, simulated))
+    features, extra = manifest.features, {p: arrays[f"extra_{p}"] for p in ("train", "val")}
+    if config.statistics:  # the light-curve statistics as extra inputs, a new head
+        features = with_statistics(features, arrays["stats_train"])
+        model, section = widened(model, section, features.n_extra)
+        extra = {p: statistics_extra(extra[p], arrays[f"stats_{p}"], features)
+                 for p in extra}
+    data = TrainingInputs(arrays["x_train"], extra["train"], arrays["y_train"],
+                          arrays["x_val"], extra["val"], arrays["y_val"])
     log(f"{len(data.y_train)} training views, {len(data.y_val)} representative validation "
         f"views ({time.perf_counter() - start:.0f} s)")
     result = tune_and_compress(model, data, config, device, log)
@@ -215,7 +220,8 @@ def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainC
         json.dumps(asdict(config), indent=2, default=list) + "\n")
     write_manifest(
         out, name=config.name, version=config.version, survey=manifest.survey,
-        gp=manifest.gp, features=manifest.features, model=dict(manifest.raw["model"]),
+        gp=manifest.gp, features=features,
+        model=section if config.statistics else dict(manifest.raw["model"]),
         model_file="model.t2c",
         training={"data": "PLAsTiCC training set and its representative copies (moved to "
                           "a test-like redshift and depth)" + (
