@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
 import sys
 
 import fastavro
@@ -138,3 +139,48 @@ def test_closed_pipe_and_signals_end_with_one_line(tmp_path):
         "astrot2: interrupted")
     assert not out.exists()
     assert not list(tmp_path.glob(".out.parquet.*"))
+
+
+def _run_hiding(modules: list[str], code: str, cwd) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter where ``modules`` cannot be imported (as if
+    their extra were not installed: ``sys.modules[name] = None``)."""
+    hide = "; ".join(f"sys.modules[{m!r}] = None" for m in modules)
+    return subprocess.run([sys.executable, "-c", f"import sys; {hide}; {code}"], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("argv, hidden, extra", [
+    (["explain", "ALERTS", "--alert-id", "x", "-o", "fig.png"], ["matplotlib"], "explain"),
+    (["explain", "ALERTS", "--alert-id", "x", "-o", "fig.png"], ["onnx"], "explain"),
+    (["train", "--out", "model"], ["torch"], "train"),
+    (["evaluate", "-o", "report"], ["sklearn"], "train"),
+    (["calibrate", "-o", "report"], ["matplotlib"], "train"),
+    (["companion"], ["sklearn"], "train"),
+    (["compress", "--out", "variants"], ["torch"], "train"),
+    (["simulate", "-o", "sim.parquet", "--n", "5"], ["sncosmo"], "train"),
+    (["spark", "classify", "ALERTS", "out"], ["pyspark"], "spark"),
+    (["spark", "stream", "in", "out", "--checkpoint", "ckpt"], ["pyspark", "pandas"], "spark"),
+])
+def test_missing_extra_is_one_line_before_any_work(fixtures, tmp_path, argv, hidden, extra):
+    """Without its extra a command stops at its start: status 2, one line naming the
+    missing modules, the extra and the pip command; nothing written."""
+    argv = [str(fixtures / "ztf") if a == "ALERTS" else a for a in argv]
+    run = _run_hiding(hidden, f"from astrot2.cli import main; sys.exit(main({argv!r}))",
+                      tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"astrot2: error: {', '.join(hidden)} not installed: this command needs astrot2's "
+        f"{extra} extra; install it with pip install 'astrot2[{extra}]'"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_without_matplotlib_says_so_before_the_job(tmp_path):
+    """``python -m astrot2.demo`` without the plot extra: one line, status 2, no output."""
+    run = _run_hiding(["matplotlib"], "from astrot2.demo import main; "
+                      "sys.exit(main(['--out', 'out']))", tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [
+        "astrot2: error: matplotlib not installed: this command needs astrot2's plot "
+        "extra; install it with pip install 'astrot2[plot]'"]
+    assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,16 @@ from astrot2.errors import Astrot2Error
 
 __all__ = ["main"]
 
+# What a command imports beyond the base install: (pip extra, top-level modules), checked
+# by main() before the command starts (astrot2.errors.require), as each subparser's
+# ``needs`` default.
+_TRAIN = ("train", "torch", "onnx", "sklearn", "matplotlib")
+_EVALUATE = ("train", "sklearn", "matplotlib")
+_COMPANION = ("train", "sklearn", "onnx", "matplotlib")
+_SIMULATE = ("train", "sncosmo")
+_EXPLAIN = ("explain", "onnx", "matplotlib")
+_SPARK = ("spark", "pyspark", "pandas")
+
 
 def _cmd_read(args: argparse.Namespace) -> int:
     """``astrot2 read``: ingest alerts, print a summary, optionally write light curves."""
@@ -495,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --real or --representative: the pre-trained model fine-tuned "
                     "(default: ztf-plasticc, the network trained on PLAsTiCC re-observed as "
                     "ZTF; lsst-plasticc, the network trained on PLAsTiCC)")
-    tr.set_defaults(func=_cmd_train)
+    tr.set_defaults(func=_cmd_train, needs=_TRAIN)
 
     sm = sub.add_parser("simulate", help="simulate supernova light curves on the real ZTF "
                         "observing log (needs the train extra: sncosmo)")
@@ -508,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--pointings", type=Path, default=None,
                     help="ZTF observing log CSV (default: $ASTROT2_DATA/surveys/"
                     "ztf_pointings.csv.gz)")
-    sm.set_defaults(func=_cmd_simulate)
+    sm.set_defaults(func=_cmd_simulate, needs=_SIMULATE)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")
     ev.add_argument("--model", default="lsst", help="shipped model name or model folder "
@@ -519,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-o", "--output", type=Path, default=None,
                     help="report folder (default: out/evaluate-NAME)")
     ev.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    ev.set_defaults(func=_cmd_evaluate)
+    ev.set_defaults(func=_cmd_evaluate, needs=_EVALUATE)
 
     cp = sub.add_parser("companion", help="fit a model's feature companion (gradient-boosted "
                         "trees on light-curve statistics) and attach it to the model")
@@ -530,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="boosting iterations at most (early stopping on validation)")
     cp.add_argument("--dry-run", action="store_true",
                     help="report only; leave the model folder unchanged")
-    cp.set_defaults(func=_cmd_companion)
+    cp.set_defaults(func=_cmd_companion, needs=_COMPANION)
 
     co = sub.add_parser("compress", help="compress a model folder by every method, measured")
     co.add_argument("--model", default="lsst", help="shipped model name or model folder")
@@ -553,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="compression settings, e.g. sparsity=0.35 clusters=24 "
                     "(astrot2.compress.pipeline.CompressConfig)")
-    co.set_defaults(func=_cmd_compress)
+    co.set_defaults(func=_cmd_compress, needs=_TRAIN)
 
     ex = sub.add_parser("explain", help="class activation maps of one alert, as a figure")
     ex.add_argument("input", type=Path, help="alert file or directory")
@@ -569,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--detections-only", action="store_true",
                     help="Rubin/ELAsTiCC alerts: ignore their forced photometry (read as "
                     "non-detections by default, as astrot2 classify reads them)")
-    ex.set_defaults(func=_cmd_explain)
+    ex.set_defaults(func=_cmd_explain, needs=_EXPLAIN)
 
     ca = sub.add_parser("calibrate", help="fit a model's temperature on its validation "
                         "split and store it in its manifest")
@@ -582,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--dry-run", action="store_true",
                     help="report only; leave the manifest unchanged")
     ca.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    ca.set_defaults(func=_cmd_calibrate)
+    ca.set_defaults(func=_cmd_calibrate, needs=_EVALUATE)
 
     spark = sub.add_parser("spark", help="classify with Apache Spark (needs the spark extra)")
     spark_sub = spark.add_subparsers(dest="spark_command", required=True)
@@ -610,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("output", help="output Parquet folder, overwritten (any Hadoop URI)")
     sc.add_argument("--partitions", type=int, default=None,
                     help="Spark partitions of the file list (default: 4 per core)")
-    sc.set_defaults(func=_cmd_spark_classify)
+    sc.set_defaults(func=_cmd_spark_classify, needs=_SPARK)
     ss = spark_sub.add_parser("stream", parents=[sp_common],
                               help="classify alert files arriving in a folder, exactly once")
     # str, not Path: Path would turn hdfs:///x into hdfs:/x
@@ -624,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="process the files present now, then stop")
     ss.add_argument("--max-files-per-trigger", type=int, default=None,
                     help="files per micro-batch (default: all new files)")
-    ss.set_defaults(func=_cmd_spark_stream)
+    ss.set_defaults(func=_cmd_spark_stream, needs=_SPARK)
     return parser
 
 
@@ -650,6 +660,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:  # pragma: no cover - signals can only be set from the main thread
         previous = None
     try:
+        if getattr(args, "needs", None):  # a missing extra: one line, before any work
+            from astrot2.errors import require
+
+            require(*args.needs)
         status = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return status
