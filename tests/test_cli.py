@@ -184,3 +184,76 @@ def test_demo_without_matplotlib_says_so_before_the_job(tmp_path):
         "astrot2: error: matplotlib not installed: this command needs astrot2's plot "
         "extra; install it with pip install 'astrot2[plot]'"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, flag, rule, value", [
+    (["classify", "IN", "-o", "o.parquet", "--threads", "0"], "--threads", "an integer >= 1",
+     "0"),
+    (["classify", "IN", "-o", "o.parquet", "--threads", "-1"], "--threads",
+     "an integer >= 1", "-1"),
+    (["classify", "IN", "-o", "o.parquet", "--min-points", "-3"], "--min-points",
+     "an integer >= 0", "-3"),
+    (["classify", "IN", "-o", "o.parquet", "--tta", "0"], "--tta", "an integer >= 1", "0"),
+    (["classify", "IN", "-o", "o.parquet", "--batch-size", "0"], "--batch-size",
+     "an integer >= 1", "0"),
+    (["classify", "IN", "-o", "o.parquet", "--batch-size", "1.5"], "--batch-size",
+     "an integer >= 1", "'1.5'"),
+    (["train", "--epochs", "0"], "--epochs", "an integer >= 1", "0"),
+    (["train", "--n-augment", "-1"], "--n-augment", "an integer >= 0", "-1"),
+    (["train", "--seed", "-2"], "--seed", "an integer >= 0", "-2"),
+    (["train", "--init-seed", "-2"], "--init-seed", "an integer >= 0", "-2"),
+    (["train", "--forecast-weight", "-0.5"], "--forecast-weight", "a number >= 0.0",
+     "-0.5"),
+    (["train", "--redshift-dropout", "1.5"], "--redshift-dropout",
+     "a number >= 0.0 and <= 1.0", "1.5"),
+    (["simulate", "-o", "s.parquet", "--n", "0"], "--n", "an integer >= 1", "0"),
+    (["simulate", "-o", "s.parquet", "--seed", "-1"], "--seed", "an integer >= 0", "-1"),
+    (["evaluate", "--threads", "0"], "--threads", "an integer >= 1", "0"),
+    (["calibrate", "--threads", "-4"], "--threads", "an integer >= 1", "-4"),
+    (["companion", "--max-iter", "0"], "--max-iter", "an integer >= 1", "0"),
+    (["compress", "--threads", "0"], "--threads", "an integer >= 1", "0"),
+    (["compress", "--tolerance", "-0.1"], "--tolerance", "a number >= 0.0", "-0.1"),
+    (["explain", "IN", "--alert-id", "x", "-o", "f.png", "--classes", "0"], "--classes",
+     "an integer >= 1 and <= 14", "0"),
+    (["spark", "classify", "IN", "out", "--batch-size", "0"], "--batch-size",
+     "an integer >= 1", "0"),
+    (["spark", "classify", "IN", "out", "--partitions", "0"], "--partitions",
+     "an integer >= 1", "0"),
+    (["spark", "classify", "IN", "out", "--arrow-batch-size", "-1"], "--arrow-batch-size",
+     "an integer >= 1", "-1"),
+    (["spark", "stream", "in", "out", "--checkpoint", "c", "--trigger-seconds", "0"],
+     "--trigger-seconds", "a number > 0.0", "0"),
+    (["spark", "stream", "in", "out", "--checkpoint", "c", "--trigger-seconds", "nan"],
+     "--trigger-seconds", "a number > 0.0", "nan"),
+    (["spark", "stream", "in", "out", "--checkpoint", "c", "--max-files-per-trigger", "0"],
+     "--max-files-per-trigger", "an integer >= 1", "0"),
+])
+def test_bad_flag_values_are_named_by_their_flag(fixtures, tmp_path, capsys, argv, flag, rule,
+                                                  value):
+    """A numeric flag out of range: one line naming the flag, the rule and the value,
+    status 2, before any work (nothing written)."""
+    argv = [str(fixtures / "ztf") if a == "IN" else a for a in argv]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    prog = " ".join(["astrot2", *argv[:2 if argv[0] == "spark" else 1]])
+    assert err.splitlines() == [f"{prog}: error: argument {flag}: must be {rule}, got "
+                                f"{value} (see {prog} --help)"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_shows_the_defaults(capsys):
+    """``--help`` gives each option's default (those that have one)."""
+    with pytest.raises(SystemExit):
+        main(["classify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("light curves per chunk (default: 8192)",
+                  "reject light curves with fewer points (default: 1)",
+                  "(default: all cores)", "(default: off)"):
+        assert shown in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    with pytest.raises(SystemExit):
+        main(["spark", "stream", "--help"])
+    assert "seconds between micro-batches (default: 10.0)" in " ".join(
+        capsys.readouterr().out.split())

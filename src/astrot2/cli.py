@@ -27,6 +27,59 @@ _EXPLAIN = ("explain", "onnx", "matplotlib")
 _SPARK = ("spark", "pyspark", "pandas")
 
 
+# ---------------------------------------------------------------------------- flag values
+def _number(kind: type, low: float, *, strict: bool = False, high: float | None = None):
+    """An argparse ``type=``: ``kind`` (int or float) in ``[low, high]`` (``(low, ...``
+    with ``strict``); argparse's error then names the flag and the value."""
+    bound = f"> {low}" if strict else f">= {low}"
+    what = ("an integer " if kind is int else "a number ") + bound + (
+        f" and <= {high}" if high is not None else "")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if (value <= low if strict else value < low) or (high is not None and value > high) \
+                or value != value:  # NaN
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse's "invalid <name> value" wording
+    return parse
+
+
+positive_int = _number(int, 1)
+non_negative_int = _number(int, 0)
+positive_float = _number(float, 0.0, strict=True)
+non_negative_float = _number(float, 0.0)
+fraction = _number(float, 0.0, high=1.0)
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, unless its help already says it or there
+    is none to show (None, a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parser of astrot2 and its subcommands: defaults in ``--help``, and a bad
+    argument is one line (the flag, the value, where to look) and status 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _cmd_read(args: argparse.Namespace) -> int:
     """``astrot2 read``: ingest alerts, print a summary, optionally write light curves."""
     from astrot2.io import read_alerts
@@ -112,7 +165,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                              batch_size=args.batch_size, min_points=args.min_points,
                              metadata=args.metadata, progress=not args.quiet,
                              on_error=args.on_error, errors_file=args.errors_file,
-                             uncertainty=args.uncertainty, tta=args.tta,
+                             uncertainty=args.uncertainty, tta=args.tta or 0,
                              include_forced=not args.detections_only)
     print(json.dumps(summary, indent=2))
     return 0
@@ -390,10 +443,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``astrot2`` command."""
     from astrot2 import __version__
+    from astrot2.classes import CLASSES
     from astrot2.companion_fit import CompanionConfig
     from astrot2.io import FORMATS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="astrot2",
         description="Classify astronomical transient alerts with a compressed "
         "Time-Series Transformer.",
@@ -430,14 +484,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "JSON file of class name -> weight")
     cl.add_argument("--format", choices=FORMATS, default=None)
     cl.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
-    cl.add_argument("--batch-size", type=int, default=8192, help="light curves per chunk")
+    cl.add_argument("--batch-size", type=positive_int, default=8192,
+                    help="light curves per chunk")
     cl.add_argument("--detections-only", action="store_true",
                     help="Rubin/ELAsTiCC alerts: ignore their forced photometry "
                     "(prvDiaForcedSources; read as non-detections by default, as in the "
                     "light curves the models were trained on)")
-    cl.add_argument("--min-points", type=int, default=1,
+    cl.add_argument("--min-points", type=non_negative_int, default=1,
                     help="reject light curves with fewer points")
-    cl.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    cl.add_argument("--threads", type=positive_int, default=None,
+                    help="GP and ONNX Runtime threads (default: all cores)")
     cl.add_argument("--quiet", action="store_true", help="no progress bar")
     cl.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                     help="an unreadable input file: stop with its error (fail, default) or "
@@ -448,9 +504,10 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--uncertainty", action="store_true",
                     help="add an entropy column (predictive entropy of the calibrated "
                     "probabilities, nats)")
-    cl.add_argument("--tta", type=int, default=0, metavar="K",
+    cl.add_argument("--tta", type=positive_int, default=None, metavar="K",
                     help="test-time augmentation with K copies (K times slower): adds "
-                    "tta_top_class, tta_top_prob, tta_top_std, tta_entropy columns")
+                    "tta_top_class, tta_top_prob, tta_top_std, tta_entropy columns "
+                    "(default: off)")
     cl.set_defaults(func=_cmd_classify)
 
     data = sub.add_parser("data", help="obtain data sets")
@@ -474,19 +531,22 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=_cmd_models)
 
     tr = sub.add_parser("train", help="train t2 on the PLAsTiCC training set")
-    tr.add_argument("--model", choices=["lsst", "ztf"], default="lsst")
+    tr.add_argument("--model", choices=["lsst", "ztf"], default="lsst",
+                    help="the model (preset) trained")
     tr.add_argument("--out", type=Path, default=None, help="output folder (models/NAME)")
     tr.add_argument("--data", type=Path, default=None,
                     help="data folder for the PLAsTiCC files (default: the cache)")
-    tr.add_argument("--epochs", type=int, default=None)
-    tr.add_argument("--n-augment", type=int, default=None)
-    tr.add_argument("--seed", type=int, default=None,
+    tr.add_argument("--epochs", type=positive_int, default=None,
+                    help="training epochs (default: the --model preset's)")
+    tr.add_argument("--n-augment", type=non_negative_int, default=None,
+                    help="augmented copies per object (default: the --model preset's)")
+    tr.add_argument("--seed", type=non_negative_int, default=None,
                     help="seed of the split, augmentation and evaluation windows (default 0)")
-    tr.add_argument("--init-seed", type=int, default=None,
+    tr.add_argument("--init-seed", type=non_negative_int, default=None,
                     help="seed of the weights and batch order only (default: --seed)")
-    tr.add_argument("--forecast-weight", type=float, default=None,
+    tr.add_argument("--forecast-weight", type=non_negative_float, default=None,
                     help="weight of the auxiliary forecasting objective (default 0: off)")
-    tr.add_argument("--redshift-dropout", type=float, default=None,
+    tr.add_argument("--redshift-dropout", type=fraction, default=None,
                     help="fraction of the augmented copies' objects shown without host "
                     "photo-z (default 0: off; real alerts often carry none)")
     tr.add_argument("--real", type=Path, default=None,
@@ -509,10 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sm = sub.add_parser("simulate", help="simulate supernova light curves on the real ZTF "
                         "observing log (needs the train extra: sncosmo)")
-    sm.add_argument("--survey", choices=["ztf"], default="ztf")
-    sm.add_argument("--n", type=int, default=1000, help="light curves kept (default 1000)")
+    sm.add_argument("--survey", choices=["ztf"], default="ztf",
+                    help="survey whose observing log is used")
+    sm.add_argument("--n", type=positive_int, default=1000, help="light curves kept")
     sm.add_argument("-o", "--output", type=Path, required=True, help="Parquet file to write")
-    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
     sm.add_argument("--limit-mag", type=float, default=19.5,
                     help="kept objects peak brighter than this (default 19.5)")
     sm.add_argument("--pointings", type=Path, default=None,
@@ -523,12 +584,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")
     ev.add_argument("--model", default="lsst", help="shipped model name or model folder "
                     "(NAME+companion: with its feature companion)")
-    ev.add_argument("--split", choices=["test", "validation"], default="test")
+    ev.add_argument("--split", choices=["test", "validation"], default="test",
+                    help="held-out split evaluated")
     ev.add_argument("--data", type=Path, default=None,
                     help="data folder for the PLAsTiCC files (default: the cache)")
     ev.add_argument("-o", "--output", type=Path, default=None,
                     help="report folder (default: out/evaluate-NAME)")
-    ev.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    ev.add_argument("--threads", type=positive_int, default=None,
+                    help="GP and ONNX Runtime threads (default: all cores)")
     ev.set_defaults(func=_cmd_evaluate, needs=_EVALUATE)
 
     cp = sub.add_parser("companion", help="fit a model's feature companion (gradient-boosted "
@@ -536,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--model", default="lsst", help="shipped model name or model folder")
     cp.add_argument("--data", type=Path, default=None,
                     help="data folder for the PLAsTiCC files (default: the cache)")
-    cp.add_argument("--max-iter", type=int, default=CompanionConfig.max_iter,
+    cp.add_argument("--max-iter", type=positive_int, default=CompanionConfig.max_iter,
                     help="boosting iterations at most (early stopping on validation)")
     cp.add_argument("--dry-run", action="store_true",
                     help="report only; leave the model folder unchanged")
@@ -550,8 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="methods (default: all; see astrot2.compress.pipeline.METHODS)")
     co.add_argument("--data", type=Path, default=None,
                     help="data folder for the PLAsTiCC files (default: the cache)")
-    co.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (timing)")
-    co.add_argument("--tolerance", type=float, default=0.01,
+    co.add_argument("--threads", type=positive_int, default=1,
+                    help="ONNX Runtime threads (timing)")
+    co.add_argument("--tolerance", type=non_negative_float, default=0.01,
                     help="shipping rule: smallest variant whose flat log-loss is within "
                     "this of the parent's")
     co.add_argument("--ship-to", type=Path, default=None,
@@ -572,8 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: the shipped model of the input's survey; NAME+companion: "
                     "probabilities with its feature companion)")
     ex.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
-    ex.add_argument("--classes", type=int, default=3,
-                    help="CAM strips for the N most probable classes (default 3)")
+    ex.add_argument("--classes", type=_number(int, 1, high=len(CLASSES)), default=3,
+                    metavar="N", help="CAM strips for the N most probable classes")
     ex.add_argument("--format", choices=FORMATS, default=None)
     ex.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
     ex.add_argument("--detections-only", action="store_true",
@@ -591,12 +655,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="report folder (default: out/calibrate-NAME)")
     ca.add_argument("--dry-run", action="store_true",
                     help="report only; leave the manifest unchanged")
-    ca.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    ca.add_argument("--threads", type=positive_int, default=None,
+                    help="GP and ONNX Runtime threads (default: all cores)")
     ca.set_defaults(func=_cmd_calibrate, needs=_EVALUATE)
 
     spark = sub.add_parser("spark", help="classify with Apache Spark (needs the spark extra)")
     spark_sub = spark.add_subparsers(dest="spark_command", required=True)
-    sp_common = argparse.ArgumentParser(add_help=False)
+    sp_common = _Parser(add_help=False)
     sp_common.add_argument("--master", default=None,
                            help="Spark master, e.g. local[2] (default: spark-submit's, "
                            "else local[*])")
@@ -610,15 +675,15 @@ def build_parser() -> argparse.ArgumentParser:
                            help="Rubin/ELAsTiCC alerts: ignore their forced photometry "
                            "(prvDiaForcedSources; read as non-detections by default, as in the "
                            "light curves the models were trained on)")
-    sp_common.add_argument("--batch-size", type=int, default=8192,
+    sp_common.add_argument("--batch-size", type=positive_int, default=8192,
                            help="light curves per classification chunk")
-    sp_common.add_argument("--arrow-batch-size", type=int, default=None,
+    sp_common.add_argument("--arrow-batch-size", type=positive_int, default=None,
                            help="spark.sql.execution.arrow.maxRecordsPerBatch")
     sc = spark_sub.add_parser("classify", parents=[sp_common],
                               help="alert files in, a Parquet folder out (one row per alert)")
     sc.add_argument("inputs", nargs="+", type=Path, help="alert files or directories")
     sc.add_argument("output", help="output Parquet folder, overwritten (any Hadoop URI)")
-    sc.add_argument("--partitions", type=int, default=None,
+    sc.add_argument("--partitions", type=positive_int, default=None,
                     help="Spark partitions of the file list (default: 4 per core)")
     sc.set_defaults(func=_cmd_spark_classify, needs=_SPARK)
     ss = spark_sub.add_parser("stream", parents=[sp_common],
@@ -628,11 +693,11 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("output_dir", help="Parquet sink folder")
     ss.add_argument("--checkpoint", required=True,
                     help="checkpoint folder (keep it to restart without loss or duplicates)")
-    ss.add_argument("--trigger-seconds", type=float, default=10.0,
+    ss.add_argument("--trigger-seconds", type=positive_float, default=10.0,
                     help="seconds between micro-batches")
     ss.add_argument("--available-now", "--once", dest="available_now", action="store_true",
                     help="process the files present now, then stop")
-    ss.add_argument("--max-files-per-trigger", type=int, default=None,
+    ss.add_argument("--max-files-per-trigger", type=positive_int, default=None,
                     help="files per micro-batch (default: all new files)")
     ss.set_defaults(func=_cmd_spark_stream, needs=_SPARK)
     return parser
