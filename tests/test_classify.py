@@ -97,6 +97,7 @@ def test_output_equals_the_batch_function(lsst_classifier, fixtures, tmp_path):
 def test_fail_mid_run_leaves_no_output(lsst_classifier, inputs, tmp_path, kind):
     """The good first file was streamed to the temporary file; the bad second stops the run."""
     out = tmp_path / "out" / f"classified.{kind}"
+    out.parent.mkdir()
     with pytest.raises(AlertFormatError, match=r"b_truncated\.parquet") as info:
         classify_files([inputs], out, lsst_classifier, batch_size=4, progress=False)
     assert info.value.path == str(inputs / "b_truncated.parquet")
@@ -131,6 +132,7 @@ def test_skip_lists_the_bad_file_and_classifies_the_rest(lsst_classifier, inputs
 def test_skip_refuses_files_of_another_survey(lsst_classifier, inputs, fixtures, tmp_path):
     shutil.copy(fixtures / "ztf" / "fink_4.02_10.parquet", inputs / "d_ztf.parquet")
     errors = tmp_path / "errors" / "skipped.json"
+    errors.parent.mkdir()
     summary = classify_files([inputs], tmp_path / "o.json", lsst_classifier, on_error="skip",
                              errors_file=errors, progress=False)
     skipped = {s["path"]: s["error"] for s in json.loads(errors.read_text())}
@@ -146,7 +148,16 @@ def test_bad_settings_are_config_errors(lsst_classifier, inputs, tmp_path):
         classify_files([inputs], tmp_path / "o.txt", lsst_classifier)
     with pytest.raises(ConfigError, match="batch_size must be >= 1, got 0"):
         classify_files([inputs], tmp_path / "o.csv", lsst_classifier, batch_size=0)
-    assert list(tmp_path.iterdir()) == [inputs]  # nothing written
+    (tmp_path / "d.csv").mkdir()
+    for output, problem in [(tmp_path / "no" / "o.csv", "folder .* does not exist"),
+                            (tmp_path / "d.csv", "is a folder")]:
+        with pytest.raises(ConfigError, match=f"output {output}: {problem}"):
+            classify_files([inputs], output, lsst_classifier)
+        with pytest.raises(ConfigError, match=f"errors file {output}: {problem}"):
+            classify_files([inputs], tmp_path / "o.csv", lsst_classifier, on_error="skip",
+                           errors_file=output)
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "d.csv", inputs]  # nothing written
+    assert list((tmp_path / "d.csv").iterdir()) == []
 
 
 def test_cli_on_error(inputs, tmp_path, capsys):
@@ -187,6 +198,7 @@ def test_killed_run_leaves_no_output(fixtures, tmp_path):
         (folder / f"{i:04d}.parquet").symlink_to(fixtures / "elasticc" /
                                                  "elasticc_snia_20.parquet")
     out = tmp_path / "out" / "classified.csv"
+    out.parent.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "astrot2.cli", "classify", str(folder),
                              "-o", str(out), "--model", "lsst", "--threads", "1",
                              "--batch-size", "20", "--quiet"],
@@ -195,8 +207,7 @@ def test_killed_run_leaves_no_output(fixtures, tmp_path):
         part = []
         while proc.poll() is None and not any(p.stat().st_size > 10_000 for p in part):
             time.sleep(0.05)
-            part = list(out.parent.glob(".classified.csv.*.part")) if out.parent.exists() \
-                else []
+            part = list(out.parent.glob(".classified.csv.*.part"))
         assert proc.poll() is None, "the run ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)

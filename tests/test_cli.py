@@ -6,6 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import fastavro
 import numpy as np
@@ -257,3 +258,44 @@ def test_help_shows_the_defaults(capsys):
         main(["spark", "stream", "--help"])
     assert "seconds between micro-batches (default: 10.0)" in " ".join(
         capsys.readouterr().out.split())
+
+
+def _unwritable_places(tmp_path):
+    """(output path, the end of the error) for each kind of place no file can be written:
+    a missing folder, a folder, a file taken for a folder, a folder without write access
+    (for root, which may write anywhere else, /sys)."""
+    import os
+
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    if os.geteuid() == 0:
+        read_only = Path("/sys")
+    else:
+        read_only = tmp_path / "read_only"
+        read_only.mkdir(mode=0o555)
+    return [(tmp_path / "missing" / "o.parquet",
+             f"folder {tmp_path / 'missing'} does not exist; create it first"),
+            (tmp_path / "a_folder", "is a folder; give a file name"),
+            (tmp_path / "a_file" / "o.parquet", f"{tmp_path / 'a_file'} is not a folder"),
+            (read_only / "o.parquet", f"cannot write in folder {read_only} (Permission "
+             "denied)")]
+
+
+@pytest.mark.parametrize("command", ["read", "classify", "errors-file", "simulate"])
+def test_unwritable_output_is_one_line_before_any_work(fixtures, tmp_path, capsys, command):
+    """``-o`` (or ``--errors-file``) where no file can be written: status 2, one line
+    naming the flag and the path, nothing printed or written (no ``.part`` file)."""
+    alerts = str(fixtures / "ztf" / "ztf_3.3_single.avro")
+    for place, problem in _unwritable_places(tmp_path):
+        before = sorted(tmp_path.rglob("*"))
+        flag = "--errors-file" if command == "errors-file" else "-o"
+        argv = {"read": ["read", alerts, "-o", str(place)],
+                "classify": ["classify", alerts, "-o", str(place), "--quiet"],
+                "errors-file": ["classify", alerts, "-o", str(tmp_path / "ok.parquet"),
+                                "--on-error", "skip", "--errors-file", str(place)],
+                "simulate": ["simulate", "-o", str(place), "--n", "2"]}[command]
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.splitlines() == [f"astrot2: error: {flag} {place}: {problem}"]
+        assert sorted(tmp_path.rglob("*")) == before  # hidden .part files included

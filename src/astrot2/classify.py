@@ -274,7 +274,7 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
     from tqdm import tqdm
 
     from astrot2.io import expand_inputs
-    from astrot2.utils import atomic_path
+    from astrot2.utils import atomic_path, check_writable
 
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
@@ -282,6 +282,10 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     output = Path(output)
     kind = _output_kind(output)
+    check_writable(output, "output")
+    errors_path = _errors_path(output, errors_file)
+    if on_error == "skip":
+        check_writable(errors_path, "errors file")
     inputs = [Path(i) for i in ([inputs] if isinstance(inputs, str | Path) else inputs)]
     files = _without_own_outputs(inputs, expand_inputs(inputs), output, errors_file)
     start = time.perf_counter()
@@ -331,11 +335,15 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
         "model": clf.name,
     }
     if on_error == "skip":
-        errors_path = Path(errors_file) if errors_file else output.with_name(
-            output.name + ".errors.json")
         _write_errors(errors_path, skipped)
         summary["errors_file"] = str(errors_path)
     return summary
+
+
+def _errors_path(output: Path, errors_file: str | Path | None) -> Path:
+    """Where ``on_error="skip"`` lists the skipped files: ``errors_file``, else
+    ``OUTPUT.errors.json``."""
+    return Path(errors_file) if errors_file else output.with_name(output.name + ".errors.json")
 
 
 def _without_own_outputs(inputs: list[Path], files: list[Path], output: Path,
@@ -350,9 +358,8 @@ def _without_own_outputs(inputs: list[Path], files: list[Path], output: Path,
     ConfigError
         If the output (or the errors file) is one of the input files given.
     """
-    own = {output.resolve(), Path(f"{output}.errors.json").resolve()}
-    if errors_file is not None:
-        own.add(Path(errors_file).resolve())
+    own = {output.resolve(), Path(f"{output}.errors.json").resolve(),
+           _errors_path(output, errors_file).resolve()}
     for item in inputs:
         if item.is_file() and item.resolve() in own:
             raise ConfigError(f"-o/--errors-file {item} is also an input: choose another "

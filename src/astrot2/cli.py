@@ -83,7 +83,10 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_read(args: argparse.Namespace) -> int:
     """``astrot2 read``: ingest alerts, print a summary, optionally write light curves."""
     from astrot2.io import read_alerts
+    from astrot2.utils import check_writable
 
+    if args.output is not None:
+        check_writable(args.output, "-o")
     batch = read_alerts(args.inputs, args.format, metadata=args.metadata,
                         include_forced=args.include_forced)
     if args.output is not None:
@@ -106,8 +109,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     from astrot2.errors import ConfigError
     from astrot2.simulate import SimulateConfig, read_pointings, simulate
-    from astrot2.utils import atomic_path
+    from astrot2.utils import atomic_path, check_writable
 
+    check_writable(args.output, "-o")
     if args.survey != "ztf":
         raise ConfigError("--survey: only ztf has an observing log here (lsst: not yet)")
     pointings = args.pointings
@@ -158,7 +162,11 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     """``astrot2 classify``: alerts in, one row of class probabilities per alert out."""
     from astrot2.classify import classify_files
     from astrot2.runtime import Classifier
+    from astrot2.utils import check_writable
 
+    check_writable(args.output, "-o")  # before the model loads (classify_files checks too)
+    if args.on_error == "skip" and args.errors_file is not None:
+        check_writable(args.errors_file, "--errors-file")
     clf = Classifier.load(_model_ref(args, args.inputs), threads=args.threads,
                           prior=args.prior)
     summary = classify_files(args.inputs, args.output, clf, format=args.format,
