@@ -67,12 +67,14 @@ def test_sink_streams_what_one_write_would_write(lsst_classifier, fixtures, tmp_
 
 
 @pytest.mark.parametrize("kind", ["parquet", "csv", "json"])
-def test_no_alerts_writes_the_columns(lsst_classifier, tmp_path, kind):
+def test_no_alerts_writes_the_columns(lsst_classifier, fixtures, tmp_path, kind):
+    """An alert file holding no alert (a quiet night): the columns, no row."""
     path = tmp_path / f"out.{kind}"
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    empty = tmp_path / "quiet_night.parquet"
+    pq.write_table(pq.read_table(fixtures / "elasticc" / "elasticc_snia_20.parquet")
+                   .slice(0, 0), empty)
     summary = classify_files([empty], path, lsst_classifier, progress=False)
-    assert summary["alerts_in"] == 0 and summary["files"] == 0
+    assert summary["alerts_in"] == 0 and summary["files"] == 1
     if kind == "parquet":
         table = pq.read_table(path)
         assert table.num_rows == 0 and table.column_names[:3] == ["alert_id", "object_id",

@@ -299,3 +299,27 @@ def test_unwritable_output_is_one_line_before_any_work(fixtures, tmp_path, capsy
         assert captured.out == ""
         assert captured.err.splitlines() == [f"astrot2: error: {flag} {place}: {problem}"]
         assert sorted(tmp_path.rglob("*")) == before  # hidden .part files included
+
+
+def test_no_alert_files_is_an_error(fixtures, tmp_path, capsys):
+    """An empty input folder, or one that holds only the job's own earlier outputs: status
+    2 and one line (before, 0 rows and a model picked at random), nothing written."""
+    night = tmp_path / "night"
+    night.mkdir()
+    (night / "notes.txt").write_text("not an alert file")
+    expected = (f"astrot2: error: no alert files in {night} (alert files end in .avro, "
+                ".avro.gz, .parquet, .csv, .csv.gz)")
+    out = night / "classified.parquet"
+    for command in (["classify", str(night), "-o", str(out), "--quiet"], ["read", str(night)]):
+        assert main(command) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.splitlines() == [expected]
+        assert sorted(p.name for p in night.iterdir()) == ["notes.txt"]
+    # the folder holds only what an earlier job wrote there: the same message
+    assert main(["classify", str(fixtures / "ztf" / "ztf_3.3_single.avro"), "-o", str(out),
+                 "--quiet", "--on-error", "skip"]) == 0
+    capsys.readouterr()
+    before = out.read_bytes()
+    assert main(["classify", str(night), "-o", str(out), "--quiet", "--on-error", "skip"]) == 2
+    assert capsys.readouterr().err.splitlines() == [expected]
+    assert out.read_bytes() == before

@@ -273,7 +273,7 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
     """
     from tqdm import tqdm
 
-    from astrot2.io import expand_inputs
+    from astrot2.io import expand_inputs, require_files
     from astrot2.utils import atomic_path, check_writable
 
     if on_error not in ON_ERROR:
@@ -287,7 +287,8 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
     if on_error == "skip":
         check_writable(errors_path, "errors file")
     inputs = [Path(i) for i in ([inputs] if isinstance(inputs, str | Path) else inputs)]
-    files = _without_own_outputs(inputs, expand_inputs(inputs), output, errors_file)
+    files = require_files(_without_own_outputs(inputs, expand_inputs(inputs), output,
+                                               errors_file), inputs)
     start = time.perf_counter()
     statuses: Counter[str] = Counter()
     skipped: list[dict[str, str]] = []

@@ -348,9 +348,9 @@ def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
         ``alerts_out``, ``files``, ``partitions``, ``output``, ``model``, and
         ``model_loads`` / ``workers`` (one load per worker is expected).
     """
-    from astrot2.io import expand_inputs
+    from astrot2.io import expand_inputs, require_files
 
-    files = expand_inputs(inputs)
+    files = require_files(expand_inputs(inputs), inputs)
     ref = default_model(files, format) if model is None else ModelRef.parse(model)
     n_parts = partitions or max(1, min(len(files), spark.sparkContext.defaultParallelism * 4))
 
