@@ -37,7 +37,14 @@ def _raw_alerts(folder):
 ])
 def test_read_prints_the_right_counts(fixtures, capsys, folder, history, id_field, survey):
     recs = _raw_alerts(fixtures / folder)
-    assert main(["read", str(fixtures / folder)]) == 0
+    if survey == "lsst":  # forced photometry: non-detections by default, as classify reads
+        assert main(["read", str(fixtures / folder)]) == 0
+        with_forced = json.loads(capsys.readouterr().out)
+        n_forced = sum(len(r["prvDiaForcedSources"] or []) for r in recs)
+        n_det = sum(len(r[history] or []) + 1 for r in recs)
+        assert (with_forced["observations"], with_forced["detections"]) == (
+            n_det + n_forced, n_det) and n_forced > 0
+    assert main(["read", str(fixtures / folder), "--detections-only"]) == 0
     summary = json.loads(capsys.readouterr().out)
     n_obs = sum(len(r[history] or []) + 1 for r in recs)
     assert summary["survey"] == survey

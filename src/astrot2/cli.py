@@ -88,7 +88,7 @@ def _cmd_read(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_writable(args.output, "-o")
     batch = read_alerts(args.inputs, args.format, metadata=args.metadata,
-                        include_forced=args.include_forced)
+                        include_forced=not args.detections_only)
     if args.output is not None:
         import pyarrow.parquet as pq
 
@@ -424,8 +424,10 @@ def _cmd_compress(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     """``astrot2 explain``: one alert's class activation maps, light curve and probabilities."""
-    from astrot2.explain import explain_file
+    from astrot2.explain import explain_file, figure_path
+    from astrot2.utils import check_writable
 
+    check_writable(figure_path(args.output, args.alert_id), "-o")
     summary = explain_file(args.input, args.alert_id, args.output,
                            model=_model_ref(args, [args.input]),
                            format=args.format, metadata=args.metadata,
@@ -469,8 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="input format (default: detected from each file)")
     read.add_argument("--metadata", type=Path, default=None,
                       help="PLAsTiCC metadata CSV (host photo-z, E(B-V))")
-    read.add_argument("--include-forced", action="store_true",
-                      help="Rubin/ELAsTiCC: add forced photometry as non-detections")
+    read.add_argument("--detections-only", action="store_true",
+                      help="Rubin/ELAsTiCC alerts: ignore their forced photometry "
+                      "(prvDiaForcedSources; read as non-detections by default, as "
+                      "astrot2 classify reads them)")
     read.add_argument("-o", "--output", type=Path, default=None,
                       help="write the light curves to this Parquet file")
     read.set_defaults(func=_cmd_read)
@@ -639,11 +643,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("explain", help="class activation maps of one alert, as a figure")
     ex.add_argument("input", type=Path, help="alert file or directory")
-    ex.add_argument("--alert-id", required=True, help="alert id (or object id) to explain")
+    ex.add_argument("--alert-id", required=True,
+                    help="alert id to explain, or an object id: its latest alert (the one "
+                    "whose light curve ends last, the one a broker classifies last)")
     ex.add_argument("--model", default=None, help="shipped model name or model folder "
                     "(default: the shipped model of the input's survey; NAME+companion: "
                     "probabilities with its feature companion)")
-    ex.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
+    ex.add_argument("-o", "--output", required=True,  # str: Path drops a trailing /
+                    help="PNG file, or a folder (an existing one, or a name ending in /) "
+                    "to write FOLDER/ALERT_ID.png in")
     ex.add_argument("--classes", type=_number(int, 1, high=len(CLASSES)), default=3,
                     metavar="N", help="CAM strips for the N most probable classes")
     ex.add_argument("--format", choices=FORMATS, default=None)
