@@ -727,15 +727,19 @@ def _interrupted(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``astrot2`` command; returns the process exit status.
 
-    A domain error, a closed output pipe (``astrot2 models | head``), Ctrl-C or SIGTERM end
-    the command with one line on stderr and status 2 (130 for an interruption); outputs
-    are written atomically, so an interrupted command leaves none behind.
+    A bad argument, a domain error, a closed output pipe (``astrot2 models | head``),
+    Ctrl-C or SIGTERM end the command with one line on stderr and status 2 (130 for an
+    interruption); outputs are written atomically, so an interrupted command leaves none
+    behind.
     """
     import signal
     import threading
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad argument (its one line is out), --help, --version
+        return exc.code if isinstance(exc.code, int) else 2
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _interrupted)
     else:  # pragma: no cover - signals can only be set from the main thread
