@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import csv
 
+from astrot2.classes import CLASSES
 from astrot2.classify import _TableSink, classify_batch, classify_files
 from astrot2.cli import main
 from astrot2.errors import AlertFormatError, ConfigError
@@ -67,12 +68,14 @@ def test_sink_streams_what_one_write_would_write(lsst_classifier, fixtures, tmp_
 
 
 @pytest.mark.parametrize("kind", ["parquet", "csv", "json"])
-def test_no_alerts_writes_the_columns(lsst_classifier, tmp_path, kind):
+def test_no_alerts_writes_the_columns(lsst_classifier, fixtures, tmp_path, kind):
+    """An alert file holding no alert (a quiet night): the columns, no row."""
     path = tmp_path / f"out.{kind}"
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    empty = tmp_path / "quiet_night.parquet"
+    pq.write_table(pq.read_table(fixtures / "elasticc" / "elasticc_snia_20.parquet")
+                   .slice(0, 0), empty)
     summary = classify_files([empty], path, lsst_classifier, progress=False)
-    assert summary["alerts_in"] == 0 and summary["files"] == 0
+    assert summary["alerts_in"] == 0 and summary["files"] == 1
     if kind == "parquet":
         table = pq.read_table(path)
         assert table.num_rows == 0 and table.column_names[:3] == ["alert_id", "object_id",
@@ -97,6 +100,7 @@ def test_output_equals_the_batch_function(lsst_classifier, fixtures, tmp_path):
 def test_fail_mid_run_leaves_no_output(lsst_classifier, inputs, tmp_path, kind):
     """The good first file was streamed to the temporary file; the bad second stops the run."""
     out = tmp_path / "out" / f"classified.{kind}"
+    out.parent.mkdir()
     with pytest.raises(AlertFormatError, match=r"b_truncated\.parquet") as info:
         classify_files([inputs], out, lsst_classifier, batch_size=4, progress=False)
     assert info.value.path == str(inputs / "b_truncated.parquet")
@@ -121,22 +125,38 @@ def test_skip_lists_the_bad_file_and_classifies_the_rest(lsst_classifier, inputs
     errors = json.loads((tmp_path / "classified.csv.errors.json").read_text())
     assert errors == summary["skipped_files"]
     assert summary["errors_file"] == str(tmp_path / "classified.csv.errors.json")
-    ids = [*read_file(inputs / "a.parquet").alert_id, *read_file(inputs / "c.parquet").alert_id]
+    ids = [*read_file(inputs / "a.parquet").alert_id, "",  # the bad file's one row
+           *read_file(inputs / "c.parquet").alert_id]
     table = csv.read_csv(out, convert_options=csv.ConvertOptions(
         column_types={"alert_id": pa.string()}))
     assert table.column("alert_id").to_pylist() == ids
-    assert summary["alerts_in"] == len(ids) == 25 and summary["files"] == 3
+    assert summary["alerts_in"] == len(ids) - 1 == 25 and summary["files"] == 3
+    bad_row = table.slice(20, 1).to_pylist()[0]
+    assert bad_row["status"] == f"bad_file: {summary['skipped_files'][0]['error']}"
+    assert bad_row["top_class"] == "" and bad_row["top_prob"] is None  # CSV: empty fields
+    assert all(bad_row[f"p_{c.slug}"] == 0 for c in CLASSES)
+    assert summary["rejected"]["bad_file"] == 1
 
 
 def test_skip_refuses_files_of_another_survey(lsst_classifier, inputs, fixtures, tmp_path):
+    """A ZTF file given to the lsst model: listed, and a ``wrong_survey`` row per alert."""
     shutil.copy(fixtures / "ztf" / "fink_4.02_10.parquet", inputs / "d_ztf.parquet")
     errors = tmp_path / "errors" / "skipped.json"
+    errors.parent.mkdir()
     summary = classify_files([inputs], tmp_path / "o.json", lsst_classifier, on_error="skip",
                              errors_file=errors, progress=False)
     skipped = {s["path"]: s["error"] for s in json.loads(errors.read_text())}
     assert set(skipped) == {str(inputs / "b_truncated.parquet"), str(inputs / "d_ztf.parquet")}
     assert "ztf alerts, but model lsst@" in skipped[str(inputs / "d_ztf.parquet")]
-    assert len(json.loads((tmp_path / "o.json").read_text())) == summary["alerts_in"] == 25
+    rows = json.loads((tmp_path / "o.json").read_text())
+    ztf = read_file(inputs / "d_ztf.parquet")
+    assert len(rows) == summary["alerts_in"] + 1 == 25 + len(ztf) + 1  # + the bad_file row
+    wrong = rows[-len(ztf):]
+    assert [(r["alert_id"], r["object_id"]) for r in wrong] == list(
+        zip(ztf.alert_id.astype(str), ztf.object_id.astype(str), strict=True))
+    assert all(r["status"] == "wrong_survey" and r["top_class"] is None
+               and r["top_prob"] is None and r["p_snia"] == 0 for r in wrong)
+    assert summary["rejected"]["wrong_survey"] == len(ztf) == 10
 
 
 def test_bad_settings_are_config_errors(lsst_classifier, inputs, tmp_path):
@@ -146,7 +166,16 @@ def test_bad_settings_are_config_errors(lsst_classifier, inputs, tmp_path):
         classify_files([inputs], tmp_path / "o.txt", lsst_classifier)
     with pytest.raises(ConfigError, match="batch_size must be >= 1, got 0"):
         classify_files([inputs], tmp_path / "o.csv", lsst_classifier, batch_size=0)
-    assert list(tmp_path.iterdir()) == [inputs]  # nothing written
+    (tmp_path / "d.csv").mkdir()
+    for output, problem in [(tmp_path / "no" / "o.csv", "folder .* does not exist"),
+                            (tmp_path / "d.csv", "is a folder")]:
+        with pytest.raises(ConfigError, match=f"output {output}: {problem}"):
+            classify_files([inputs], output, lsst_classifier)
+        with pytest.raises(ConfigError, match=f"errors file {output}: {problem}"):
+            classify_files([inputs], tmp_path / "o.csv", lsst_classifier, on_error="skip",
+                           errors_file=output)
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "d.csv", inputs]  # nothing written
+    assert list((tmp_path / "d.csv").iterdir()) == []
 
 
 def test_cli_on_error(inputs, tmp_path, capsys):
@@ -158,7 +187,7 @@ def test_cli_on_error(inputs, tmp_path, capsys):
     assert main(["classify", str(inputs), "-o", str(out), "--quiet", "--threads", "1",
                  "--on-error", "skip", "--errors-file", str(tmp_path / "e.json")]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["alerts_in"] == pq.read_table(out).num_rows == 25
+    assert summary["alerts_in"] == pq.read_table(out).num_rows - 1 == 25  # + bad_file
     assert [s["path"] for s in json.loads((tmp_path / "e.json").read_text())] == [
         str(inputs / "b_truncated.parquet")]
 
@@ -173,7 +202,7 @@ def test_cli_default_model_passes_over_unreadable_files(inputs, tmp_path, capsys
     assert summary["model"].startswith("lsst@") and len(summary["skipped_files"]) == 2
     rows = json.loads(out.read_text())
     ok = [r for r in rows if r["status"] == "ok"]
-    assert len(rows) == 25 and len(ok) >= 20
+    assert len(rows) == 25 + 2 and len(ok) >= 20  # two unreadable files: a row each
     np.testing.assert_allclose([sum(v for k, v in r.items() if k.startswith("p_"))
                                 for r in ok], 1.0, rtol=1e-5)
 
@@ -187,6 +216,7 @@ def test_killed_run_leaves_no_output(fixtures, tmp_path):
         (folder / f"{i:04d}.parquet").symlink_to(fixtures / "elasticc" /
                                                  "elasticc_snia_20.parquet")
     out = tmp_path / "out" / "classified.csv"
+    out.parent.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "astrot2.cli", "classify", str(folder),
                              "-o", str(out), "--model", "lsst", "--threads", "1",
                              "--batch-size", "20", "--quiet"],
@@ -195,8 +225,7 @@ def test_killed_run_leaves_no_output(fixtures, tmp_path):
         part = []
         while proc.poll() is None and not any(p.stat().st_size > 10_000 for p in part):
             time.sleep(0.05)
-            part = list(out.parent.glob(".classified.csv.*.part")) if out.parent.exists() \
-                else []
+            part = list(out.parent.glob(".classified.csv.*.part"))
         assert proc.poll() is None, "the run ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
 import sys
+from pathlib import Path
 
 import fastavro
 import numpy as np
@@ -35,7 +37,14 @@ def _raw_alerts(folder):
 ])
 def test_read_prints_the_right_counts(fixtures, capsys, folder, history, id_field, survey):
     recs = _raw_alerts(fixtures / folder)
-    assert main(["read", str(fixtures / folder)]) == 0
+    if survey == "lsst":  # forced photometry: non-detections by default, as classify reads
+        assert main(["read", str(fixtures / folder)]) == 0
+        with_forced = json.loads(capsys.readouterr().out)
+        n_forced = sum(len(r["prvDiaForcedSources"] or []) for r in recs)
+        n_det = sum(len(r[history] or []) + 1 for r in recs)
+        assert (with_forced["observations"], with_forced["detections"]) == (
+            n_det + n_forced, n_det) and n_forced > 0
+    assert main(["read", str(fixtures / folder), "--detections-only"]) == 0
     summary = json.loads(capsys.readouterr().out)
     n_obs = sum(len(r[history] or []) + 1 for r in recs)
     assert summary["survey"] == survey
@@ -138,3 +147,182 @@ def test_closed_pipe_and_signals_end_with_one_line(tmp_path):
         "astrot2: interrupted")
     assert not out.exists()
     assert not list(tmp_path.glob(".out.parquet.*"))
+
+
+def _run_hiding(modules: list[str], code: str, cwd) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter where ``modules`` cannot be imported (as if
+    their extra were not installed: ``sys.modules[name] = None``)."""
+    hide = "; ".join(f"sys.modules[{m!r}] = None" for m in modules)
+    return subprocess.run([sys.executable, "-c", f"import sys; {hide}; {code}"], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("argv, hidden, extra", [
+    (["explain", "ALERTS", "--alert-id", "x", "-o", "fig.png"], ["matplotlib"], "explain"),
+    (["explain", "ALERTS", "--alert-id", "x", "-o", "fig.png"], ["onnx"], "explain"),
+    (["train", "--out", "model"], ["torch"], "train"),
+    (["evaluate", "-o", "report"], ["sklearn"], "train"),
+    (["calibrate", "-o", "report"], ["matplotlib"], "train"),
+    (["companion"], ["sklearn"], "train"),
+    (["compress", "--out", "variants"], ["torch"], "train"),
+    (["simulate", "-o", "sim.parquet", "--n", "5"], ["sncosmo"], "train"),
+    (["spark", "classify", "ALERTS", "out"], ["pyspark"], "spark"),
+    (["spark", "stream", "in", "out", "--checkpoint", "ckpt"], ["pyspark", "pandas"], "spark"),
+])
+def test_missing_extra_is_one_line_before_any_work(fixtures, tmp_path, argv, hidden, extra):
+    """Without its extra a command stops at its start: status 2, one line naming the
+    missing modules, the extra and the pip command; nothing written."""
+    argv = [str(fixtures / "ztf") if a == "ALERTS" else a for a in argv]
+    run = _run_hiding(hidden, f"from astrot2.cli import main; sys.exit(main({argv!r}))",
+                      tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"astrot2: error: {', '.join(hidden)} not installed: this command needs astrot2's "
+        f"{extra} extra; install it with pip install 'astrot2[{extra}]'"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_without_matplotlib_says_so_before_the_job(tmp_path):
+    """``python -m astrot2.demo`` without the plot extra: one line, status 2, no output."""
+    run = _run_hiding(["matplotlib"], "from astrot2.demo import main; "
+                      "sys.exit(main(['--out', 'out']))", tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [
+        "astrot2: error: matplotlib not installed: this command needs astrot2's plot "
+        "extra; install it with pip install 'astrot2[plot]'"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, flag, rule, value", [
+    (["classify", "IN", "-o", "o.parquet", "--threads", "0"], "--threads", "an integer >= 1",
+     "0"),
+    (["classify", "IN", "-o", "o.parquet", "--threads", "-1"], "--threads",
+     "an integer >= 1", "-1"),
+    (["classify", "IN", "-o", "o.parquet", "--min-points", "-3"], "--min-points",
+     "an integer >= 0", "-3"),
+    (["classify", "IN", "-o", "o.parquet", "--tta", "0"], "--tta", "an integer >= 1", "0"),
+    (["classify", "IN", "-o", "o.parquet", "--batch-size", "0"], "--batch-size",
+     "an integer >= 1", "0"),
+    (["classify", "IN", "-o", "o.parquet", "--batch-size", "1.5"], "--batch-size",
+     "an integer >= 1", "'1.5'"),
+    (["train", "--epochs", "0"], "--epochs", "an integer >= 1", "0"),
+    (["train", "--n-augment", "-1"], "--n-augment", "an integer >= 0", "-1"),
+    (["train", "--seed", "-2"], "--seed", "an integer >= 0", "-2"),
+    (["train", "--init-seed", "-2"], "--init-seed", "an integer >= 0", "-2"),
+    (["train", "--forecast-weight", "-0.5"], "--forecast-weight", "a number >= 0.0",
+     "-0.5"),
+    (["train", "--redshift-dropout", "1.5"], "--redshift-dropout",
+     "a number >= 0.0 and <= 1.0", "1.5"),
+    (["simulate", "-o", "s.parquet", "--n", "0"], "--n", "an integer >= 1", "0"),
+    (["simulate", "-o", "s.parquet", "--seed", "-1"], "--seed", "an integer >= 0", "-1"),
+    (["evaluate", "--threads", "0"], "--threads", "an integer >= 1", "0"),
+    (["calibrate", "--threads", "-4"], "--threads", "an integer >= 1", "-4"),
+    (["companion", "--max-iter", "0"], "--max-iter", "an integer >= 1", "0"),
+    (["compress", "--threads", "0"], "--threads", "an integer >= 1", "0"),
+    (["compress", "--tolerance", "-0.1"], "--tolerance", "a number >= 0.0", "-0.1"),
+    (["explain", "IN", "--alert-id", "x", "-o", "f.png", "--classes", "0"], "--classes",
+     "an integer >= 1 and <= 14", "0"),
+    (["spark", "classify", "IN", "out", "--batch-size", "0"], "--batch-size",
+     "an integer >= 1", "0"),
+    (["spark", "classify", "IN", "out", "--partitions", "0"], "--partitions",
+     "an integer >= 1", "0"),
+    (["spark", "classify", "IN", "out", "--arrow-batch-size", "-1"], "--arrow-batch-size",
+     "an integer >= 1", "-1"),
+    (["spark", "stream", "in", "out", "--checkpoint", "c", "--trigger-seconds", "0"],
+     "--trigger-seconds", "a number > 0.0", "0"),
+    (["spark", "stream", "in", "out", "--checkpoint", "c", "--trigger-seconds", "nan"],
+     "--trigger-seconds", "a number > 0.0", "nan"),
+    (["spark", "stream", "in", "out", "--checkpoint", "c", "--max-files-per-trigger", "0"],
+     "--max-files-per-trigger", "an integer >= 1", "0"),
+])
+def test_bad_flag_values_are_named_by_their_flag(fixtures, tmp_path, capsys, argv, flag, rule,
+                                                  value):
+    """A numeric flag out of range: one line naming the flag, the rule and the value,
+    status 2, before any work (nothing written)."""
+    argv = [str(fixtures / "ztf") if a == "IN" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    prog = " ".join(["astrot2", *argv[:2 if argv[0] == "spark" else 1]])
+    assert err.splitlines() == [f"{prog}: error: argument {flag}: must be {rule}, got "
+                                f"{value} (see {prog} --help)"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_shows_the_defaults(capsys):
+    """``--help`` gives each option's default (those that have one)."""
+    assert main(["classify", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("light curves per chunk (default: 8192)",
+                  "reject light curves with fewer points (default: 1)",
+                  "(default: all cores)", "(default: off)"):
+        assert shown in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert main(["spark", "stream", "--help"]) == 0
+    assert "seconds between micro-batches (default: 10.0)" in " ".join(
+        capsys.readouterr().out.split())
+
+
+def _unwritable_places(tmp_path):
+    """(output path, the end of the error) for each kind of place no file can be written:
+    a missing folder, a folder, a file taken for a folder, a folder without write access
+    (for root, which may write anywhere else, /sys)."""
+    import os
+
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    if os.geteuid() == 0:
+        read_only = Path("/sys")
+    else:
+        read_only = tmp_path / "read_only"
+        read_only.mkdir(mode=0o555)
+    return [(tmp_path / "missing" / "o.parquet",
+             f"folder {tmp_path / 'missing'} does not exist; create it first"),
+            (tmp_path / "a_folder", "is a folder; give a file name"),
+            (tmp_path / "a_file" / "o.parquet", f"{tmp_path / 'a_file'} is not a folder"),
+            (read_only / "o.parquet", f"cannot write in folder {read_only} (Permission "
+             "denied)")]
+
+
+@pytest.mark.parametrize("command", ["read", "classify", "errors-file", "simulate"])
+def test_unwritable_output_is_one_line_before_any_work(fixtures, tmp_path, capsys, command):
+    """``-o`` (or ``--errors-file``) where no file can be written: status 2, one line
+    naming the flag and the path, nothing printed or written (no ``.part`` file)."""
+    alerts = str(fixtures / "ztf" / "ztf_3.3_single.avro")
+    for place, problem in _unwritable_places(tmp_path):
+        before = sorted(tmp_path.rglob("*"))
+        flag = "--errors-file" if command == "errors-file" else "-o"
+        argv = {"read": ["read", alerts, "-o", str(place)],
+                "classify": ["classify", alerts, "-o", str(place), "--quiet"],
+                "errors-file": ["classify", alerts, "-o", str(tmp_path / "ok.parquet"),
+                                "--on-error", "skip", "--errors-file", str(place)],
+                "simulate": ["simulate", "-o", str(place), "--n", "2"]}[command]
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.splitlines() == [f"astrot2: error: {flag} {place}: {problem}"]
+        assert sorted(tmp_path.rglob("*")) == before  # hidden .part files included
+
+
+def test_no_alert_files_is_an_error(fixtures, tmp_path, capsys):
+    """An empty input folder, or one that holds only the job's own earlier outputs: status
+    2 and one line (before, 0 rows and a model picked at random), nothing written."""
+    night = tmp_path / "night"
+    night.mkdir()
+    (night / "notes.txt").write_text("not an alert file")
+    expected = (f"astrot2: error: no alert files in {night} (alert files end in .avro, "
+                ".avro.gz, .parquet, .csv, .csv.gz)")
+    out = night / "classified.parquet"
+    for command in (["classify", str(night), "-o", str(out), "--quiet"], ["read", str(night)]):
+        assert main(command) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.splitlines() == [expected]
+        assert sorted(p.name for p in night.iterdir()) == ["notes.txt"]
+    # the folder holds only what an earlier job wrote there: the same message
+    assert main(["classify", str(fixtures / "ztf" / "ztf_3.3_single.avro"), "-o", str(out),
+                 "--quiet", "--on-error", "skip"]) == 0
+    capsys.readouterr()
+    before = out.read_bytes()
+    assert main(["classify", str(night), "-o", str(out), "--quiet", "--on-error", "skip"]) == 2
+    assert capsys.readouterr().err.splitlines() == [expected]
+    assert out.read_bytes() == before

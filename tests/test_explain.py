@@ -129,6 +129,24 @@ def test_find_alert_names_the_missing_id(ztf_alerts):
         find_alert(ztf_alerts, "nope")
 
 
+def test_an_object_id_names_its_latest_alert():
+    """Real ZTF objects with several alerts (the bundled demo alerts; files in name
+    order read ZTF18aaqfhlj's oldest alert last): an object id picks the alert whose light
+    curve ends last, the one a broker classifies last."""
+    from astrot2.demo import demo_alerts_dir
+
+    batch = read_alerts(demo_alerts_dir())
+    objects = batch.object_id.astype(str)
+    several = sorted({o for o in objects if (objects == o).sum() > 1})
+    assert len(several) >= 5 and "ZTF18aaqfhlj" in several
+    for obj in several:
+        rows = np.flatnonzero(objects == obj)
+        latest = max(rows, key=lambda i: batch.time[batch.offsets[i]:batch.offsets[i + 1]][-1])
+        assert find_alert(batch, obj) == latest
+    i = find_alert(batch, "ZTF18aaqfhlj")
+    assert (str(batch.alert_id[i]), batch.n_points[i]) == ("1786555201115010001", 5)  # not 1
+
+
 def test_plot_has_the_three_panels(lsst_classifier, plasticc_sample, tmp_path):
     """The figure is drawn (non-blank) with a light-curve, a CAM strip and a bar panel."""
     import matplotlib.image as mpimg
@@ -166,6 +184,21 @@ def test_cli_explain_real_ztf_alert(ztf_model, fixtures, tmp_path, capsys):
     assert main(["explain", str(src), "--alert-id", "nope", "--model", str(ztf_model),
                  "-o", str(out)]) == 2
     assert "no alert" in capsys.readouterr().err
+    # -o a folder (existing, or written with a trailing /): FOLDER/ALERT_ID.png in it
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    for given in (str(figures), f"{figures}/"):
+        assert main(["explain", str(src), "--alert-id", alert, "--model", str(ztf_model),
+                     "-o", given]) == 0
+        assert json.loads(capsys.readouterr().out)["figure"] == str(figures / f"{alert}.png")
+        assert [p.name for p in figures.iterdir()] == [f"{alert}.png"]
+    assert not (tmp_path / "figures.png").exists()
+    missing = tmp_path / "missing"
+    assert main(["explain", str(src), "--alert-id", alert, "--model", str(ztf_model),
+                 "-o", f"{missing}/"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"astrot2: error: -o {missing / alert}.png: folder {missing} does not exist; "
+        "create it first"]
 
 
 @pytest.fixture(scope="module")

@@ -172,7 +172,8 @@ def test_corpus_in_a_child_process_never_crashes_nor_hangs():
 
 def test_classify_cli_skips_the_damaged_files(tmp_path):
     """``astrot2 classify --on-error skip`` over the lsst corpus: every file classified or
-    listed, one row per alert read, exit status 0; ``fail`` stops and writes nothing."""
+    listed, one row per alert read and one ``bad_file`` row per unreadable file, exit
+    status 0; ``fail`` stops and writes nothing."""
     folder = CORPUS / "lsst"
     out = tmp_path / "out.parquet"
     cmd = [sys.executable, "-m", "astrot2.cli", "classify", str(folder), "-o", str(out),
@@ -190,8 +191,12 @@ def test_classify_cli_skips_the_damaged_files(tmp_path):
     assert skipped == {Path(n).name for n in MANIFEST if n.startswith("lsst/")} - set(readable)
     assert json.loads((tmp_path / "out.parquet.errors.json").read_text()) == \
         summary["skipped_files"]
-    expected = [a for name in sorted(readable) for a in readable[name]]
-    assert pq.read_table(out).column("alert_id").to_pylist() == expected
+    names = sorted(Path(n).name for n in MANIFEST if n.startswith("lsst/"))
+    expected = [a for name in names for a in readable.get(name, [""])]
+    table = pq.read_table(out)
+    assert table.column("alert_id").to_pylist() == expected
+    bad = [s for s in table.column("status").to_pylist() if s.startswith("bad_file")]
+    assert bad == [f"bad_file: {s['error']}" for s in summary["skipped_files"]]
     proc = subprocess.run([*cmd, "-o", str(tmp_path / "fail.parquet")], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 2 and "astrot2: error: file " in proc.stderr

@@ -321,3 +321,41 @@ def test_stream_survives_sigkill_exactly_once(spark, fixtures, tmp_path):
     assert (got["status"].to_numpy() == expected["status"].to_numpy()).all()
     np.testing.assert_allclose(got[PROBS].to_numpy(), expected[PROBS].to_numpy(), rtol=0,
                                atol=TOL)
+
+
+def test_wrong_survey_file_gives_reject_rows_in_batch_and_stream(spark, fixtures, tmp_path):
+    """A ZTF file among Rubin alerts for the lsst model: a ``wrong_survey`` row per ZTF
+    alert, the rows ``astrot2 classify --on-error skip`` writes (one rule), in the batch
+    job and in a stream, which goes on to the next files (before, it failed every time)."""
+    from astrot2.classify import classify_files
+    from astrot2.spark import start_stream
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a_rubin.parquet").write_bytes((fixtures / "rubin" / "rubin_raw_5.parquet")
+                                          .read_bytes())
+    (src / "b_ztf.parquet").write_bytes((fixtures / "ztf" / "fink_4.02_10.parquet")
+                                        .read_bytes())
+    pq.write_table(pq.read_table(fixtures / "elasticc" / "elasticc_snia_20.parquet"),
+                   src / "c_elasticc.parquet")
+    cli_out = tmp_path / "cli.parquet"
+    classify_files([src], cli_out, Classifier.load("lsst", threads=1), on_error="skip",
+                   progress=False)
+    expected = pq.read_table(cli_out)
+    ztf = read_file(src / "b_ztf.parquet")
+    wrong = [r for r in expected.to_pylist() if r["status"] == "wrong_survey"]
+    assert [r["alert_id"] for r in wrong] == list(ztf.alert_id.astype(str)) and len(wrong) == 10
+    assert all(r[p] == 0 for r in wrong for p in PROBS)
+
+    out = tmp_path / "batch"
+    classify_files_spark(spark, [src], out, model="lsst", partitions=2)
+    _assert_same_rows(pq.ParquetDataset(out).read(), expected)
+
+    query = start_stream(spark, src, tmp_path / "stream", tmp_path / "ckpt", model="lsst",
+                         available_now=True, max_files_per_trigger=1)
+    query.awaitTermination(300)
+    assert query.exception() is None
+    got = pq.ParquetDataset(tmp_path / "stream").read()
+    order = {a: i for i, a in enumerate(expected.column("alert_id").to_pylist())}
+    got = got.take(np.argsort([order[a] for a in got.column("alert_id").to_pylist()]))
+    _assert_same_rows(got, expected)  # every file, the one after the ZTF file included

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -23,10 +24,15 @@ from astrot2.gp import CLASSIFIED_STATUSES, classified
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.runtime import Classifier
 
-__all__ = ["ON_ERROR", "classify_batch", "classify_files"]
+__all__ = ["BAD_FILE", "ON_ERROR", "WRONG_SURVEY", "FileRead", "classify_batch",
+           "classify_files", "read_or_reject", "reject_rows"]
 
-#: What :func:`classify_files` does with an unreadable input file.
+#: What :func:`classify_files` does with an input file it cannot classify.
 ON_ERROR = ("fail", "skip")
+#: Status of the one row an unreadable file gives (``bad_file: <the error>``).
+BAD_FILE = "bad_file"
+#: Status of each alert of a file of another survey than the model's.
+WRONG_SURVEY = "wrong_survey"
 
 
 def classify_batch(clf: Classifier, batch: LightCurveBatch,
@@ -202,17 +208,55 @@ def _empty_table(clf: Classifier, uncertainty: bool = False, tta: int = 0) -> pa
 INCLUDE_FORCED = True
 
 
-def _read_checked(path: Path, clf: Classifier, format: str | None,
-                  metadata: str | Path | None,
-                  include_forced: bool = INCLUDE_FORCED) -> LightCurveBatch:
-    """Read one file and check that its survey is the model's (errors name the file)."""
+def reject_rows(clf: Classifier, alert_ids: Iterable, object_ids: Iterable, status: str, *,
+                uncertainty: bool = False, tta: int = 0) -> pa.Table:
+    """Rows of alerts that are not classified, laid out as :func:`classify_batch`'s rejects:
+    ``status``, every probability 0, ``top_class`` / ``top_prob`` (and the optional
+    columns) null."""
+    schema = _empty_table(clf, uncertainty, tta).schema
+    given = {"alert_id": [str(a) for a in alert_ids], "object_id": [str(o) for o in object_ids]}
+    n = len(given["alert_id"])
+    given.update(status=[status] * n, model=[clf.name] * n)
+    columns = [pa.array(given[f.name], f.type) if f.name in given
+               else pa.array(np.zeros(n, np.float32), f.type) if f.name.startswith("p_")
+               else pa.nulls(n, f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+class FileRead(NamedTuple):
+    """One input file as :func:`read_or_reject` found it."""
+
+    #: The alerts read (None: the file could not be read).
+    batch: LightCurveBatch | None
+    #: The rows the file gets instead of classified ones (None: classify ``batch``).
+    rejects: pa.Table | None
+    #: Why it is rejected (None: it is not).
+    error: Astrot2Error | None
+
+
+def read_or_reject(path: str | Path, clf: Classifier, format: str | None = None,
+                   metadata: str | Path | None = None, include_forced: bool = INCLUDE_FORCED,
+                   *, uncertainty: bool = False, tta: int = 0) -> FileRead:
+    """Read one alert file for ``clf``, or the reject rows it gets instead.
+
+    The one rule of ``astrot2 classify --on-error skip`` and of the Spark jobs: a file that
+    cannot be read gives one row, alert and object ids empty, status ``bad_file: <the
+    error, which names the file>``; a file of another survey than the model's gives one row
+    per alert, status ``wrong_survey``.  Both have all probabilities 0 (:func:`reject_rows`).
+    """
     from astrot2.io import read_file
 
-    batch = read_file(path, format, metadata=metadata, include_forced=include_forced)
-    if batch.survey.name != clf.manifest.survey.name:
-        raise ModelError(f"file {path}: {batch.survey.name} alerts, but model {clf.name} is "
-                         f"for {clf.manifest.survey.name} alerts; pick the matching model")
-    return batch
+    try:
+        batch = read_file(path, format, metadata=metadata, include_forced=include_forced)
+    except Astrot2Error as exc:
+        return FileRead(None, reject_rows(clf, [""], [""], f"{BAD_FILE}: {exc}",
+                                          uncertainty=uncertainty, tta=tta), exc)
+    if batch.survey.name == clf.manifest.survey.name:
+        return FileRead(batch, None, None)
+    exc = ModelError(f"file {path}: {batch.survey.name} alerts, but model {clf.name} is "
+                     f"for {clf.manifest.survey.name} alerts; pick the matching model")
+    return FileRead(batch, reject_rows(clf, batch.alert_id, batch.object_id, WRONG_SURVEY,
+                                       uncertainty=uncertainty, tta=tta), exc)
 
 
 def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classifier, *,
@@ -243,9 +287,11 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
     progress : bool
         Show a progress bar on stderr.
     on_error : {"fail", "skip"}
-        What to do with a file that cannot be read (an :class:`astrot2.errors.Astrot2Error`
-        naming it): ``fail`` stops with that error and writes nothing; ``skip`` leaves the
-        file out, lists it (path and error) in the summary and in ``errors_file``, and
+        What to do with a file that cannot be read, or holds alerts of another survey than
+        the model's (an :class:`astrot2.errors.Astrot2Error` naming it): ``fail`` stops
+        with that error and writes nothing; ``skip`` writes its reject rows
+        (:func:`read_or_reject`: one ``bad_file`` row, or a ``wrong_survey`` row per
+        alert), lists it (path and error) in the summary and in ``errors_file``, and
         classifies the rest.
     errors_file : str or Path, optional
         With ``on_error="skip"``: where to write the JSON list of skipped files (default
@@ -273,8 +319,8 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
     """
     from tqdm import tqdm
 
-    from astrot2.io import expand_inputs
-    from astrot2.utils import atomic_path
+    from astrot2.io import expand_inputs, require_files
+    from astrot2.utils import atomic_path, check_writable
 
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
@@ -282,26 +328,35 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     output = Path(output)
     kind = _output_kind(output)
+    check_writable(output, "output")
+    errors_path = _errors_path(output, errors_file)
+    if on_error == "skip":
+        check_writable(errors_path, "errors file")
     inputs = [Path(i) for i in ([inputs] if isinstance(inputs, str | Path) else inputs)]
-    files = _without_own_outputs(inputs, expand_inputs(inputs), output, errors_file)
+    files = require_files(_without_own_outputs(inputs, expand_inputs(inputs), output,
+                                               errors_file), inputs)
     start = time.perf_counter()
     statuses: Counter[str] = Counter()
     skipped: list[dict[str, str]] = []
-    n_in = 0
+    n_in = n_bad = 0  # alerts read; unreadable files (one bad_file row each)
     bar = tqdm(total=len(files), unit="file", disable=not progress, file=sys.stderr)
     with atomic_path(output) as tmp:
         sink = _TableSink(tmp, kind, flush_rows=batch_size)
         try:
             for path in files:
-                try:
-                    batch = _read_checked(path, clf, format, metadata, include_forced)
-                except Astrot2Error as exc:
+                batch, rejects, error = read_or_reject(path, clf, format, metadata,
+                                                       include_forced,
+                                                       uncertainty=uncertainty, tta=tta)
+                n_in += 0 if batch is None else len(batch)
+                if error is not None:
                     if on_error == "fail":
-                        raise
-                    skipped.append({"path": str(path), "error": str(exc)})
+                        raise error
+                    skipped.append({"path": str(path), "error": str(error)})
+                    n_bad += batch is None
+                    statuses[BAD_FILE if batch is None else WRONG_SURVEY] += rejects.num_rows
+                    sink.write(rejects)
                     bar.update(1)
                     continue
-                n_in += len(batch)
                 for chunk in batch.chunks(batch_size):
                     table = classify_batch(clf, chunk, min_points, uncertainty=uncertainty,
                                            tta=tta)
@@ -314,9 +369,10 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
             raise
         finally:
             bar.close()
-        if sink.rows_written != n_in:  # checked before the rename: no output on failure
-            raise RuntimeError(f"{sink.rows_written} rows written for {n_in} alerts read: "
-                               "every input alert must yield exactly one output row")
+        if sink.rows_written != n_in + n_bad:  # checked before the rename
+            raise RuntimeError(f"{sink.rows_written} rows written for {n_in} alerts read "
+                               f"and {n_bad} unreadable files: every input alert must "
+                               "yield exactly one output row")
     elapsed = time.perf_counter() - start
     summary = {
         "alerts_in": n_in,
@@ -331,11 +387,15 @@ def classify_files(inputs: Iterable[str | Path], output: str | Path, clf: Classi
         "model": clf.name,
     }
     if on_error == "skip":
-        errors_path = Path(errors_file) if errors_file else output.with_name(
-            output.name + ".errors.json")
         _write_errors(errors_path, skipped)
         summary["errors_file"] = str(errors_path)
     return summary
+
+
+def _errors_path(output: Path, errors_file: str | Path | None) -> Path:
+    """Where ``on_error="skip"`` lists the skipped files: ``errors_file``, else
+    ``OUTPUT.errors.json``."""
+    return Path(errors_file) if errors_file else output.with_name(output.name + ".errors.json")
 
 
 def _without_own_outputs(inputs: list[Path], files: list[Path], output: Path,
@@ -350,9 +410,8 @@ def _without_own_outputs(inputs: list[Path], files: list[Path], output: Path,
     ConfigError
         If the output (or the errors file) is one of the input files given.
     """
-    own = {output.resolve(), Path(f"{output}.errors.json").resolve()}
-    if errors_file is not None:
-        own.add(Path(errors_file).resolve())
+    own = {output.resolve(), Path(f"{output}.errors.json").resolve(),
+           _errors_path(output, errors_file).resolve()}
     for item in inputs:
         if item.is_file() and item.resolve() in own:
             raise ConfigError(f"-o/--errors-file {item} is also an input: choose another "

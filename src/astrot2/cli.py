@@ -16,13 +16,79 @@ from astrot2.errors import Astrot2Error
 
 __all__ = ["main"]
 
+# What a command imports beyond the base install: (pip extra, top-level modules), checked
+# by main() before the command starts (astrot2.errors.require), as each subparser's
+# ``needs`` default.
+_TRAIN = ("train", "torch", "onnx", "sklearn", "matplotlib")
+_EVALUATE = ("train", "sklearn", "matplotlib")
+_COMPANION = ("train", "sklearn", "onnx", "matplotlib")
+_SIMULATE = ("train", "sncosmo")
+_EXPLAIN = ("explain", "onnx", "matplotlib")
+_SPARK = ("spark", "pyspark", "pandas")
+
+
+# ---------------------------------------------------------------------------- flag values
+def _number(kind: type, low: float, *, strict: bool = False, high: float | None = None):
+    """An argparse ``type=``: ``kind`` (int or float) in ``[low, high]`` (``(low, ...``
+    with ``strict``); argparse's error then names the flag and the value."""
+    bound = f"> {low}" if strict else f">= {low}"
+    what = ("an integer " if kind is int else "a number ") + bound + (
+        f" and <= {high}" if high is not None else "")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if (value <= low if strict else value < low) or (high is not None and value > high) \
+                or value != value:  # NaN
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse's "invalid <name> value" wording
+    return parse
+
+
+positive_int = _number(int, 1)
+non_negative_int = _number(int, 0)
+positive_float = _number(float, 0.0, strict=True)
+non_negative_float = _number(float, 0.0)
+fraction = _number(float, 0.0, high=1.0)
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, unless its help already says it or there
+    is none to show (None, a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parser of astrot2 and its subcommands: defaults in ``--help``, and a bad
+    argument is one line (the flag, the value, where to look) and status 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def _cmd_read(args: argparse.Namespace) -> int:
     """``astrot2 read``: ingest alerts, print a summary, optionally write light curves."""
     from astrot2.io import read_alerts
+    from astrot2.utils import check_writable
 
+    if args.output is not None:
+        check_writable(args.output, "-o")
     batch = read_alerts(args.inputs, args.format, metadata=args.metadata,
-                        include_forced=args.include_forced)
+                        include_forced=not args.detections_only)
     if args.output is not None:
         import pyarrow.parquet as pq
 
@@ -73,8 +139,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from astrot2.simulate import SimulateConfig, simulate
-    from astrot2.utils import atomic_path
+    from astrot2.utils import atomic_path, check_writable
 
+    check_writable(args.output, "-o")
     config = SimulateConfig(survey=args.survey, limit_mag=args.limit_mag)
     batch = simulate(args.n, _simulation_pointings(args.survey, args.pointings), config,
                      seed=args.seed)
@@ -117,14 +184,18 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     """``astrot2 classify``: alerts in, one row of class probabilities per alert out."""
     from astrot2.classify import classify_files
     from astrot2.runtime import Classifier
+    from astrot2.utils import check_writable
 
+    check_writable(args.output, "-o")  # before the model loads (classify_files checks too)
+    if args.on_error == "skip" and args.errors_file is not None:
+        check_writable(args.errors_file, "--errors-file")
     clf = Classifier.load(_model_ref(args, args.inputs), threads=args.threads,
                           prior=args.prior)
     summary = classify_files(args.inputs, args.output, clf, format=args.format,
                              batch_size=args.batch_size, min_points=args.min_points,
                              metadata=args.metadata, progress=not args.quiet,
                              on_error=args.on_error, errors_file=args.errors_file,
-                             uncertainty=args.uncertainty, tta=args.tta,
+                             uncertainty=args.uncertainty, tta=args.tta or 0,
                              include_forced=not args.detections_only)
     print(json.dumps(summary, indent=2))
     return 0
@@ -384,8 +455,10 @@ def _cmd_compress(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     """``astrot2 explain``: one alert's class activation maps, light curve and probabilities."""
-    from astrot2.explain import explain_file
+    from astrot2.explain import explain_file, figure_path
+    from astrot2.utils import check_writable
 
+    check_writable(figure_path(args.output, args.alert_id), "-o")
     summary = explain_file(args.input, args.alert_id, args.output,
                            model=_model_ref(args, [args.input]),
                            format=args.format, metadata=args.metadata,
@@ -411,10 +484,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``astrot2`` command."""
     from astrot2 import __version__
+    from astrot2.classes import CLASSES
     from astrot2.companion_fit import CompanionConfig
     from astrot2.io import FORMATS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="astrot2",
         description="Classify astronomical transient alerts with a compressed "
         "Time-Series Transformer.",
@@ -428,8 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="input format (default: detected from each file)")
     read.add_argument("--metadata", type=Path, default=None,
                       help="PLAsTiCC metadata CSV (host photo-z, E(B-V))")
-    read.add_argument("--include-forced", action="store_true",
-                      help="Rubin/ELAsTiCC: add forced photometry as non-detections")
+    read.add_argument("--detections-only", action="store_true",
+                      help="Rubin/ELAsTiCC alerts: ignore their forced photometry "
+                      "(prvDiaForcedSources; read as non-detections by default, as "
+                      "astrot2 classify reads them)")
     read.add_argument("-o", "--output", type=Path, default=None,
                       help="write the light curves to this Parquet file")
     read.set_defaults(func=_cmd_read)
@@ -451,14 +527,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "JSON file of class name -> weight")
     cl.add_argument("--format", choices=FORMATS, default=None)
     cl.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
-    cl.add_argument("--batch-size", type=int, default=8192, help="light curves per chunk")
+    cl.add_argument("--batch-size", type=positive_int, default=8192,
+                    help="light curves per chunk")
     cl.add_argument("--detections-only", action="store_true",
                     help="Rubin/ELAsTiCC alerts: ignore their forced photometry "
                     "(prvDiaForcedSources; read as non-detections by default, as in the "
                     "light curves the models were trained on)")
-    cl.add_argument("--min-points", type=int, default=1,
+    cl.add_argument("--min-points", type=non_negative_int, default=1,
                     help="reject light curves with fewer points")
-    cl.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    cl.add_argument("--threads", type=positive_int, default=None,
+                    help="GP and ONNX Runtime threads (default: all cores)")
     cl.add_argument("--quiet", action="store_true", help="no progress bar")
     cl.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                     help="an unreadable input file: stop with its error (fail, default) or "
@@ -469,9 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--uncertainty", action="store_true",
                     help="add an entropy column (predictive entropy of the calibrated "
                     "probabilities, nats)")
-    cl.add_argument("--tta", type=int, default=0, metavar="K",
+    cl.add_argument("--tta", type=positive_int, default=None, metavar="K",
                     help="test-time augmentation with K copies (K times slower): adds "
-                    "tta_top_class, tta_top_prob, tta_top_std, tta_entropy columns")
+                    "tta_top_class, tta_top_prob, tta_top_std, tta_entropy columns "
+                    "(default: off)")
     cl.set_defaults(func=_cmd_classify)
 
     data = sub.add_parser("data", help="obtain data sets")
@@ -495,19 +574,22 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=_cmd_models)
 
     tr = sub.add_parser("train", help="train t2 on the PLAsTiCC training set")
-    tr.add_argument("--model", choices=["lsst", "ztf"], default="lsst")
+    tr.add_argument("--model", choices=["lsst", "ztf"], default="lsst",
+                    help="the model (preset) trained")
     tr.add_argument("--out", type=Path, default=None, help="output folder (models/NAME)")
     tr.add_argument("--data", type=Path, default=None,
                     help="data folder for the PLAsTiCC files (default: the cache)")
-    tr.add_argument("--epochs", type=int, default=None)
-    tr.add_argument("--n-augment", type=int, default=None)
-    tr.add_argument("--seed", type=int, default=None,
+    tr.add_argument("--epochs", type=positive_int, default=None,
+                    help="training epochs (default: the --model preset's)")
+    tr.add_argument("--n-augment", type=non_negative_int, default=None,
+                    help="augmented copies per object (default: the --model preset's)")
+    tr.add_argument("--seed", type=non_negative_int, default=None,
                     help="seed of the split, augmentation and evaluation windows (default 0)")
-    tr.add_argument("--init-seed", type=int, default=None,
+    tr.add_argument("--init-seed", type=non_negative_int, default=None,
                     help="seed of the weights and batch order only (default: --seed)")
-    tr.add_argument("--forecast-weight", type=float, default=None,
+    tr.add_argument("--forecast-weight", type=non_negative_float, default=None,
                     help="weight of the auxiliary forecasting objective (default 0: off)")
-    tr.add_argument("--redshift-dropout", type=float, default=None,
+    tr.add_argument("--redshift-dropout", type=fraction, default=None,
                     help="fraction of the augmented copies' objects shown without host "
                     "photo-z (default 0: off; real alerts often carry none)")
     tr.add_argument("--real", type=Path, default=None,
@@ -527,15 +609,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --real or --representative: the pre-trained model fine-tuned "
                     "(default: ztf-plasticc, the network trained on PLAsTiCC re-observed as "
                     "ZTF; lsst-plasticc, the network trained on PLAsTiCC)")
-    tr.set_defaults(func=_cmd_train)
+    tr.set_defaults(func=_cmd_train, needs=_TRAIN)
 
     sm = sub.add_parser("simulate", help="simulate supernova light curves on a survey's "
                         "cadence: ZTF's real observing log, LSST's PLAsTiCC cadences (needs "
                         "the train extra: sncosmo)")
-    sm.add_argument("--survey", choices=["ztf", "lsst"], default="ztf")
-    sm.add_argument("--n", type=int, default=1000, help="light curves kept (default 1000)")
+    sm.add_argument("--survey", choices=["ztf", "lsst"], default="ztf",
+                    help="survey whose cadence is used")
+    sm.add_argument("--n", type=positive_int, default=1000, help="light curves kept")
     sm.add_argument("-o", "--output", type=Path, required=True, help="Parquet file to write")
-    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
     sm.add_argument("--limit-mag", type=float, default=None,
                     help="kept objects peak brighter than this (default: ztf 19.5, lsst 26, "
                     "where the 2-detection trigger alone selects)")
@@ -543,29 +626,31 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ztf: the observing log CSV (default $ASTROT2_DATA/surveys/"
                     "ztf_pointings.csv.gz); lsst: PLAsTiCC light curves, NAME_metadata.csv "
                     "beside them (default $ASTROT2_DATA/plasticc/training_set.csv.gz)")
-    sm.set_defaults(func=_cmd_simulate)
+    sm.set_defaults(func=_cmd_simulate, needs=_SIMULATE)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")
     ev.add_argument("--model", default="lsst", help="shipped model name or model folder "
                     "(NAME+companion: with its feature companion)")
-    ev.add_argument("--split", choices=["test", "validation"], default="test")
+    ev.add_argument("--split", choices=["test", "validation"], default="test",
+                    help="held-out split evaluated")
     ev.add_argument("--data", type=Path, default=None,
                     help="data folder for the PLAsTiCC files (default: the cache)")
     ev.add_argument("-o", "--output", type=Path, default=None,
                     help="report folder (default: out/evaluate-NAME)")
-    ev.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    ev.set_defaults(func=_cmd_evaluate)
+    ev.add_argument("--threads", type=positive_int, default=None,
+                    help="GP and ONNX Runtime threads (default: all cores)")
+    ev.set_defaults(func=_cmd_evaluate, needs=_EVALUATE)
 
     cp = sub.add_parser("companion", help="fit a model's feature companion (gradient-boosted "
                         "trees on light-curve statistics) and attach it to the model")
     cp.add_argument("--model", default="lsst", help="shipped model name or model folder")
     cp.add_argument("--data", type=Path, default=None,
                     help="data folder for the PLAsTiCC files (default: the cache)")
-    cp.add_argument("--max-iter", type=int, default=CompanionConfig.max_iter,
+    cp.add_argument("--max-iter", type=positive_int, default=CompanionConfig.max_iter,
                     help="boosting iterations at most (early stopping on validation)")
     cp.add_argument("--dry-run", action="store_true",
                     help="report only; leave the model folder unchanged")
-    cp.set_defaults(func=_cmd_companion)
+    cp.set_defaults(func=_cmd_companion, needs=_COMPANION)
 
     co = sub.add_parser("compress", help="compress a model folder by every method, measured")
     co.add_argument("--model", default="lsst", help="shipped model name or model folder")
@@ -575,8 +660,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="methods (default: all; see astrot2.compress.pipeline.METHODS)")
     co.add_argument("--data", type=Path, default=None,
                     help="data folder for the PLAsTiCC files (default: the cache)")
-    co.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (timing)")
-    co.add_argument("--tolerance", type=float, default=0.01,
+    co.add_argument("--threads", type=positive_int, default=1,
+                    help="ONNX Runtime threads (timing)")
+    co.add_argument("--tolerance", type=non_negative_float, default=0.01,
                     help="shipping rule: smallest variant whose flat log-loss is within "
                     "this of the parent's")
     co.add_argument("--ship-to", type=Path, default=None,
@@ -588,23 +674,27 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="compression settings, e.g. sparsity=0.35 clusters=24 "
                     "(astrot2.compress.pipeline.CompressConfig)")
-    co.set_defaults(func=_cmd_compress)
+    co.set_defaults(func=_cmd_compress, needs=_TRAIN)
 
     ex = sub.add_parser("explain", help="class activation maps of one alert, as a figure")
     ex.add_argument("input", type=Path, help="alert file or directory")
-    ex.add_argument("--alert-id", required=True, help="alert id (or object id) to explain")
+    ex.add_argument("--alert-id", required=True,
+                    help="alert id to explain, or an object id: its latest alert (the one "
+                    "whose light curve ends last, the one a broker classifies last)")
     ex.add_argument("--model", default=None, help="shipped model name or model folder "
                     "(default: the shipped model of the input's survey; NAME+companion: "
                     "probabilities with its feature companion)")
-    ex.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
-    ex.add_argument("--classes", type=int, default=3,
-                    help="CAM strips for the N most probable classes (default 3)")
+    ex.add_argument("-o", "--output", required=True,  # str: Path drops a trailing /
+                    help="PNG file, or a folder (an existing one, or a name ending in /) "
+                    "to write FOLDER/ALERT_ID.png in")
+    ex.add_argument("--classes", type=_number(int, 1, high=len(CLASSES)), default=3,
+                    metavar="N", help="CAM strips for the N most probable classes")
     ex.add_argument("--format", choices=FORMATS, default=None)
     ex.add_argument("--metadata", type=Path, default=None, help="PLAsTiCC metadata CSV")
     ex.add_argument("--detections-only", action="store_true",
                     help="Rubin/ELAsTiCC alerts: ignore their forced photometry (read as "
                     "non-detections by default, as astrot2 classify reads them)")
-    ex.set_defaults(func=_cmd_explain)
+    ex.set_defaults(func=_cmd_explain, needs=_EXPLAIN)
 
     ca = sub.add_parser("calibrate", help="fit a model's temperature on its validation "
                         "split and store it in its manifest")
@@ -616,12 +706,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="report folder (default: out/calibrate-NAME)")
     ca.add_argument("--dry-run", action="store_true",
                     help="report only; leave the manifest unchanged")
-    ca.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    ca.set_defaults(func=_cmd_calibrate)
+    ca.add_argument("--threads", type=positive_int, default=None,
+                    help="GP and ONNX Runtime threads (default: all cores)")
+    ca.set_defaults(func=_cmd_calibrate, needs=_EVALUATE)
 
     spark = sub.add_parser("spark", help="classify with Apache Spark (needs the spark extra)")
     spark_sub = spark.add_subparsers(dest="spark_command", required=True)
-    sp_common = argparse.ArgumentParser(add_help=False)
+    sp_common = _Parser(add_help=False)
     sp_common.add_argument("--master", default=None,
                            help="Spark master, e.g. local[2] (default: spark-submit's, "
                            "else local[*])")
@@ -635,17 +726,17 @@ def build_parser() -> argparse.ArgumentParser:
                            help="Rubin/ELAsTiCC alerts: ignore their forced photometry "
                            "(prvDiaForcedSources; read as non-detections by default, as in the "
                            "light curves the models were trained on)")
-    sp_common.add_argument("--batch-size", type=int, default=8192,
+    sp_common.add_argument("--batch-size", type=positive_int, default=8192,
                            help="light curves per classification chunk")
-    sp_common.add_argument("--arrow-batch-size", type=int, default=None,
+    sp_common.add_argument("--arrow-batch-size", type=positive_int, default=None,
                            help="spark.sql.execution.arrow.maxRecordsPerBatch")
     sc = spark_sub.add_parser("classify", parents=[sp_common],
                               help="alert files in, a Parquet folder out (one row per alert)")
     sc.add_argument("inputs", nargs="+", type=Path, help="alert files or directories")
     sc.add_argument("output", help="output Parquet folder, overwritten (any Hadoop URI)")
-    sc.add_argument("--partitions", type=int, default=None,
+    sc.add_argument("--partitions", type=positive_int, default=None,
                     help="Spark partitions of the file list (default: 4 per core)")
-    sc.set_defaults(func=_cmd_spark_classify)
+    sc.set_defaults(func=_cmd_spark_classify, needs=_SPARK)
     ss = spark_sub.add_parser("stream", parents=[sp_common],
                               help="classify alert files arriving in a folder, exactly once")
     # str, not Path: Path would turn hdfs:///x into hdfs:/x
@@ -653,13 +744,13 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("output_dir", help="Parquet sink folder")
     ss.add_argument("--checkpoint", required=True,
                     help="checkpoint folder (keep it to restart without loss or duplicates)")
-    ss.add_argument("--trigger-seconds", type=float, default=10.0,
+    ss.add_argument("--trigger-seconds", type=positive_float, default=10.0,
                     help="seconds between micro-batches")
     ss.add_argument("--available-now", "--once", dest="available_now", action="store_true",
                     help="process the files present now, then stop")
-    ss.add_argument("--max-files-per-trigger", type=int, default=None,
+    ss.add_argument("--max-files-per-trigger", type=positive_int, default=None,
                     help="files per micro-batch (default: all new files)")
-    ss.set_defaults(func=_cmd_spark_stream)
+    ss.set_defaults(func=_cmd_spark_stream, needs=_SPARK)
     return parser
 
 
@@ -671,20 +762,28 @@ def _interrupted(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``astrot2`` command; returns the process exit status.
 
-    A domain error, a closed output pipe (``astrot2 models | head``), Ctrl-C or SIGTERM end
-    the command with one line on stderr and status 2 (130 for an interruption); outputs
-    are written atomically, so an interrupted command leaves none behind.
+    A bad argument, a domain error, a closed output pipe (``astrot2 models | head``),
+    Ctrl-C or SIGTERM end the command with one line on stderr and status 2 (130 for an
+    interruption); outputs are written atomically, so an interrupted command leaves none
+    behind.
     """
     import signal
     import threading
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad argument (its one line is out), --help, --version
+        return exc.code if isinstance(exc.code, int) else 2
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _interrupted)
     else:  # pragma: no cover - signals can only be set from the main thread
         previous = None
     try:
+        if getattr(args, "needs", None):  # a missing extra: one line, before any work
+            from astrot2.errors import require
+
+            require(*args.needs)
         status = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return status

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     import pyarrow.parquet as pq
 
     from astrot2.classify import classify_files
+    from astrot2.errors import Astrot2Error, require
     from astrot2.features import select_bands
     from astrot2.gp import fit_gp
     from astrot2.io import read_alerts
@@ -71,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out"), help="output folder")
     parser.add_argument("--model", default="ztf", help="shipped model name or folder")
     args = parser.parse_args(argv)
-
-    clf = Classifier.load(args.model)
+    try:  # the figure needs matplotlib: say so before the job, not after it
+        require("plot", "matplotlib")
+        clf = Classifier.load(args.model)
+    except Astrot2Error as exc:
+        print(f"astrot2: error: {exc}", file=sys.stderr)
+        return 2
     output = args.out / "demo_classified.parquet"
     args.out.mkdir(parents=True, exist_ok=True)
     summary = classify_files([demo_alerts_dir()], output, clf, progress=False)
@@ -80,11 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     table = pq.read_table(output)
     print(class_table(table))
 
-    try:
-        from astrot2.plotting import plot_gp_fits
-    except ImportError:  # pragma: no cover - matplotlib is optional
-        print("matplotlib not installed: no figure", file=sys.stderr)
-        return 0
+    from astrot2.plotting import plot_gp_fits
+
     batch = select_bands(read_alerts(demo_alerts_dir()), clf.manifest.features)
     top = table.column("top_class").to_pylist()
     prob = table.column("top_prob").to_pylist()

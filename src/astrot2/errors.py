@@ -12,7 +12,9 @@ __all__ = [
     "Astrot2Error",
     "ConfigError",
     "DataFetchError",
+    "MissingExtraError",
     "ModelError",
+    "require",
 ]
 
 
@@ -55,3 +57,38 @@ class DataFetchError(Astrot2Error, OSError):
 
 class ModelError(Astrot2Error):
     """A model artefact is missing, tampered with, or does not match the data."""
+
+
+class MissingExtraError(Astrot2Error, ImportError):
+    """A command needs an optional dependency (a pip extra) that is not installed."""
+
+
+def require(extra: str, *modules: str) -> None:
+    """Check, before any work, that the modules a command imports later are installed.
+
+    Parameters
+    ----------
+    extra : str
+        The pip extra of astrot2 that installs them (``train``, ``spark``, ...).
+    *modules : str
+        Top-level module names, e.g. ``"torch"``, ``"sklearn"``.
+
+    Raises
+    ------
+    MissingExtraError
+        Naming the missing modules, the extra and the pip command that installs it.
+    """
+    import importlib.util
+
+    missing = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a parent package missing, or a stub module
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        raise MissingExtraError(
+            f"{', '.join(missing)} not installed: this command needs astrot2's {extra} "
+            f"extra; install it with pip install 'astrot2[{extra}]'")

@@ -20,6 +20,7 @@ structure and are refused with a :class:`~astrot2.errors.ModelError` (explain th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -407,6 +408,9 @@ def plot_explanation(expl: Explanation, i: int, path: str | Path, *, n_classes: 
 def find_alert(batch: LightCurveBatch, alert_id: str) -> int:
     """Index of the light curve whose alert id (or, failing that, object id) is ``alert_id``.
 
+    An object id names the object's latest alert: the one whose light curve ends last
+    (the one a broker classifies last); of equals, the last one read.
+
     Raises
     ------
     ConfigError
@@ -419,7 +423,17 @@ def find_alert(batch: LightCurveBatch, alert_id: str) -> int:
         some = ", ".join(batch.alert_id.astype(str)[:5])
         raise ConfigError(f"no alert (or object) with id {alert_id!r} in the input "
                          f"({len(batch)} alerts; first ids: {some})")
-    return int(hits[-1])
+    ends = batch.reduce(batch.time, np.maximum, empty=-np.inf)[hits]
+    return int(hits[np.flatnonzero(ends == ends.max())[-1]])
+
+
+def figure_path(output: str | Path, alert_id: str) -> Path:
+    """Where ``astrot2 explain -o OUTPUT`` draws: ``OUTPUT`` itself, or ``OUTPUT/<alert
+    id>.png`` when ``OUTPUT`` is a folder (an existing one, or a name ending in ``/``)."""
+    text = str(output)
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        return Path(text) / f"{alert_id}.png"
+    return Path(text)
 
 
 def explain_alert(inputs: str | Path, alert_id: str, *,
@@ -434,8 +448,8 @@ def explain_alert(inputs: str | Path, alert_id: str, *,
     inputs : str or Path
         Alert file or folder.
     alert_id : str
-        The alert (or, failing that, object) to explain; with several alerts of one
-        object, the last one read.
+        The alert (or, failing that, object) to explain; an object's latest alert (see
+        :func:`find_alert`).
     model : str, Path or ModelRef, optional
         Shipped model name or model folder (default:
         :func:`~astrot2.modelref.default_model` of the input).
@@ -480,7 +494,7 @@ def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
     inputs, alert_id, model, format, metadata, threads, include_forced
         See :func:`explain_alert`.
     output : str or Path
-        PNG file.
+        PNG file, or a folder (see :func:`figure_path`).
     n_classes : int
         CAM strips of the most probable classes.
     """
@@ -489,6 +503,7 @@ def explain_file(inputs: str | Path, alert_id: str, output: str | Path, *,
                                    include_forced=include_forced)
     if not classified(expl.status[:1])[0]:
         raise ModelError(f"alert {alert_id} was not classified ({expl.status[0]})")
+    output = figure_path(output, str(one.alert_id[0]))
     plot_explanation(expl, 0, output, n_classes=n_classes,
                      title=f"{one.object_id[0]} (alert {one.alert_id[0]}), model {clf.name}")
     prob = expl.probabilities[0]

@@ -40,8 +40,7 @@ from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
 
 from astrot2.classes import CLASSES
-from astrot2.classify import INCLUDE_FORCED, classify_batch
-from astrot2.errors import Astrot2Error
+from astrot2.classify import INCLUDE_FORCED, classify_batch, read_or_reject
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.modelref import DEFAULT_MODELS, ModelRef, default_model
 from astrot2.runtime import Classifier
@@ -295,20 +294,16 @@ def spark_session(master: str | None = None, *, app_name: str = "astrot2",
 
 def _classify_path(path: str, model: ModelRef, fmt: str | None, batch_size: int,
                    include_forced: bool = INCLUDE_FORCED) -> Iterator[pa.RecordBatch]:
-    """Output rows of one alert file; an unreadable file gives one ``bad_file`` row."""
-    from astrot2.io import read_file
-
+    """Output rows of one alert file; a file that cannot be classified gets the reject rows
+    of ``astrot2 classify --on-error skip`` (:func:`astrot2.classify.read_or_reject`: one
+    ``bad_file`` row if unreadable, a ``wrong_survey`` row per alert if of another survey),
+    so it neither fails a batch job nor blocks a stream."""
     clf = load_model(model)
-    try:
-        batch = read_file(path, fmt, include_forced=include_forced)
-    except Astrot2Error as exc:
-        row = {f.name: [None] for f in OUTPUT_SCHEMA.fields}
-        row.update(alert_id=[""], object_id=[""], status=[f"bad_file: {exc}"],
-                   model=[clf.name], **{f"p_{c.slug}": [0.0] for c in CLASSES})
-        yield pa.RecordBatch.from_pydict(row, schema=_arrow_output_schema())
-        return
-    for chunk in batch.chunks(batch_size):
-        yield from classify_batch(clf, chunk).cast(_arrow_output_schema()).to_batches()
+    batch, rejects, _ = read_or_reject(path, clf, fmt, include_forced=include_forced)
+    tables = [rejects] if rejects is not None else (
+        classify_batch(clf, chunk) for chunk in batch.chunks(batch_size))
+    for table in tables:
+        yield from table.cast(_arrow_output_schema()).to_batches()
 
 
 def _arrow_output_schema() -> pa.Schema:
@@ -348,9 +343,9 @@ def classify_files_spark(spark: SparkSession, inputs: Sequence[str | Path],
         ``alerts_out``, ``files``, ``partitions``, ``output``, ``model``, and
         ``model_loads`` / ``workers`` (one load per worker is expected).
     """
-    from astrot2.io import expand_inputs
+    from astrot2.io import expand_inputs, require_files
 
-    files = expand_inputs(inputs)
+    files = require_files(expand_inputs(inputs), inputs)
     ref = default_model(files, format) if model is None else ModelRef.parse(model)
     n_parts = partitions or max(1, min(len(files), spark.sparkContext.defaultParallelism * 4))
 

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "sha256_file"]
+__all__ = ["atomic_path", "check_writable", "sha256_file"]
 
 
 @contextlib.contextmanager
@@ -32,6 +32,45 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path, what: str = "output") -> Path:
+    """Check, before any work, that :func:`atomic_path` will be able to write ``path``.
+
+    The folder must exist and take a new file (tried: a temporary file is created there
+    and removed), and ``path`` must not be a folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to be written.
+    what : str
+        How the error names it (``-o``, ``--errors-file``, ``output``).
+
+    Raises
+    ------
+    ConfigError
+        Saying what is wrong with ``path`` and how to fix it.
+    """
+    from astrot2.errors import ConfigError
+
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        problem = "is a folder; give a file name"
+    elif not folder.is_dir():
+        problem = (f"{folder} is not a folder" if folder.exists() else
+                   f"folder {folder} does not exist; create it first")
+    else:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        except OSError as exc:
+            problem = f"cannot write in folder {folder} ({exc.strerror})"
+        else:
+            os.close(fd)
+            os.unlink(probe)
+            return path
+    raise ConfigError(f"{what} {path}: {problem}")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

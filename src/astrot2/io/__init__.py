@@ -25,7 +25,7 @@ from astrot2.io.containers import avro_schema, parquet_schema, sniff_container
 from astrot2.lightcurves import LightCurveBatch
 
 __all__ = ["FORMATS", "detect_format", "expand_inputs", "iter_alert_files", "read_alerts",
-           "read_file"]
+           "read_file", "require_files"]
 
 FORMATS = ("ztf", "rubin", "elasticc", "plasticc")
 #: File name endings taken from a directory; anything else there is ignored.
@@ -149,6 +149,21 @@ def expand_inputs(inputs: str | Path | Iterable[str | Path]) -> list[Path]:
     return files
 
 
+def require_files(files: list[Path], inputs: str | Path | Iterable[str | Path]) -> list[Path]:
+    """``files`` (found in ``inputs``, less any a job leaves out), or a clear error.
+
+    Raises
+    ------
+    AlertFormatError
+        If ``files`` is empty: nothing to read in ``inputs``.
+    """
+    if not files:
+        items = [inputs] if isinstance(inputs, str | Path) else list(inputs)
+        raise AlertFormatError(f"no alert files in {', '.join(str(i) for i in items)} "
+                               f"(alert files end in {', '.join(ALERT_SUFFIXES)})")
+    return files
+
+
 def iter_alert_files(
     inputs: str | Path | Iterable[str | Path],
     format: str | None = None,
@@ -173,9 +188,8 @@ def read_alerts(
     AlertFormatError
         If no file is found, a file cannot be read, or surveys are mixed.
     """
-    batches = [batch for _, batch in iter_alert_files(inputs, format, **kwargs)]
-    if not batches:
-        raise AlertFormatError(f"no alert files found in {inputs!s}")
+    files = require_files(expand_inputs(inputs), inputs)
+    batches = [read_file(path, format, **kwargs) for path in files]
     surveys = {b.survey.name for b in batches}
     if len(surveys) > 1:
         raise AlertFormatError(f"inputs mix surveys {sorted(surveys)}; read them separately")
