@@ -63,11 +63,11 @@ def test_no_pickle_in_the_source_tree():
 # ----------------------------------------------------------------- model folders
 @pytest.fixture(params=["shipped", "parent"])
 def model_copy(request, tmp_path) -> Path:
-    """A writable copy of the shipped lsst model folder (its model file is the compact
-    ``.t2c`` artefact), or of its ONNX parent kept beside it."""
-    if "lsst" not in shipped_models():
-        pytest.skip("no shipped lsst model")
-    src = shipped_models()["lsst"]
+    """A writable copy of the shipped lsst-plasticc model folder (its model file is the
+    compact ``.t2c`` artefact), or of its ONNX parent kept beside it."""
+    if "lsst-plasticc" not in shipped_models():
+        pytest.skip("no shipped lsst-plasticc model")
+    src = shipped_models()["lsst-plasticc"]
     if request.param == "parent":
         src = src / "parent"
         if not (src / "manifest.json").is_file():

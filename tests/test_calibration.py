@@ -136,18 +136,19 @@ def test_calibrate_model_folder_round_trip(ztf_model, fixtures, tmp_path):
 @pytest.mark.slow
 def test_cli_calibrate_dry_run_reproduces_the_stored_temperature(shared_data, tmp_path,
                                                                  capsys, monkeypatch):
-    """``astrot2 calibrate --dry-run`` on the shipped lsst model: same T, manifest kept."""
+    """``astrot2 calibrate --dry-run`` on the shipped lsst-plasticc model (calibrated on its
+    plain validation split): same T, manifest kept."""
     from astrot2.cli import main
     from astrot2.runtime import shipped_models
 
-    if "lsst" not in shipped_models() or "calibration" not in json.loads(
-            (shipped_models()["lsst"] / "manifest.json").read_text()):
-        pytest.skip("no calibrated shipped lsst model")
-    manifest = shipped_models()["lsst"] / "manifest.json"
+    if "lsst-plasticc" not in shipped_models() or "calibration" not in json.loads(
+            (shipped_models()["lsst-plasticc"] / "manifest.json").read_text()):
+        pytest.skip("no calibrated shipped lsst-plasticc model")
+    manifest = shipped_models()["lsst-plasticc"] / "manifest.json"
     before = manifest.read_bytes()
     monkeypatch.setenv("ASTROT2_DATA", str(shared_data))
     out = tmp_path / "report"
-    assert main(["calibrate", "--model", "lsst", "--dry-run", "-o", str(out), "--data",
+    assert main(["calibrate", "--model", "lsst-plasticc", "--dry-run", "-o", str(out), "--data",
                  str(tmp_path / "cache"), "--threads", "1"]) == 0
     summary = json.loads(capsys.readouterr().out)
     stored = json.loads(before)["calibration"]

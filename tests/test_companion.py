@@ -186,7 +186,7 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
         Classifier.load(spec)
 
 
-@pytest.mark.parametrize("name", ["lsst", "ztf-plasticc"])
+@pytest.mark.parametrize("name", ["lsst-plasticc", "ztf-plasticc"])
 def test_shipped_models_carry_a_verified_opt_in_companion(name):
     from astrot2.runtime import Classifier, shipped_models
 

@@ -202,14 +202,14 @@ def test_cli_explain_real_ztf_alert(ztf_model, fixtures, tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def onnx_lsst(lsst_classifier) -> Classifier:
-    """An ``.onnx`` lsst model: the shipped one, or the parent of a compressed shipped one."""
-    folder = lsst_classifier.manifest.model_file.parent
-    if lsst_classifier.manifest.model_file.suffix != ".onnx":
-        folder = folder / "parent"
-        if not (folder / "manifest.json").is_file():
-            pytest.skip("no .onnx lsst model")
-    return Classifier.load(folder, threads=1)
+def onnx_lsst() -> Classifier:
+    """An ``.onnx`` lsst model: the uncompressed parent of the shipped ``lsst-plasticc``."""
+    from astrot2.runtime import shipped_models
+
+    folder = shipped_models().get("lsst-plasticc")
+    if folder is None or not (folder / "parent" / "manifest.json").is_file():
+        pytest.skip("no .onnx lsst model")
+    return Classifier.load(folder / "parent", threads=1)
 
 
 def test_cam_decomposes_the_logits_of_the_onnx_parent(onnx_lsst, plasticc_sample):

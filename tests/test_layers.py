@@ -15,6 +15,7 @@ FORBIDDEN_PACKAGES = ("torch", "sklearn", "matplotlib", "onnx", "pyspark", "snco
 #: astrot2 modules above the inference layer: fitting, evaluation, compression, plots, entry
 #: points (docs/architecture.md).
 FORBIDDEN_MODULES = ("astrot2.model", "astrot2.train", "astrot2.train_real",
+                     "astrot2.representative", "astrot2.train_representative",
                      "astrot2.augment", "astrot2.realsky", "astrot2.simulate",
                      "astrot2.data", "astrot2.metrics", "astrot2.recipe",
                      "astrot2.evaluate", "astrot2.calibration", "astrot2.companion_fit",

@@ -12,19 +12,20 @@ from astrot2.modelref import ModelRef, default_model, shipped_models
 
 @pytest.fixture(scope="module")
 def lsst_folder():
-    if "lsst" not in shipped_models():
-        pytest.skip("no shipped lsst model")
-    return shipped_models()["lsst"]
+    """The shipped lsst-plasticc model (it has a feature companion)."""
+    if "lsst-plasticc" not in shipped_models():
+        pytest.skip("no shipped lsst-plasticc model")
+    return shipped_models()["lsst-plasticc"]
 
 
 def test_a_shipped_name_with_and_without_companion(lsst_folder):
-    plain = ModelRef.parse("lsst")
-    assert plain == ModelRef(lsst_folder, False, "lsst", "shipped")
-    both = ModelRef.parse("lsst+companion")
+    plain = ModelRef.parse("lsst-plasticc")
+    assert plain == ModelRef(lsst_folder, False, "lsst-plasticc", "shipped")
+    both = ModelRef.parse("lsst-plasticc+companion")
     assert (both.folder, both.companion, both.name, str(both)) == (
-        lsst_folder, True, "lsst", "lsst+companion")
-    assert ModelRef.parse("lsst+companion", companion=False).companion is False
-    assert ModelRef.parse("lsst", companion=True) == both
+        lsst_folder, True, "lsst-plasticc", "lsst-plasticc+companion")
+    assert ModelRef.parse("lsst-plasticc+companion", companion=False).companion is False
+    assert ModelRef.parse("lsst-plasticc", companion=True) == both
 
 
 def test_a_path_its_manifest_and_the_name_share_one_key(lsst_folder, tmp_path):
@@ -32,9 +33,9 @@ def test_a_path_its_manifest_and_the_name_share_one_key(lsst_folder, tmp_path):
     by_file = ModelRef.parse(lsst_folder / "manifest.json")
     assert by_path.rule == by_file.rule == "path"
     assert by_path.folder == by_file.folder == lsst_folder
-    assert by_path.key == by_file.key == ModelRef.parse("lsst").key
+    assert by_path.key == by_file.key == ModelRef.parse("lsst-plasticc").key
     assert ModelRef.parse(f"{lsst_folder}+companion").key == ModelRef.parse(
-        "lsst+companion").key != by_path.key
+        "lsst-plasticc+companion").key != by_path.key
     assert ModelRef.parse(by_path) is by_path  # a ModelRef is not parsed again
 
 
@@ -64,6 +65,6 @@ def test_the_default_model_is_the_shipped_model_of_the_inputs_survey(fixtures, t
 def test_classifier_load_takes_a_modelref(lsst_folder):
     from astrot2.runtime import Classifier
 
-    clf = Classifier.load(ModelRef.parse("lsst+companion"), threads=1)
+    clf = Classifier.load(ModelRef.parse("lsst-plasticc+companion"), threads=1)
     assert clf.companion is not None and clf.name.endswith("+companion")
-    assert Classifier.load(ModelRef.parse("lsst"), threads=1).companion is None
+    assert Classifier.load(ModelRef.parse("lsst-plasticc"), threads=1).companion is None

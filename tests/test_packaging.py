@@ -71,4 +71,4 @@ def test_installed_wheel_classifies_a_bundled_file(wheel, tmp_path):
     assert str(target) in run.stderr  # the wheel's copy ran, not the source tree
     summary = json.loads(run.stdout)
     assert summary["alerts_in"] == summary["classified"] > 0
-    assert (target / "astrot2" / "models" / "lsst" / "parent" / "manifest.json").is_file()
+    assert (target / "astrot2" / "models" / "lsst-plasticc" / "parent" / "manifest.json").is_file()

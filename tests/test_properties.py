@@ -154,10 +154,10 @@ def companion_classifiers():
     """The shipped models with their feature companions (``NAME+companion``)."""
     from astrot2.runtime import Classifier, shipped_models
 
-    if not {"lsst", "ztf-plasticc"} <= set(shipped_models()):
+    if not {"lsst-plasticc", "ztf-plasticc"} <= set(shipped_models()):
         pytest.skip("shipped models missing")
     return {survey: Classifier.load(f"{name}+companion", threads=1)
-            for survey, name in (("lsst", "lsst"), ("ztf", "ztf-plasticc"))}
+            for survey, name in (("lsst", "lsst-plasticc"), ("ztf", "ztf-plasticc"))}
 
 
 @settings(SETTINGS, max_examples=60)

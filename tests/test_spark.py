@@ -194,17 +194,17 @@ def test_batch_job_equals_cli(spark, fixtures, tmp_path, shared_data_or_none):
 
 
 def test_batch_job_with_the_companion_equals_cli(spark, fixtures, tmp_path):
-    """``--model lsst+companion`` reaches the workers: the rows of ``classify_batch`` with
+    """``--model lsst-plasticc+companion`` reaches the workers: the rows of ``classify_batch`` with
     the companion, a model column that says so, one load per worker."""
     inputs = [fixtures / "rubin"]
     out = tmp_path / "out"
-    summary = classify_files_spark(spark, inputs, out, model="lsst+companion", batch_size=7,
+    summary = classify_files_spark(spark, inputs, out, model="lsst-plasticc+companion", batch_size=7,
                                    partitions=2)
     got = pq.ParquetDataset(out).read()
-    expected = _reference("lsst+companion", expand_inputs(inputs))
+    expected = _reference("lsst-plasticc+companion", expand_inputs(inputs))
     _assert_same_rows(got, expected)
-    assert set(got.column("model").to_pylist()) == {Classifier.load("lsst+companion").name}
-    assert Classifier.load("lsst+companion").name.endswith("+companion")
+    assert set(got.column("model").to_pylist()) == {Classifier.load("lsst-plasticc+companion").name}
+    assert Classifier.load("lsst-plasticc+companion").name.endswith("+companion")
     assert summary["model_loads"] == summary["workers"] >= 1
 
 

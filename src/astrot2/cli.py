@@ -339,6 +339,9 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
         f" --seed {args.seed}" if args.seed is not None else "")
     train_representative(plasticc, config, out, simulated=simulated, simulated_record=record,
                          command=command, device=device)
+    from astrot2.calibration import refresh_metrics
+
+    refresh_metrics(out, plasticc)  # its PLAsTiCC test-split figures, as astrot2 models shows
     print(f"model written to {out}")
     return 0
 
