@@ -198,8 +198,8 @@ def test_batch_job_with_the_companion_equals_cli(spark, fixtures, tmp_path):
     the companion, a model column that says so, one load per worker."""
     inputs = [fixtures / "rubin"]
     out = tmp_path / "out"
-    summary = classify_files_spark(spark, inputs, out, model="lsst-plasticc+companion", batch_size=7,
-                                   partitions=2)
+    summary = classify_files_spark(spark, inputs, out, model="lsst-plasticc+companion",
+                                   batch_size=7, partitions=2)
     got = pq.ParquetDataset(out).read()
     expected = _reference("lsst-plasticc+companion", expand_inputs(inputs))
     _assert_same_rows(got, expected)

@@ -68,17 +68,18 @@ from astrot2.realsky import (
 from astrot2.runtime import resolve_model
 from astrot2.utils import sha256_file
 
-__all__ = ["FINETUNE_FILE", "FinetuneConfig", "calibrate_temperature", "mark_compressed",
-           "network_of", "statistics_extra", "train_real", "tune_and_compress", "view_inputs",
-           "widened", "with_statistics", "write_network"]
+__all__ = ["FINETUNE_FILE", "FinetuneConfig", "TuneConfig", "calibrate_temperature",
+           "mark_compressed", "network_of", "statistics_extra", "train_real",
+           "tune_and_compress", "view_inputs", "widened", "with_statistics", "write_network"]
 
 #: This run's settings inside the model folder.
 FINETUNE_FILE = "finetune_config.json"
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
-    """Settings of :func:`train_real` (written to the model folder's ``train_config.json``).
+class TuneConfig:
+    """What fine-tuning and compressing a pre-trained network takes
+    (:func:`tune_and_compress`); the settings both fine-tuning runs share.
 
     Parameters
     ----------
@@ -86,7 +87,12 @@ class FinetuneConfig:
         The written model's name and version (its manifest; the ``model`` column).
     init : str
         The pre-trained model (a shipped name or a folder) whose network is fine-tuned.
-    real : RealSkyConfig
+    statistics : bool
+        Give the network the light-curve statistics as extra inputs
+        (:func:`astrot2.features.light_curve_statistics`, standardised on the training
+        views); its head is then new, the rest starts from ``init``.
+    n_sim_cuts : int
+        Alert-time cuts of every simulated light curve (with simulated light curves).
     steps, lr, batch_size : int, float, int
         Fine-tuning: Adam steps (cosine schedule), learning rate, views per step.
     eval_every : int
@@ -97,12 +103,31 @@ class FinetuneConfig:
         Fine-tuning steps of pruning and of centroid fine-tuning.
     seed : int
         Weights, batch order and compression.
-    statistics : bool
-        Give the network the light-curve statistics as extra inputs
-        (:func:`astrot2.features.light_curve_statistics`, standardised on the training
-        views); its head is then new, the rest starts from ``init``.
-    n_sim_cuts : int
-        Alert-time cuts of every simulated light curve (with ``simulated``).
+    """
+
+    name: str = "ztf"
+    version: str = "0.2.0"
+    init: str = "ztf-plasticc"
+    statistics: bool = True
+    n_sim_cuts: int = 2
+    steps: int = 6000
+    lr: float = 2e-3
+    batch_size: int = 256
+    eval_every: int = 250
+    sparsity: float = 0.35
+    clusters: int = 24
+    prune_steps: int = 1500
+    cluster_steps: int = 600
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FinetuneConfig(TuneConfig):
+    """Settings of :func:`train_real` (:class:`TuneConfig`, and the real-sky recipe).
+
+    Parameters
+    ----------
+    real : RealSkyConfig
     plasticc_classes : tuple of str
         With a PLAsTiCC batch: the classes whose PLAsTiCC train objects (the pre-trained
         model's split) are re-observed as ZTF alerts (:func:`astrot2.augment.
@@ -113,24 +138,10 @@ class FinetuneConfig:
         Re-observed copies of each of those objects.
     """
 
-    name: str = "ztf"
-    version: str = "0.2.0"
-    init: str = "ztf-plasticc"
-    statistics: bool = True
-    n_sim_cuts: int = 2
     plasticc_classes: tuple[str, ...] = ("AGN", "EB", "RRL", "Mira", "M-dwarf",
                                          "mu-Lens-Single")
     n_plasticc_copies: int = 4
     real: RealSkyConfig = field(default_factory=RealSkyConfig)
-    steps: int = 6000
-    lr: float = 2e-3
-    batch_size: int = 256
-    eval_every: int = 250
-    sparsity: float = 0.35
-    clusters: int = 24
-    prune_steps: int = 1500
-    cluster_steps: int = 600
-    seed: int = 0
 
 
 def network_of(folder: Path) -> tuple[torch.nn.Module, dict]:
@@ -270,11 +281,10 @@ def calibrate_temperature(folder: Path, data: TrainingInputs, fitted_on: dict, l
     return temperature
 
 
-def tune_and_compress(model: torch.nn.Module, data: TrainingInputs, config, device: str,
-                      log) -> FitResult:
+def tune_and_compress(model: torch.nn.Module, data: TrainingInputs, config: TuneConfig,
+                      device: str, log) -> FitResult:
     """Fine-tune ``model`` on ``data`` (best validation weights kept), then prune and
-    cluster it on the CPU (``config``: ``steps, lr, batch_size, eval_every, seed,
-    sparsity, clusters, prune_steps, cluster_steps``)."""
+    cluster it on the CPU."""
     model.to(device)
     result = fit(_forward(model), list(model.parameters()), data, steps=config.steps,
                  lr=config.lr, batch_size=config.batch_size, seed=config.seed,
@@ -297,9 +307,9 @@ def write_network(model: torch.nn.Module, section: dict, out: Path) -> dict:
         return write_compact(onnx_path, out / "model.t2c")
 
 
-def mark_compressed(out: Path, config, artefact: dict) -> None:
+def mark_compressed(out: Path, config: TuneConfig, artefact: dict) -> None:
     """Record in ``out``'s manifest that its network is the compact, pruned and clustered
-    artefact (``config``: ``sparsity, clusters``)."""
+    artefact."""
     doc = json.loads((out / "manifest.json").read_text())
     doc["onnx"]["kind"] = "compact"
     doc["compression"] = {"method": "pruned + clustered + compact artefact",

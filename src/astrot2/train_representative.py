@@ -46,6 +46,7 @@ from astrot2.representative import (
 )
 from astrot2.runtime import resolve_model
 from astrot2.train_real import (
+    TuneConfig,
     calibrate_temperature,
     mark_compressed,
     network_of,
@@ -65,47 +66,23 @@ REPRESENTATIVE_FILE = "representative_config.json"
 
 
 @dataclass(frozen=True)
-class RepresentativeTrainConfig:
-    """Settings of :func:`train_representative`.
+class RepresentativeTrainConfig(TuneConfig):
+    """Settings of :func:`train_representative`: :class:`astrot2.train_real.TuneConfig`
+    (``init``'s ``split.json`` and ``train_config.json`` are kept), with the ``lsst``
+    defaults, and the representative copies.
 
     Parameters
     ----------
-    name, version : str
-        The written model's name and version.
-    init : str
-        The pre-trained model (a shipped name or a folder) whose network is fine-tuned;
-        its ``split.json`` and ``train_config.json`` are kept.
     representative : RepresentativeConfig
         The representative copies (training and validation).
-    steps, lr, batch_size, eval_every : int, float, int, int
-        Fine-tuning: Adam steps (cosine schedule), learning rate, views per step, steps
-        between two validation losses.
-    sparsity, clusters, prune_steps, cluster_steps : float, int, int, int
-        Compression, as :mod:`astrot2.train_real`.
-    seed : int
-        Weights, batch order and compression.
-    n_sim_cuts : int
-        With simulated light curves: alert-time cuts of each (some without photo-z).
-    statistics : bool
-        Give the network the light-curve statistics as extra inputs (its head is then
-        new), as :mod:`astrot2.train_real` does for ``ztf``.
     """
 
     name: str = "lsst"
-    version: str = "0.2.0"
     init: str = "lsst-plasticc"
-    representative: RepresentativeConfig = field(default_factory=RepresentativeConfig)
     steps: int = 3000
     lr: float = 1e-3
-    batch_size: int = 256
-    eval_every: int = 250
     sparsity: float = 0.40  # 0.35 (as ztf) gave 12,191 B with the statistics head
-    clusters: int = 24
-    prune_steps: int = 1500
-    cluster_steps: int = 600
-    seed: int = 0
-    n_sim_cuts: int = 2
-    statistics: bool = True
+    representative: RepresentativeConfig = field(default_factory=RepresentativeConfig)
 
 
 #: The representative validation views, in the order their inputs are stacked.

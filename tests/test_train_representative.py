@@ -1,0 +1,62 @@
+"""Fine-tuning the lsst network on its representative views (astrot2.train_representative)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from astrot2.io.plasticc import read_plasticc
+from astrot2.representative import RepresentativeConfig
+from astrot2.runtime import Classifier
+from astrot2.train_representative import RepresentativeTrainConfig, train_representative
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, fixtures):
+    from astrot2.train import preset, train
+
+    folder = fixtures / "plasticc"
+    sample = read_plasticc(folder / "plasticc_lc_sample.csv.gz",
+                           folder / "plasticc_meta_sample.csv")
+    root = tmp_path_factory.mktemp("rep")
+    train(sample, preset("lsst", epochs=2, n_augment=1, steps_per_epoch=2, batch_size=32),
+          root / "parent", log=lambda *_: None)
+    config = RepresentativeTrainConfig(
+        init=str(root / "parent"), steps=20, eval_every=10, prune_steps=10, cluster_steps=5,
+        batch_size=32, representative=RepresentativeConfig(n_train=1, n_validation=1))
+    train_representative(sample, config, root / "tuned", command="astrot2 train ...",
+                         log=lambda *_: None)
+    return sample, root / "parent", root / "tuned"
+
+
+def test_writes_a_compressed_loadable_model_with_statistics_inputs(tuned):
+    sample, parent, out = tuned
+    clf = Classifier.load(out, threads=1)
+    assert clf.name == "lsst@0.2.0"
+    assert clf.manifest.features.use_statistics
+    base = Classifier.load(parent, threads=1).manifest.n_extra
+    assert clf.manifest.n_extra == base + 2 * len(clf.manifest.features.statistics_center)
+    pred = clf.predict(sample)
+    ok = pred.status == "ok"
+    assert ok.sum() > len(sample) // 2
+    np.testing.assert_allclose(pred.probabilities[ok].sum(axis=1), 1.0, rtol=1e-5)
+    assert np.isfinite(pred.probabilities).all()
+
+
+def test_keeps_the_split_and_records_the_recipe(tuned):
+    _, parent, out = tuned
+    assert (out / "split.json").read_text() == (parent / "split.json").read_text()
+    doc = json.loads((out / "manifest.json").read_text())
+    assert doc["training"]["command"] == "astrot2 train ..."
+    assert doc["training"]["representative"] == "representative_config.json"
+    recipe = json.loads((out / "representative_config.json").read_text())
+    assert recipe["representative"]["n_train"] == 1 and recipe["statistics"] is True
+    views = doc["calibration"]["fitted_on"]["views"]
+    assert doc["calibration"]["fitted_on"]["split"] == "validation"
+    assert views and all(v.startswith("representative/") for v in views)
+    assert doc["onnx"]["kind"] == "compact"
+    assert str(out.parent) not in json.dumps(doc["training"]["pretrained"])
