@@ -1,15 +1,19 @@
-"""Manifest + ONNX Runtime classifier: a real (tiny) trained model, end to end."""
+"""Manifest + ONNX Runtime classifier: the shipped models and a real (tiny) trained one.
+
+The runtime needs no torch, and neither do these tests, except the ones on a freshly
+trained model (the ``ztf_model`` fixture skips them without torch): tests/test_packaging.py
+runs this file in a fresh venv holding the wheel and pytest alone.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-
-pytest.importorskip("torch")
 
 from astrot2.demo import demo_alerts_dir
 from astrot2.errors import ModelError
@@ -17,7 +21,18 @@ from astrot2.io import read_alerts
 from astrot2.io.plasticc import read_plasticc
 from astrot2.runtime import Classifier
 
-# ztf_model: the tiny trained model of conftest.py (session-scoped, shared with other tests)
+# ztf_model: the tiny trained model of conftest.py (session-scoped, shared with other tests;
+# needs torch, skipped without it); the shipped ``ztf`` model needs nothing beyond the core.
+
+
+@pytest.fixture(scope="module")
+def shipped_ztf() -> Path:
+    """The folder of the shipped real-sky ``ztf`` model."""
+    from astrot2.runtime import shipped_models
+
+    if "ztf" not in shipped_models():
+        pytest.skip("no shipped ztf model")
+    return shipped_models()["ztf"]
 
 
 def test_runtime_does_not_import_torch():
@@ -62,24 +77,27 @@ def test_classifies_real_ztf_alerts(ztf_model):
     assert len(manifest["training"]["data_sha256"]) == 64
 
 
-def test_wrong_survey_is_refused(ztf_model, fixtures):
+def test_wrong_survey_is_refused(shipped_ztf, fixtures):
     lsst = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz")
     with pytest.raises(ModelError, match="ztf alerts"):
-        Classifier.load(ztf_model).predict(lsst)
+        Classifier.load(shipped_ztf).predict(lsst)
 
 
-def test_tampered_model_is_refused(ztf_model, tmp_path):
+def test_tampered_model_is_refused(shipped_ztf, tmp_path):
+    """One flipped bit of the weights file (here ``model.t2c``) fails the checksum; an
+    unknown manifest setting is refused; a missing folder is named."""
+    weights = json.loads((shipped_ztf / "manifest.json").read_text())["onnx"]["file"]
     copy = tmp_path / "m"
-    shutil.copytree(ztf_model, copy)
-    data = bytearray((copy / "model.onnx").read_bytes())
+    shutil.copytree(shipped_ztf, copy)
+    data = bytearray((copy / weights).read_bytes())
     data[len(data) // 2] ^= 0x01
-    (copy / "model.onnx").write_bytes(bytes(data))
+    (copy / weights).write_bytes(bytes(data))
     with pytest.raises(ModelError, match="sha256"):
         Classifier.load(copy)
-    doc = json.loads((ztf_model / "manifest.json").read_text())
+    doc = json.loads((shipped_ztf / "manifest.json").read_text())
     doc["features"]["bands"] = ["r", "g"]  # a mismatch the checksum cannot see...
     doc["gp"]["secret"] = 1  # ...but unknown settings are refused
-    shutil.copy(ztf_model / "model.onnx", copy / "model.onnx")
+    shutil.copy(shipped_ztf / weights, copy / weights)
     (copy / "manifest.json").write_text(json.dumps(doc))
     with pytest.raises(ModelError, match="unknown settings"):
         Classifier.load(copy)
