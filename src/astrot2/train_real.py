@@ -52,7 +52,7 @@ from astrot2.features import (
 )
 from astrot2.gp import fit_gp
 from astrot2.lightcurves import LightCurveBatch
-from astrot2.manifest import read_manifest, write_manifest
+from astrot2.manifest import Manifest, read_manifest, write_manifest
 from astrot2.model import T2, PatchT2, T2Config, export_onnx
 from astrot2.realsky import (
     CUTS,
@@ -69,7 +69,7 @@ from astrot2.runtime import resolve_model
 from astrot2.utils import sha256_file
 
 __all__ = ["FINETUNE_FILE", "FinetuneConfig", "TuneConfig", "calibrate_temperature",
-           "mark_compressed", "network_of", "statistics_extra", "train_real",
+           "mark_compressed", "network_of", "pretrained", "statistics_extra", "train_real",
            "tune_and_compress", "view_inputs", "widened", "with_statistics", "write_network"]
 
 #: This run's settings inside the model folder.
@@ -161,6 +161,19 @@ def network_of(folder: Path) -> tuple[torch.nn.Module, dict]:
                               else file.read_bytes())
         load_onnx_weights(model, str(onnx_path))
     return model, {**section, "input_steps": steps, "input_channels": channels}
+
+
+def pretrained(config: TuneConfig, out: str | Path
+               ) -> tuple[Path, Path, Manifest, torch.nn.Module, dict]:
+    """The start of a fine-tuning run: the model folder ``out`` created, ``config.init``
+    resolved, its manifest and its network (torch seeded with ``config.seed`` first)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    init = resolve_model(config.init)
+    manifest = read_manifest(init)
+    torch.manual_seed(config.seed)
+    model, section = network_of(init)
+    return out, init, manifest, model, section
 
 
 def view_inputs(views: list[LightCurveBatch], labels: np.ndarray | list[np.ndarray], manifest
@@ -354,13 +367,8 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     dict
         Validation figures of the written model.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    init = resolve_model(config.init)
-    manifest = read_manifest(init)
-    torch.manual_seed(config.seed)
-    model, section = network_of(init)
+    out, init, manifest, model, section = pretrained(config, out)
     y = labels_of(labelled)
     parts = split_objects(y, config.real)
     # the pre-training run's PLAsTiCC split and recipe stay (astrot2 evaluate scores the

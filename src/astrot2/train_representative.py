@@ -36,7 +36,7 @@ from astrot2.augment import training_copies
 from astrot2.classes import CLASSES, class_index
 from astrot2.compress.features import TrainingInputs
 from astrot2.lightcurves import LightCurveBatch
-from astrot2.manifest import read_manifest, write_manifest
+from astrot2.manifest import write_manifest
 from astrot2.recipe import split_indices, training_settings
 from astrot2.representative import (
     RepresentativeConfig,
@@ -44,12 +44,11 @@ from astrot2.representative import (
     representative_training,
     representative_views,
 )
-from astrot2.runtime import resolve_model
 from astrot2.train_real import (
     TuneConfig,
     calibrate_temperature,
     mark_compressed,
-    network_of,
+    pretrained,
     statistics_extra,
     tune_and_compress,
     view_inputs,
@@ -165,15 +164,8 @@ def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainC
     dict
         The best validation loss and the number of training views.
     """
-    import torch
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    init = resolve_model(config.init)
-    manifest = read_manifest(init)
-    torch.manual_seed(config.seed)
-    model, section = network_of(init)
+    out, init, manifest, model, section = pretrained(config, out)
     for name in ("split.json", "train_config.json"):
         shutil.copyfile(init / name, out / name)
     sim_key = None if simulated is None else (simulated.n_objects, float(simulated.flux.sum()))
