@@ -12,7 +12,7 @@ the light curve's points (:class:`Combination`), fitted on the validation split 
 negative log-likelihood: the combination is also its own calibration (``astrot2
 calibrate --model NAME+companion`` may still store a temperature).
 
-Opt-in: ``Classifier.load("lsst+companion")`` (any command's ``--model NAME+companion``).
+Opt-in: ``Classifier.load("lsst-plasticc+companion")`` (any command's ``--model NAME+companion``).
 The shipped default stays the compressed network alone (<= 12 KB, the runtime's size and
 latency budget); the companion adds a few hundred KB and a tree-ensemble pass.
 

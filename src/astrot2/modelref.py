@@ -20,7 +20,7 @@ from astrot2.errors import Astrot2Error, ModelError
 __all__ = ["COMPANION_SUFFIX", "DEFAULT_MODELS", "ModelRef", "default_model",
            "resolve_model", "shipped_models"]
 
-#: Appended to a model's name or folder (``lsst+companion``): use its feature companion.
+#: Appended to a model's name or folder (``lsst-plasticc+companion``): use its feature companion.
 COMPANION_SUFFIX = "+companion"
 
 #: The shipped model run on a survey's alerts when no model is named.
