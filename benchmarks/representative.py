@@ -7,9 +7,10 @@ curves and alert windows, with and without host photo-z: flat log-loss, accuracy
 SN Ia vs rest ROC AUC (``p(SN Ia)``).  Copies the survey's trigger would not have
 detected are left out; GP rejects count as uniform probabilities (as ``astrot2
 evaluate``).  With ``--baseline``, the feature + gradient-boosted-trees baseline
-(:func:`benchmarks.baseline.band_features`) trained on the same views as the
-representative network (train objects, their alert-like copies and representative
-copies) is scored beside.  Writes ``benchmarks/results/representative[-NAME].json``.
+(:func:`benchmarks.baseline.band_features`) trained on the representative network's
+kinds of views (the train objects, the first 2 of their 4 alert-like copies and all
+their representative copies) is scored beside.
+Writes ``benchmarks/results/representative[-NAME].json``.
 
 Usage: python -m benchmarks.representative [--models lsst DIR ...] [--split validation]
        [--baseline] [--name LABEL]
@@ -22,7 +23,7 @@ import sys
 
 import numpy as np
 
-from astrot2.augment import AugmentConfig, augment, without_redshift
+from astrot2.augment import AugmentConfig, training_copies, without_redshift
 from astrot2.classes import CLASSES, class_index
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.metrics import classification_report
@@ -88,7 +89,7 @@ def baseline_scores(folder, batch: LightCurveBatch, config: RepresentativeConfig
     y_tr = class_index(train.extra["target"])
     settings = training_settings(folder)
     aug: AugmentConfig = settings.augment
-    parts = [train] + [augment(train, aug, settings.seed * 1000 + k) for k in range(2)]
+    parts = training_copies(train, aug, settings.seed, 2)  # the run's first 2 copies
     parts += representative_training(train, gp, aug, config)
     bands = batch.survey.bands
     x = np.concatenate([band_features(p, bands, True) for p in parts])

@@ -100,6 +100,15 @@ def _cmd_read(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plasticc(args: argparse.Namespace):
+    """The labelled PLAsTiCC training set (``--data``: where ``astrot2 data fetch`` keeps it)."""
+    from astrot2.data import fetch_plasticc
+    from astrot2.io.plasticc import read_plasticc
+
+    files = fetch_plasticc(args.data, progress=False)
+    return read_plasticc(files.lightcurves, files.metadata)
+
+
 def _simulation_pointings(survey: str, path: Path | None) -> dict:
     """The visits ``astrot2 simulate`` observes on: ZTF's observing log, or (LSST) the
     cadences of PLAsTiCC light curves with their metadata file beside them."""
@@ -247,12 +256,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         raise ConfigError("--device: the PLAsTiCC training runs on the CPU only (--device "
                           "cpu); --real fine-tuning can use cuda")
-    from astrot2.data import fetch_plasticc
-    from astrot2.io.plasticc import read_plasticc
     from astrot2.train import preset, train
 
-    files = fetch_plasticc(args.data, progress=False)
-    batch = read_plasticc(files.lightcurves, files.metadata)
+    batch = _plasticc(args)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("n_augment", args.n_augment),
                                    ("seed", args.seed), ("init_seed", args.init_seed),
                                    ("forecast_weight", args.forecast_weight),
@@ -284,11 +290,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
     simulated = None if args.simulated is None else read_labelled(args.simulated).batch
     plasticc = None
     try:  # the PLAsTiCC classes the real sets lack, and its g, r figures after training
-        from astrot2.data import fetch_plasticc
-        from astrot2.io.plasticc import read_plasticc
-
-        files = fetch_plasticc(args.data, progress=False)
-        plasticc = read_plasticc(files.lightcurves, files.metadata)
+        plasticc = _plasticc(args)
     except Astrot2Error as exc:
         print(f"no PLAsTiCC training set ({exc}): trained on the real (and simulated) "
               "supernovae only")
@@ -312,9 +314,7 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
     :mod:`astrot2.train_representative`."""
     from dataclasses import replace
 
-    from astrot2.data import fetch_plasticc
     from astrot2.errors import ConfigError
-    from astrot2.io.plasticc import read_plasticc
     from astrot2.train_representative import RepresentativeTrainConfig, train_representative
 
     if args.model != "lsst":
@@ -323,8 +323,7 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
     config = RepresentativeTrainConfig(init=args.init or "lsst-plasticc")
     if args.seed is not None:
         config = replace(config, seed=args.seed)
-    files = fetch_plasticc(args.data, progress=False)
-    plasticc = read_plasticc(files.lightcurves, files.metadata)
+    plasticc = _plasticc(args)
     simulated, record = None, None
     if args.simulated is not None:
         from astrot2.io.labelled import read_labelled
@@ -348,12 +347,9 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     """``astrot2 evaluate``: a model's metrics on its held-out PLAsTiCC split, with a report."""
-    from astrot2.data import fetch_plasticc
     from astrot2.evaluate import evaluate_model, plot_confusion
-    from astrot2.io.plasticc import read_plasticc
 
-    files = fetch_plasticc(args.data, progress=False)
-    batch = read_plasticc(files.lightcurves, files.metadata)
+    batch = _plasticc(args)
     report = evaluate_model(_model_ref(args), batch, split=args.split, threads=args.threads)
     out = args.output or Path("out") / f"evaluate-{Path(str(args.model)).name}"
     out.mkdir(parents=True, exist_ok=True)
@@ -375,11 +371,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_companion(args: argparse.Namespace) -> int:
     """``astrot2 companion``: fit a model's feature companion and attach it."""
     from astrot2.companion_fit import CompanionConfig, fit_companion
-    from astrot2.data import fetch_plasticc
-    from astrot2.io.plasticc import read_plasticc
 
-    files = fetch_plasticc(args.data, progress=False)
-    batch = read_plasticc(files.lightcurves, files.metadata)
+    batch = _plasticc(args)
     section = fit_companion(_model_ref(args), batch, CompanionConfig(max_iter=args.max_iter),
                             write=not args.dry_run)
     print(json.dumps({k: v for k, v in section.items() if k != "features"}, indent=2))
@@ -436,11 +429,8 @@ def _cmd_spark_stream(args: argparse.Namespace) -> int:
 def _cmd_compress(args: argparse.Namespace) -> int:
     """``astrot2 compress``: every compression method on a model folder, measured."""
     from astrot2.compress.pipeline import METHODS, config_from, markdown_table, run, ship_to
-    from astrot2.data import fetch_plasticc
-    from astrot2.io.plasticc import read_plasticc
 
-    files = fetch_plasticc(args.data, progress=False)
-    batch = read_plasticc(files.lightcurves, files.metadata)
+    batch = _plasticc(args)
     name = Path(str(args.model)).name
     out = args.out or Path("out") / f"compress-{name}"
     methods = args.methods or list(METHODS)
