@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 pytest.importorskip("torch")
 
+from astrot2.classes import CLASSES
+from astrot2.compress.features import TrainingInputs
 from astrot2.io.labelled import read_labelled
 from astrot2.realsky import RealSkyConfig, evaluation_cut
 from astrot2.runtime import Classifier, shipped_models
@@ -76,3 +79,69 @@ def test_is_deterministic(finetuned, tmp_path):
     train_real(real, TINY, again, data_name="bts", command="astrot2 train ...",
                log=lambda m: 0)
     assert (again / "model.t2c").read_bytes() == (out / "model.t2c").read_bytes()
+
+
+def _tiny_inputs(model_section: dict, n_extra: int) -> TrainingInputs:
+    """Seeded inputs of the shape a network of ``model_section`` reads (4 classes)."""
+    rng = np.random.default_rng(3)
+    shape = (96, int(model_section["input_steps"]), int(model_section["input_channels"]))
+
+    def part(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (rng.normal(size=(n, *shape[1:])).astype(np.float32),
+                rng.normal(size=(n, n_extra)).astype(np.float32),
+                rng.choice([1, 3, 5, 7], size=n).astype(np.int64))
+
+    return TrainingInputs(*part(shape[0]), *part(32))
+
+
+def test_ensemble_teacher_is_the_members_mean_probability():
+    torch = pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from astrot2.compress.finetune import _forward, _snapshot, fit
+    from astrot2.runtime import resolve_model
+    from astrot2.train_real import ensemble_teacher, network_of
+
+    if "ztf-plasticc" not in shipped_models():
+        pytest.skip("no shipped ztf-plasticc model")
+    model, section = network_of(resolve_model("ztf-plasticc"))
+    data = _tiny_inputs(section, model.config.n_extra)
+    config = replace(TINY, members=2, steps=6, eval_every=3)
+    teacher = ensemble_teacher(model, data, config, "cpu", log=lambda m: 0)
+    assert teacher.shape == (len(data.y_train), len(CLASSES))
+    np.testing.assert_allclose(np.exp(teacher).sum(axis=1), 1.0, rtol=1e-5)
+    # by hand: the two members, fine-tuned with seeds 1 and 2, their mean probability
+    mean = np.zeros_like(teacher, dtype=np.float64)
+    for seed in (1, 2):
+        member = copy.deepcopy(model)
+        torch.manual_seed(seed)
+        fit(_forward(member), list(member.parameters()), data, steps=6, lr=config.lr,
+            batch_size=config.batch_size, seed=seed, eval_every=3, state=_snapshot(member),
+            restore=member.load_state_dict, log=lambda m: 0)
+        with torch.no_grad():
+            logits = _forward(member, train=False)(torch.from_numpy(data.x_train),
+                                                   torch.from_numpy(data.extra_train))
+        mean += torch.softmax(logits, dim=1).double().numpy() / 2
+    np.testing.assert_allclose(np.exp(teacher), mean, atol=1e-6)
+    # the members learned something different from the start (and from each other)
+    with torch.no_grad():
+        start = torch.softmax(_forward(model, train=False)(
+            torch.from_numpy(data.x_train), torch.from_numpy(data.extra_train)), dim=1)
+    assert not np.allclose(start.double().numpy(), mean, atol=1e-4)
+
+
+def test_members_teach_the_compressed_network(finetuned, tmp_path):
+    from dataclasses import replace
+
+    real, out = finetuned
+    config = replace(TINY, members=2)
+    taught = tmp_path / "taught"
+    train_real(real, config, taught, data_name="bts", command="astrot2 train ...",
+               log=lambda m: 0)
+    assert json.loads((taught / "finetune_config.json").read_text())["members"] == 2
+    assert (taught / "model.t2c").read_bytes() != (out / "model.t2c").read_bytes()
+    assert (taught / "model.t2c").stat().st_size <= 16_000
+    again = tmp_path / "again"
+    train_real(real, config, again, data_name="bts", command="astrot2 train ...",
+               log=lambda m: 0)
+    assert (again / "model.t2c").read_bytes() == (taught / "model.t2c").read_bytes()

@@ -251,11 +251,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return _train_real(args, device)
     if args.representative:
         return _train_representative(args, device)
-    if device != "cpu":
-        from astrot2.errors import ConfigError
+    from astrot2.errors import ConfigError
 
+    if device != "cpu":
         raise ConfigError("--device: the PLAsTiCC training runs on the CPU only (--device "
                           "cpu); --real fine-tuning can use cuda")
+    if args.members is not None:
+        raise ConfigError("--members: an ensemble teacher is for fine-tuning (--real or "
+                          "--representative)")
     from astrot2.train import preset, train
 
     batch = _plasticc(args)
@@ -287,6 +290,8 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
     config = FinetuneConfig(init=args.init or "ztf-plasticc")
     if args.seed is not None:
         config = replace(config, seed=args.seed, real=replace(config.real, seed=args.seed))
+    if args.members is not None:
+        config = replace(config, members=args.members)
     simulated = None if args.simulated is None else read_labelled(args.simulated).batch
     plasticc = None
     try:  # the PLAsTiCC classes the real sets lack, and its g, r figures after training
@@ -298,7 +303,8 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
     command = "astrot2 train --model ztf --real REAL_DIR" + (
         " --simulated SIM_FILE" if simulated is not None else "") + (
         f" --init {args.init}" if args.init not in (None, "ztf-plasticc") else "") + (
-        f" --seed {args.seed}" if args.seed is not None else "")
+        f" --seed {args.seed}" if args.seed is not None else "") + (
+        f" --members {args.members}" if args.members is not None else "")
     train_real(labelled.batch, config, out, data_name=args.real.name, simulated=simulated,
                plasticc=plasticc, command=command, device=device)
     if plasticc is not None:
@@ -323,6 +329,8 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
     config = RepresentativeTrainConfig(init=args.init or "lsst-plasticc")
     if args.seed is not None:
         config = replace(config, seed=args.seed)
+    if args.members is not None:
+        config = replace(config, members=args.members)
     plasticc = _plasticc(args)
     simulated, record = None, None
     if args.simulated is not None:
@@ -335,7 +343,8 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
     command = "astrot2 train --model lsst --representative" + (
         " --simulated SIM_FILE" if simulated is not None else "") + (
         f" --init {args.init}" if args.init not in (None, "lsst-plasticc") else "") + (
-        f" --seed {args.seed}" if args.seed is not None else "")
+        f" --seed {args.seed}" if args.seed is not None else "") + (
+        f" --members {args.members}" if args.members is not None else "")
     train_representative(plasticc, config, out, simulated=simulated, simulated_record=record,
                          command=command, device=device)
     from astrot2.calibration import refresh_metrics
@@ -602,6 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --real or --representative: the pre-trained model fine-tuned "
                     "(default: ztf-plasticc, the network trained on PLAsTiCC re-observed as "
                     "ZTF; lsst-plasticc, the network trained on PLAsTiCC)")
+    tr.add_argument("--members", type=positive_int, default=None,
+                    help="with --real or --representative: fine-tune N runs first and teach "
+                    "the compressed network their mean probabilities (default 1: the run "
+                    "itself)")
     tr.set_defaults(func=_cmd_train, needs=_TRAIN)
 
     sm = sub.add_parser("simulate", help="simulate supernova light curves on a survey's "

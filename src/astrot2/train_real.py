@@ -22,6 +22,7 @@ Needs PyTorch (the ``train`` extra).  Deterministic given the seeds.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import tempfile
@@ -69,6 +70,7 @@ from astrot2.runtime import resolve_model
 from astrot2.utils import sha256_file
 
 __all__ = ["FINETUNE_FILE", "FinetuneConfig", "TuneConfig", "calibrate_temperature",
+           "ensemble_teacher",
            "mark_compressed", "network_of", "pretrained", "statistics_extra", "train_real",
            "tune_and_compress", "view_inputs", "widened", "with_statistics", "write_network"]
 
@@ -103,6 +105,13 @@ class TuneConfig:
         Fine-tuning steps of pruning and of centroid fine-tuning.
     seed : int
         Weights, batch order and compression.
+    members : int
+        Fine-tuning runs that teach the compressed network: with more than 1, that many
+        runs (seeds ``seed + 1`` ... ``seed + members``) are fine-tuned first, and the
+        network is then fine-tuned, pruned and clustered on their mean probabilities
+        (knowledge distillation, :func:`ensemble_teacher`) as well as on the labels.
+    distill_alpha : float
+        Weight of the ensemble's soft targets in the loss (the labels' is ``1 - alpha``).
     """
 
     name: str = "ztf"
@@ -119,6 +128,8 @@ class TuneConfig:
     prune_steps: int = 1500
     cluster_steps: int = 600
     seed: int = 0
+    members: int = 1
+    distill_alpha: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -294,20 +305,60 @@ def calibrate_temperature(folder: Path, data: TrainingInputs, fitted_on: dict, l
     return temperature
 
 
+def ensemble_teacher(model: torch.nn.Module, data: TrainingInputs, config: TuneConfig,
+                     device: str, log) -> np.ndarray:
+    """Fine-tune ``config.members`` copies of ``model`` (seeds ``config.seed + 1`` ...,
+    best validation weights each) and return the log of their mean probabilities on the
+    training views: the teacher's logits of :func:`tune_and_compress`."""
+    mean = np.zeros((len(data.y_train), len(CLASSES)))
+    for k in range(config.members):
+        member = copy.deepcopy(model).to(device)
+        seed = config.seed + 1 + k
+        torch.manual_seed(seed)
+        result = fit(_forward(member), list(member.parameters()), data, steps=config.steps,
+                     lr=config.lr, batch_size=config.batch_size, seed=seed,
+                     eval_every=config.eval_every, state=_snapshot(member),
+                     restore=lambda s, m=member: m.load_state_dict(s), device=device,
+                     log=lambda *_: None)
+        mean += _probabilities(member, data, device)
+        log(f"ensemble member {k + 1}/{config.members} (seed {seed}): best validation "
+            f"flat log-loss {result.val_loss:.4f} ({result.seconds:.0f} s)")
+    return np.log(np.clip(mean / config.members, 1e-12, 1.0)).astype(np.float32)
+
+
+def _probabilities(model: torch.nn.Module, data: TrainingInputs, device: str,
+                   batch: int = 8192) -> np.ndarray:
+    """``model``'s class probabilities on the training views (eval mode)."""
+    forward = _forward(model, train=False)
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(data.y_train), batch):
+            logits = forward(torch.from_numpy(data.x_train[i:i + batch]).to(device),
+                             torch.from_numpy(data.extra_train[i:i + batch]).to(device))
+            out.append(torch.softmax(logits, dim=1).double().cpu().numpy())
+    return np.concatenate(out)
+
+
 def tune_and_compress(model: torch.nn.Module, data: TrainingInputs, config: TuneConfig,
                       device: str, log) -> FitResult:
     """Fine-tune ``model`` on ``data`` (best validation weights kept), then prune and
-    cluster it on the CPU."""
+    cluster it on the CPU; with ``config.members > 1`` every step also learns the
+    ensemble's soft targets (:func:`ensemble_teacher`)."""
+    teacher = ensemble_teacher(model, data, config, device, log) \
+        if config.members > 1 else None
+    alpha = config.distill_alpha  # without a teacher, the labels alone
     model.to(device)
     result = fit(_forward(model), list(model.parameters()), data, steps=config.steps,
                  lr=config.lr, batch_size=config.batch_size, seed=config.seed,
+                 teacher=teacher, alpha=alpha,
                  eval_every=config.eval_every, state=_snapshot(model),
                  restore=lambda s: model.load_state_dict(s), device=device, log=log)
     model.to("cpu")
     prune(model, data, sparsity=config.sparsity, steps=config.prune_steps,
-          seed=config.seed, batch_size=config.batch_size, log=log)
+          seed=config.seed, batch_size=config.batch_size, teacher=teacher, alpha=alpha,
+          log=log)
     cluster(model, data, k=config.clusters, steps=config.cluster_steps, seed=config.seed,
-            batch_size=config.batch_size, log=log)
+            batch_size=config.batch_size, teacher=teacher, alpha=alpha, log=log)
     model.eval()
     return result
 
