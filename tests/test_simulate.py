@@ -107,6 +107,30 @@ def test_simulation_is_deterministic_and_sane(sncosmo_dir, pointings):
     assert (a.flux[a.detected] >= 5 * a.flux_err[a.detected] - 1e-9).all()
 
 
+def _assert_same_batch(a, b) -> None:
+    """Two simulated batches hold the same objects, points and labels (NaN = NaN)."""
+    np.testing.assert_array_equal(a.object_id, b.object_id)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
+    for col in ("time", "flux", "flux_err", "band", "detected"):
+        np.testing.assert_array_equal(getattr(a, col), getattr(b, col))
+    assert set(a.extra) == set(b.extra)
+    for key in a.extra:
+        np.testing.assert_array_equal(a.extra[key], b.extra[key])
+
+
+def test_output_is_the_same_whatever_the_number_of_workers(sncosmo_dir, pointings):
+    """Chunks draw from streams of their own: one process or two give the same table, and
+    the first chunk's objects do not depend on how many objects follow."""
+    from astrot2.simulate import CHUNK, simulate
+
+    one = simulate(CHUNK + 20, pointings, seed=6, data_dir=sncosmo_dir, workers=1)
+    two = simulate(CHUNK + 20, pointings, seed=6, data_dir=sncosmo_dir, workers=2)
+    _assert_same_batch(one, two)
+    first = simulate(CHUNK, pointings, seed=6, data_dir=sncosmo_dir)
+    _assert_same_batch(first, one.take(np.arange(CHUNK)))
+    assert len(set(one.extra["template"])) > 5  # the chunks' draws differ
+
+
 def test_cli_writes_a_labelled_table(sncosmo_dir, shared_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ASTROT2_SNCOSMO_DIR", str(sncosmo_dir))
     monkeypatch.setenv("ASTROT2_DATA", str(shared_data))

@@ -153,7 +153,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     check_writable(args.output, "-o")
     config = SimulateConfig(survey=args.survey, limit_mag=args.limit_mag)
     batch = simulate(args.n, _simulation_pointings(args.survey, args.pointings), config,
-                     seed=args.seed)
+                     seed=args.seed, workers=args.workers)
     with atomic_path(args.output) as tmp:
         pq.write_table(batch.to_arrow(), tmp)
     counts = dict(zip(*np.unique(batch.extra["type"].astype(str), return_counts=True),
@@ -632,6 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ztf: the observing log CSV (default $ASTROT2_DATA/surveys/"
                     "ztf_pointings.csv.gz); lsst: PLAsTiCC light curves, NAME_metadata.csv "
                     "beside them (default $ASTROT2_DATA/plasticc/training_set.csv.gz)")
+    sm.add_argument("--workers", type=positive_int, default=None,
+                    help="processes (default: all cores); the output is the same for any")
     sm.set_defaults(func=_cmd_simulate, needs=_SIMULATE)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on its held-out PLAsTiCC split")
