@@ -18,7 +18,8 @@ first detection and since the peak), scikit-learn ``HistGradientBoostingClassifi
 same capped class weights, fixed settings: nothing chosen on the test objects.
 
 Usage: python -m benchmarks.real_sky [--models ztf ztf-plasticc ztf-plasticc+companion]
-[--simulated SIM.parquet] [--split test|validation] [--no-baseline] [--name NAME]
+[--simulated SIM.parquet] [--split test|validation] [--no-baseline] [--ensemble]
+[--name NAME]
 Writes benchmarks/results/real_sky[-NAME].json and docs/figures/real_sky-MODEL.png.
 """
 
@@ -144,6 +145,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+",
                         default=["ztf", "ztf-plasticc", "ztf-plasticc+companion"])
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also score the mean probabilities of the --models (each with "
+                        "the prior applied)")
     parser.add_argument("--simulated", type=Path, default=None,
                         help="simulated light curves (astrot2 simulate) the baseline also "
                         "learns from, as the network did")
@@ -171,6 +175,7 @@ def main() -> None:
                  "classes": type(real)(test, {}).class_counts(),
                  "split_seed": config.seed, "cuts": {}, "models": {}}
     priors = {"flat": as_prior(PRIORS["flat"]), "bts": as_prior(PRIORS["bts"])}
+    mean: dict = {}
     for name in args.models:
         out["models"][name] = {}
         for pname, prior in priors.items():
@@ -179,8 +184,10 @@ def main() -> None:
             res = {}
             for cut, view in views.items():
                 pred = clf.predict(view)
-                res[cut] = scores(y_te, pred.probabilities.astype(np.float64),
-                                  pred.status == "ok")
+                prob = pred.probabilities.astype(np.float64)
+                res[cut] = scores(y_te, prob, pred.status == "ok")
+                mean[pname, cut] = mean.get((pname, cut), 0.0) + prob / len(args.models)
+                mean[cut] = mean.get(cut, True) & (pred.status == "ok")
                 if cut == "peak+5" and pname == "flat" and args.split == "test":
                     top = np.where(pred.status == "ok", pred.probabilities.argmax(1), -1)
                     confusion_png(y_te, top, FIGURES / f"real_sky-{name.replace('+', '-')}.png",
@@ -191,6 +198,12 @@ def main() -> None:
               "bts Ia recall/purity peak+5",
               round(r["bts"]["peak+5"]["snia_recall"], 3),
               round(r["bts"]["peak+5"]["snia_purity_bts_mix"], 3))
+    if args.ensemble:  # classified where every member classified
+        out["models"]["ensemble"] = {
+            pname: {cut: scores(y_te, mean[pname, cut], mean[cut]) for cut in CUTS}
+            for pname in priors}
+        r = out["models"]["ensemble"]
+        print("ensemble flat bal", {c: round(r["flat"][c]["balanced_recall"], 3) for c in CUTS})
     if not args.no_baseline:
         idx = parts["train"][trainable(y[parts["train"]], config.min_objects)]
         train_b = batch.take(idx)

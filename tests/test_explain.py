@@ -64,6 +64,43 @@ def test_cam_decomposes_the_lsst_logits(lsst_classifier, plasticc_sample):
     _check_decomposition(lsst_classifier, plasticc_sample)
 
 
+@pytest.mark.parametrize("suffix", [".onnx", ".t2c"])
+def test_cam_decomposes_a_hidden_head(suffix, plasticc_sample, tmp_path):
+    """A head with a hidden ReLU layer (``head_hidden``: Gemm -> Relu -> Gemm in the
+    ``.onnx`` graph, one FusedGemm in the optimised ``.t2c``): each alert's active hidden
+    units make its head linear, and the CAM still sums back to the logits."""
+    pytest.importorskip("torch")
+    from astrot2.compress.artefact import write_compact
+    from astrot2.model import export_onnx
+    from astrot2.train_real import network_of, widened
+
+    if "lsst" not in shipped_models():
+        pytest.skip("no shipped lsst model")
+    source = shipped_models()["lsst"]
+    network, section = network_of(source)
+    network, section = widened(network, section, section["n_extra"], head_hidden=16)
+    folder = tmp_path / "hidden"
+    shutil.copytree(source, folder)
+    export_onnx(network, str(folder / "model.onnx"))
+    if suffix == ".t2c":
+        write_compact(folder / "model.onnx", folder / "model.t2c")
+        (folder / "model.onnx").unlink()
+    else:
+        (folder / "model.t2c").unlink()
+    doc = json.loads((folder / "manifest.json").read_text())
+    doc["model"] = section
+    doc["onnx"].update(file=f"model{suffix}", sha256=sha256_file(folder / f"model{suffix}"),
+                       kind="compact" if suffix == ".t2c" else "onnx")
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    clf = Classifier.load(folder, threads=1)
+    cm = cam_model(clf.manifest.model_file)
+    assert cm.hidden is not None and cm.hidden[0].shape == (16, 32 + section["n_extra"])
+    _check_decomposition(clf, plasticc_sample)
+    expl = explain(clf, plasticc_sample)  # the mask matters: no single linear head
+    ok = expl.status == "ok"
+    assert np.ptp(expl.bias[ok], axis=0).max() > 1e-3
+
+
 def test_cam_decomposes_the_logits_of_real_ztf_alerts(ztf_model, ztf_alerts):
     """Real ZTF alerts, a ztf model folder (tiny, trained on the PLAsTiCC fixture)."""
     _check_decomposition(Classifier.load(ztf_model, threads=1), ztf_alerts)

@@ -20,6 +20,7 @@ CONFIGS = {
     "lsst": T2Config(n_channels=6, n_extra=4),
     "ztf": T2Config(n_channels=2, n_extra=1),
     "ztf_std_2blocks": T2Config(n_channels=4, n_extra=1, n_blocks=2, n_heads=8),
+    "ztf_hidden_head": T2Config(n_channels=2, n_extra=3, head_hidden=16),
 }
 
 
@@ -61,10 +62,34 @@ def test_cam_sums_to_the_logits(real_inputs):
         torch.testing.assert_close(rebuilt, model(x, extra), rtol=1e-5, atol=1e-5)
 
 
+def test_cam_needs_a_linear_head(real_inputs):
+    from astrot2.errors import ModelError
+
+    x, _ = real_inputs
+    model = T2(T2Config(n_channels=2, n_extra=1, head_hidden=8)).eval()
+    with pytest.raises(ModelError, match="linear head"):
+        model.class_activation_map(x, torch.zeros(len(x), 1))
+
+
+def test_a_manifest_without_head_hidden_is_a_linear_head():
+    """``head_hidden`` came after the first manifests: absent means the linear head, every
+    other size absent is still refused."""
+    from astrot2.errors import ModelError
+
+    section = T2Config(n_extra=2).to_dict()
+    del section["head_hidden"]
+    assert T2Config.from_dict(section) == T2Config(n_extra=2)
+    del section["d_model"]
+    with pytest.raises(ModelError, match="d_model"):
+        T2Config.from_dict(section)
+
+
 #: Every network architecture the runtime loads, as a small model on the real inputs' grid.
 ARCHITECTURES = {
     "T2": lambda: T2(CONFIGS["ztf"]),
     "PatchT2": lambda: PatchT2(T2Config(n_tokens=25, n_channels=8, n_extra=1, n_heads=4), 4),
+    "PatchT2 hidden head": lambda: PatchT2(T2Config(n_tokens=25, n_channels=8, n_extra=1,
+                                                    n_heads=4, head_hidden=16), 4),
 }
 
 
@@ -100,5 +125,7 @@ def test_onnx_matches_pytorch_on_real_inputs(arch, real_inputs, tmp_path):
 def test_config_errors():
     with pytest.raises(ConfigError):
         T2Config(d_model=30, n_heads=16)
+    with pytest.raises(ConfigError, match="head_hidden"):
+        T2Config(head_hidden=-1)
     with pytest.raises(ValueError, match="extra features"):
         T2(T2Config(n_extra=2))(torch.zeros(1, 100, 6))

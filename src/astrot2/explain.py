@@ -9,6 +9,11 @@ and a per-object part (Zhou et al. 2016's CAM, for a 1D sequence):
 where ``h_t`` (shape (n_steps, d)) is the encoder output at grid step ``t`` (the input of
 the graph's pooling node ``ReduceMean``) and ``W`` (n_classes, d + n_extra), ``b`` the head.
 
+A head with a hidden layer (``T2Config.head_hidden``: ``W2 relu(W1 [pooled, extra] + b1) +
+b2``) is linear once each alert's active hidden units are known (the mask ``m`` of ``W1
+[pooled, extra] + b1 > 0``, from the same pooled features): ``W = W2 diag(m) W1`` and ``b =
+W2 (m * b1) + b2``, one per alert, and the split above stays exact.
+
 At explain time the shipped ONNX graph is read with the ``onnx`` package (an extra
 dependency of this module only: ``pip install astrot2[explain]``), the pooling node's input
 is added as a second graph output *in memory*, and ONNX Runtime runs that copy; the
@@ -47,15 +52,33 @@ class CamModel:
     ----------
     session : onnxruntime.InferenceSession
         Outputs ``(logits, features)``; ``features`` has shape (n, n_steps, d).
-    weight : ndarray of float64, shape (n_classes, d + n_extra)
+    weight : ndarray of float64, shape (n_classes, d + n_extra), or (n_classes, n_hidden)
+        with a hidden layer
     bias : ndarray of float64, shape (n_classes,)
     d_model : int
+    hidden : tuple of ndarray, optional
+        The hidden layer's ``W1`` (n_hidden, d + n_extra) and ``b1`` (n_hidden,), before
+        its ReLU; None for a linear head.
     """
 
     session: object
     weight: np.ndarray
     bias: np.ndarray
     d_model: int
+    hidden: tuple[np.ndarray, np.ndarray] | None = None
+
+    def head_of(self, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The linear head (weights (n, n_classes, d + n_extra), bias (n, n_classes)) of
+        each alert, given its pooled features and extra inputs ``pooled`` (n, d +
+        n_extra)."""
+        n = len(pooled)
+        if self.hidden is None:
+            return (np.broadcast_to(self.weight, (n, *self.weight.shape)),
+                    np.broadcast_to(self.bias, (n, len(self.bias))))
+        w1, b1 = self.hidden
+        active = (pooled @ w1.T + b1) > 0  # (n, n_hidden)
+        weight = np.einsum("kh,nh,hj->nkj", self.weight, active, w1)
+        return weight, (active * b1) @ self.weight.T + self.bias
 
 
 class Explanation(NamedTuple):
@@ -79,7 +102,8 @@ class Explanation(NamedTuple):
         Raw ONNX logits (before the temperature).
     extra_contribution : ndarray of float64, shape (n_alerts, n_classes)
         ``W[:, d:] @ extra`` (zeros for a model without extra inputs).
-    bias : ndarray of float64, shape (n_classes,)
+    bias : ndarray of float64, shape (n_alerts, n_classes)
+        The head's bias (the same for every alert with a linear head).
     status : ndarray of object (str), shape (n_alerts,)
         ``"ok"`` or the reject reason.
     companion : ndarray of float64, shape (n_alerts, n_classes), or None
@@ -130,14 +154,15 @@ def _attr(node, name: str, default):
     return default
 
 
-def _find_head(model) -> tuple[object, object, object | None]:
-    """The head ``Gemm``, the pooling ``ReduceMean`` and the ``Concat`` between (or None).
+def _find_head(model) -> tuple[object, object, object | None, object | None]:
+    """The head ``Gemm``, the pooling ``ReduceMean``, the ``Concat`` between (or None) and
+    the hidden layer's ``Gemm`` (or None).
 
     Raises
     ------
     ModelError
         If the graph is not t2's pooled design (``ReduceMean`` over time -> [Concat with
-        extra] -> ``Gemm`` -> logits).
+        extra] -> [``Gemm`` -> ``Relu``] -> ``Gemm`` -> logits).
     """
     graph = model.graph
     made_by = _producers(graph)
@@ -148,6 +173,18 @@ def _find_head(model) -> tuple[object, object, object | None]:
                          f"{getattr(head, 'op_type', None)}: not t2's pooled float design "
                          "(a quantized graph?); explain the float .onnx model it came from")
     node = made_by.get(head.input[0])
+    hidden = None
+    if node is not None and node.op_type == "Relu":
+        hidden = made_by.get(node.input[0])
+        if hidden is None or hidden.op_type != "Gemm":
+            raise ModelError("the dense head's hidden layer is not a Gemm before its Relu: "
+                             "not t2's design")
+    elif node is not None and node.op_type == "FusedGemm":  # ONNX Runtime's Gemm + Relu
+        if _attr(node, "activation", b"").lower() != b"relu":
+            raise ModelError("the dense head's hidden layer is not a ReLU: not t2's design")
+        hidden = node
+    if hidden is not None:
+        node = made_by.get(hidden.input[0])
     concat = None
     if node is not None and node.op_type == "Concat":
         concat = node
@@ -158,7 +195,7 @@ def _find_head(model) -> tuple[object, object, object | None]:
                          "class activation maps need t2's pooled design")
     if _attr(node, "keepdims", 1) != 0:
         raise ModelError("the pooling ReduceMean keeps its axis: not t2's pooled design")
-    return head, node, concat
+    return head, node, concat, hidden
 
 
 def cam_model(file: str | Path, threads: int | None = None) -> CamModel:
@@ -174,11 +211,11 @@ def cam_model(file: str | Path, threads: int | None = None) -> CamModel:
     from onnx import TensorProto, helper, numpy_helper
 
     model = _load_onnx(Path(file))
-    head, pool, concat = _find_head(model)
+    head, pool, concat, hidden = _find_head(model)
     graph = model.graph
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     extra_outputs = [pool.input[0]]
-    for name in head.input[1:3]:
+    for name in [*head.input[1:3], *([] if hidden is None else hidden.input[1:3])]:
         if name not in inits:  # e.g. a dequantised weight: let ONNX Runtime compute it
             extra_outputs.append(name)
     for name in extra_outputs:
@@ -190,18 +227,28 @@ def cam_model(file: str | Path, threads: int | None = None) -> CamModel:
                                   np.float32) for i in session.get_inputs()}
         got = session.run(extra_outputs[1:], feeds)
         values.update(zip(extra_outputs[1:], got, strict=True))
-    weight = np.asarray(values[head.input[1]], dtype=np.float64)
-    if not _attr(head, "transB", 0):
-        weight = weight.T  # (n_classes, d + n_extra)
-    weight = weight * float(_attr(head, "alpha", 1.0))
+    weight, bias = _dense(head, values)
+    layer = None if hidden is None else _dense(hidden, values)
+    width = weight.shape[1] if layer is None else layer[0].shape[1]
+    d_model = width - (0 if concat is None else _extra_width(session))
+    return CamModel(session=session, weight=weight, bias=bias, d_model=int(d_model),
+                    hidden=layer)
+
+
+def _dense(gemm, values: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Weight (out, in) and bias (out,) of a ``Gemm`` node (``alpha``, ``beta`` and
+    ``transB`` applied)."""
+    weight = np.asarray(values[gemm.input[1]], dtype=np.float64)
+    if not _attr(gemm, "transB", 0):
+        weight = weight.T  # (out, in)
+    weight = weight * float(_attr(gemm, "alpha", 1.0))
     bias = np.zeros(weight.shape[0])
-    if len(head.input) > 2 and head.input[2]:
-        bias = np.broadcast_to(np.asarray(values[head.input[2]], dtype=np.float64)
-                               * float(_attr(head, "beta", 1.0)), weight.shape[:1]).copy()
-    if _attr(head, "transA", 0):
+    if len(gemm.input) > 2 and gemm.input[2]:
+        bias = np.broadcast_to(np.asarray(values[gemm.input[2]], dtype=np.float64)
+                               * float(_attr(gemm, "beta", 1.0)), weight.shape[:1]).copy()
+    if _attr(gemm, "transA", 0):
         raise ModelError("the dense head transposes its input (transA): not t2's design")
-    d_model = weight.shape[1] - (0 if concat is None else _extra_width(session))
-    return CamModel(session=session, weight=weight, bias=bias, d_model=int(d_model))
+    return weight, bias
 
 
 def _extra_width(session) -> int:
@@ -269,20 +316,22 @@ def explain(clf, batch: LightCurveBatch, *, check_survey: bool = True) -> Explan
     x, extra = inputs.feeds["x"], inputs.extra
     n, n_steps = x.shape[:2]
     cam = np.zeros((n, len(cm.bias), n_steps))
+    contribution, bias = np.zeros_like(logits), np.zeros_like(logits)
     step = clf.MODEL_BATCH
     for i in range(0, n, step):
         part = {k: v[i:i + step] for k, v in inputs.feeds.items()}
-        h = cm.session.run(None, part)[1]  # (b, T, d): the encoder output
-        cam[i:i + step] = _to_grid(np.einsum("btd,kd->bkt", h.astype(np.float64),
-                                             cm.weight[:, :cm.d_model]), n_steps)
-    contribution = (extra.astype(np.float64) @ cm.weight[:, cm.d_model:].T
-                    if cm.weight.shape[1] > cm.d_model else np.zeros_like(logits))
+        h = cm.session.run(None, part)[1].astype(np.float64)  # (b, T, d): encoder output
+        e = extra[i:i + step].astype(np.float64).reshape(len(h), -1)
+        weight, bias[i:i + step] = cm.head_of(np.column_stack([h.mean(axis=1), e]))
+        cam[i:i + step] = _to_grid(np.einsum("btd,bkd->bkt", h, weight[:, :, :cm.d_model]),
+                                   n_steps)
+        contribution[i:i + step] = np.einsum("bj,bkj->bk", e, weight[:, :, cm.d_model:])
     z, companion = clf.combine(logits, inputs)
     pred = clf.calibrated(z, inputs.status.copy())
     cam[~classified(pred.status)] = np.nan
     return Explanation(cam=cam, probabilities=pred.probabilities.astype(np.float64),
                        gp=inputs.gp, batch=inputs.selected, logits=logits,
-                       extra_contribution=contribution, bias=cm.bias.copy(),
+                       extra_contribution=contribution, bias=bias,
                        status=pred.status, companion=companion)
 
 
@@ -394,7 +443,7 @@ def plot_explanation(expl: Explanation, i: int, path: str | Path, *, n_classes: 
         f"{expl.companion[i, top]:.2f})")
     bars.set_title(f"{heading}\n{names[top]}: t2 logit {expl.logits[i, top]:.2f} = "
                    f"CAM mean {expl.cam[i, top].mean():.2f}\n+ extras "
-                   f"{expl.extra_contribution[i, top]:.2f} + bias {expl.bias[top]:.2f}",
+                   f"{expl.extra_contribution[i, top]:.2f} + bias {expl.bias[i, top]:.2f}",
                    fontsize=8)
     fig.subplots_adjust(left=0.09, right=0.97, top=0.9 if expl.companion is None else 0.86,
                         bottom=0.1)

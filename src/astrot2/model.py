@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -44,6 +45,10 @@ class T2Config:
     n_blocks: int = 1  # encoder blocks
     dropout: float = 0.1
     layer_norm_eps: float = 1e-6
+    head_hidden: int = 0  # hidden units of the head (0: one linear layer)
+
+    #: Sizes added after the first manifests: absent means the behaviour of before.
+    OPTIONAL: ClassVar[dict[str, object]] = {"head_hidden": 0}
 
     def __post_init__(self) -> None:
         for name in ("n_tokens", "n_channels", "n_classes", "d_model", "n_heads", "d_ff",
@@ -53,6 +58,8 @@ class T2Config:
         if self.d_model % self.n_heads:
             raise ConfigError(f"d_model {self.d_model} is not a multiple of n_heads "
                               f"{self.n_heads}")
+        if self.head_hidden < 0:
+            raise ConfigError(f"head_hidden must be >= 0, got {self.head_hidden}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -72,11 +79,11 @@ class T2Config:
             rename from ``n_steps``): nothing is filled with today's defaults.
         """
         names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in section]
+        missing = [n for n in names if n not in section and n not in cls.OPTIONAL]
         if missing:
             raise ModelError(f"{where}: missing settings {missing} of the network; the "
                              "manifest must record every size it was trained with")
-        return cls(**{n: section[n] for n in names})
+        return cls(**{n: section.get(n, cls.OPTIONAL.get(n)) for n in names})
 
 
 def sinusoidal_encoding(n_tokens: int, d_model: int) -> torch.Tensor:
@@ -154,7 +161,11 @@ class T2(nn.Module):
                              persistent=False)
         self.blocks = nn.ModuleList(EncoderBlock(config) for _ in range(config.n_blocks))
         self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.d_model + config.n_extra, config.n_classes)
+        width = config.d_model + config.n_extra
+        if config.head_hidden:  # pooled features and extras mixed before the logits
+            self.hidden = nn.Linear(width, config.head_hidden)
+            width = config.head_hidden
+        self.head = nn.Linear(width, config.n_classes)
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -174,6 +185,8 @@ class T2(nn.Module):
         pooled = features.mean(dim=1)  # (B, d)
         if self.config.n_extra:
             pooled = torch.cat([pooled, extra], dim=1)  # (B, d + E)
+        if self.config.head_hidden:
+            pooled = F.relu(self.hidden(self.drop(pooled)))  # (B, H)
         return self.head(self.drop(pooled))
 
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
@@ -187,7 +200,16 @@ class T2(nn.Module):
         """CAM (B, T, K): per-step contribution to each logit (before bias and extras).
 
         ``cam.mean(dim=1) + extra @ W_extra.T + bias == logits`` (in eval mode).
+
+        Raises
+        ------
+        ModelError
+            The head has a hidden layer (``head_hidden``): the logits are not a sum over
+            steps.
         """
+        if self.config.head_hidden:
+            raise ModelError("class activation maps need a linear head; this network's "
+                             f"head has {self.config.head_hidden} hidden units")
         features = self.forward_features(x)  # (B, T, d)
         w = self.head.weight[:, : self.config.d_model]  # (K, d)
         return features @ w.T  # (B, T, K)

@@ -112,6 +112,9 @@ class TuneConfig:
         (knowledge distillation, :func:`ensemble_teacher`) as well as on the labels.
     distill_alpha : float
         Weight of the ensemble's soft targets in the loss (the labels' is ``1 - alpha``).
+    head_hidden : int
+        With ``statistics``: hidden units of the new head (0: a linear head, as the
+        pre-trained network's), so the statistics can act together, not only added up.
     """
 
     name: str = "ztf"
@@ -130,6 +133,7 @@ class TuneConfig:
     seed: int = 0
     members: int = 1
     distill_alpha: float = 0.7
+    head_hidden: int = 0
 
 
 @dataclass(frozen=True)
@@ -243,18 +247,19 @@ def statistics_extra(extra: np.ndarray, stats: np.ndarray, features: FeatureConf
         np.float32)
 
 
-def widened(model: torch.nn.Module, section: dict, n_extra: int
+def widened(model: torch.nn.Module, section: dict, n_extra: int, head_hidden: int = 0
              ) -> tuple[torch.nn.Module, dict]:
-    """A copy of ``model`` taking ``n_extra`` extra inputs: every weight kept but the
-    head's, which is new (its input grows)."""
+    """A copy of ``model`` taking ``n_extra`` extra inputs (and a head of ``head_hidden``
+    hidden units): every weight kept but the head's, which is new (its input grows)."""
     cfg = T2Config(**{k: v for k, v in section.items() if k in T2Config.__dataclass_fields__})
-    cfg = replace(cfg, n_extra=n_extra)
+    cfg = replace(cfg, n_extra=n_extra, head_hidden=head_hidden)
     wide = PatchT2(cfg, int(section["patch"])) if isinstance(model, PatchT2) else T2(cfg)
     own = wide.state_dict()
     own.update({k: v for k, v in model.state_dict().items()
                 if k in own and own[k].shape == v.shape})
     wide.load_state_dict(own)
-    return wide, {**section, "n_extra": n_extra}
+    return wide, {**section, "n_extra": n_extra,
+                  **({"head_hidden": head_hidden} if head_hidden else {})}
 
 
 def calibrate_temperature(folder: Path, data: TrainingInputs, fitted_on: dict, log) -> float:
@@ -453,7 +458,7 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     features = manifest.features
     if config.statistics:
         features = with_statistics(features, s_tr)
-        model, section = widened(model, section, features.n_extra)
+        model, section = widened(model, section, features.n_extra, config.head_hidden)
     e_tr = statistics_extra(e_tr, s_tr, features)
     val_b = labelled.take(parts["validation"])
     x_va, e_va, s_va, y_va = view_inputs([evaluation_cut(val_b, c) for c in CUTS],

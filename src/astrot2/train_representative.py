@@ -176,7 +176,7 @@ def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainC
     features, extra = manifest.features, {p: arrays[f"extra_{p}"] for p in ("train", "val")}
     if config.statistics:  # the light-curve statistics as extra inputs, a new head
         features = with_statistics(features, arrays["stats_train"])
-        model, section = widened(model, section, features.n_extra)
+        model, section = widened(model, section, features.n_extra, config.head_hidden)
         extra = {p: statistics_extra(extra[p], arrays[f"stats_{p}"], features)
                  for p in extra}
     data = TrainingInputs(arrays["x_train"], extra["train"], arrays["y_train"],
