@@ -145,3 +145,16 @@ def test_members_teach_the_compressed_network(finetuned, tmp_path):
     train_real(real, config, again, data_name="bts", command="astrot2 train ...",
                log=lambda m: 0)
     assert (again / "model.t2c").read_bytes() == (taught / "model.t2c").read_bytes()
+
+
+def test_the_manifest_records_the_simulated_light_curves(finetuned, tmp_path):
+    """``--simulated FILE``: its size, cuts and (from the CLI) sha256 are in the manifest,
+    so the run names the file it needs (here the fixture's own curves stand in for it)."""
+    real, _ = finetuned
+    out = tmp_path / "with_sim"
+    train_real(real, TINY, out, data_name="bts", simulated=real,
+               simulated_record={"file_sha256": "0" * 64}, command="astrot2 train ...",
+               log=lambda m: 0)
+    doc = json.loads((out / "manifest.json").read_text())
+    assert doc["training"]["simulated"] == {"light_curves": real.n_objects,
+                                            "cuts": TINY.n_sim_cuts, "file_sha256": "0" * 64}

@@ -292,7 +292,12 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
         config = replace(config, seed=args.seed, real=replace(config.real, seed=args.seed))
     if args.members is not None:
         config = replace(config, members=args.members)
-    simulated = None if args.simulated is None else read_labelled(args.simulated).batch
+    simulated, record = None, None
+    if args.simulated is not None:
+        from astrot2.utils import sha256_file
+
+        simulated = read_labelled(args.simulated).batch
+        record = {"file_sha256": sha256_file(args.simulated)}
     plasticc = None
     try:  # the PLAsTiCC classes the real sets lack, and its g, r figures after training
         plasticc = _plasticc(args)
@@ -306,7 +311,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
         f" --seed {args.seed}" if args.seed is not None else "") + (
         f" --members {args.members}" if args.members is not None else "")
     train_real(labelled.batch, config, out, data_name=args.real.name, simulated=simulated,
-               plasticc=plasticc, command=command, device=device)
+               plasticc=plasticc, simulated_record=record, command=command, device=device)
     if plasticc is not None:
         from astrot2.calibration import refresh_metrics
 

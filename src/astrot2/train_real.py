@@ -390,6 +390,7 @@ def mark_compressed(out: Path, config: TuneConfig, artefact: dict) -> None:
 def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Path, *,
                data_name: str, simulated: LightCurveBatch | None = None,
                plasticc: LightCurveBatch | None = None,
+               simulated_record: dict | None = None,
                command: str = "", device: str = "cpu", log=print) -> dict:
     """Fine-tune ``config.init`` on ``labelled`` and write a compressed model folder.
 
@@ -411,6 +412,9 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
     plasticc : LightCurveBatch, optional
         The PLAsTiCC training set: its train objects of ``config.plasticc_classes`` are
         added, re-observed as ZTF alerts; never used for validation.
+    simulated_record : dict, optional
+        What the manifest says of the simulated file besides its size (e.g. its sha256
+        and the command that made it).
     command : str
         The command line that re-creates the run, for the manifest.
     device : str
@@ -492,6 +496,9 @@ def train_real(labelled: LightCurveBatch, config: FinetuneConfig, out: str | Pat
                   "class_weight": {c.name: float(w) for c, w in
                                    zip(CLASSES, weights, strict=True)},
                   "views": len(y_tr),
+                  **({} if simulated is None else {"simulated": {
+                      "light_curves": simulated.n_objects, "cuts": config.n_sim_cuts,
+                      **(simulated_record or {})}}),
                   "seconds": round(time.perf_counter() - start, 1)},
         metrics={"validation_loss_before_compression": result.val_loss})
     mark_compressed(out, config, artefact)
