@@ -186,7 +186,7 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
         Classifier.load(spec)
 
 
-@pytest.mark.parametrize("name", ["lsst-plasticc", "ztf-plasticc"])
+@pytest.mark.parametrize("name", ["lsst", "lsst-plasticc", "ztf-plasticc"])
 def test_shipped_models_carry_a_verified_opt_in_companion(name):
     from astrot2.runtime import Classifier, shipped_models
 
@@ -200,3 +200,6 @@ def test_shipped_models_carry_a_verified_opt_in_companion(name):
                                                 clf.manifest.n_extra)
     fit = section["validation_flat_log_loss"]
     assert fit["combined"] < min(fit["t2"], fit["companion"])
+    if (clf.manifest.model_file.parent / "representative_config.json").is_file():
+        # a representative run's companion learned and was combined on its views too
+        assert "representative/whole" in section["fitted_on"]["views"]

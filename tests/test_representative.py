@@ -15,7 +15,9 @@ from astrot2.gp import GPConfig, fit_gp
 from astrot2.io import read_file
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.representative import (
+    REPRESENTATIVE_FILE,
     RepresentativeConfig,
+    folder_config,
     representative_training,
     representative_views,
 )
@@ -127,3 +129,14 @@ def test_shipped_lsst_split_is_disjoint():
     parts = [set(map(str, split[k])) for k in ("train", "validation", "test")]
     assert all(parts)
     assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+
+
+def test_folder_config_reads_the_run_settings(tmp_path):
+    """A representative run's folder says how its views were made (the companion fit
+    rebuilds them from it); a folder without the file has none."""
+    shipped = resolve_model("lsst")
+    config = folder_config(shipped)
+    doc = json.loads((shipped / REPRESENTATIVE_FILE).read_text())["representative"]
+    assert config is not None and config.n_train == doc["n_train"]
+    assert config.redshift == RedshiftConfig(**doc["redshift"])
+    assert folder_config(tmp_path) is None

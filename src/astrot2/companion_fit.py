@@ -189,7 +189,12 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
     from astrot2.classes import CLASSES, class_index
     from astrot2.manifest import rewrite_manifest
     from astrot2.metrics import weighted_log_loss
-    from astrot2.recipe import split_indices, split_views, training_views
+    from astrot2.recipe import split_indices, split_views, training_settings, training_views
+    from astrot2.representative import (
+        folder_config,
+        representative_training,
+        representative_views,
+    )
     from astrot2.runtime import Classifier
 
     ref = ModelRef.parse(model)
@@ -203,6 +208,14 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         train_views += [without_redshift(v) for v in train_views]
         val.update({f"{k}_without_photoz": (without_redshift(v), y)
                     for k, (v, y) in list(val.items())})
+    rep = folder_config(folder)
+    if rep is not None:  # a representative run: its representative views too
+        augment_config = training_settings(folder).augment
+        part = batch.take(split_indices(batch, folder, "train"))
+        train_views += representative_training(part, m.gp, augment_config, rep)
+        part = batch.take(split_indices(batch, folder, "validation"))
+        val.update({f"representative/{k}": v for k, v in representative_views(
+            part, m.gp, augment_config, rep, "validation").items()})
     y_tr = y_all[split_indices(batch, folder, "train")]
     x_tr, _, ok_tr = _views_features(clf, train_views, with_logits=False)
     x_train = np.concatenate(x_tr)

@@ -22,7 +22,9 @@ Torch-free: the benchmarks and ``astrot2 evaluate`` use the same views.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -38,8 +40,12 @@ from astrot2.classes import class_index
 from astrot2.gp import GPConfig, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 
-__all__ = ["RepresentativeConfig", "alert_copies", "representative_copies",
-           "representative_training", "representative_views"]
+__all__ = ["REPRESENTATIVE_FILE", "RepresentativeConfig", "alert_copies", "folder_config",
+           "representative_copies", "representative_training", "representative_views"]
+
+#: A representative run's settings inside its model folder (``astrot2 train --model lsst
+#: --representative``): its ``representative`` section is the :class:`RepresentativeConfig`.
+REPRESENTATIVE_FILE = "representative_config.json"
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,16 @@ class RepresentativeConfig:
     n_validation: int = 2
     no_photoz: float = 0.5
     seed: int = 0
+
+
+def folder_config(folder: str | Path) -> RepresentativeConfig | None:
+    """The :class:`RepresentativeConfig` a model folder was fine-tuned with (its
+    :data:`REPRESENTATIVE_FILE`), None for a folder without representative views."""
+    path = Path(folder) / REPRESENTATIVE_FILE
+    if not path.is_file():
+        return None
+    section = dict(json.loads(path.read_text())["representative"])
+    return RepresentativeConfig(redshift=RedshiftConfig(**section.pop("redshift")), **section)
 
 
 #: Seed offset of each split's representative copies.

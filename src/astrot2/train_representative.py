@@ -39,6 +39,7 @@ from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import write_manifest
 from astrot2.recipe import split_indices, training_settings
 from astrot2.representative import (
+    REPRESENTATIVE_FILE,
     RepresentativeConfig,
     alert_copies,
     representative_training,
@@ -59,9 +60,6 @@ from astrot2.train_real import (
 from astrot2.utils import sha256_file
 
 __all__ = ["REPRESENTATIVE_FILE", "RepresentativeTrainConfig", "train_representative"]
-
-#: This run's settings inside the model folder.
-REPRESENTATIVE_FILE = "representative_config.json"
 
 
 @dataclass(frozen=True)
