@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["lsst-plasticc", "lsst"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--copies", type=int, default=4, help="the alerts repeated")
+    parser.add_argument("--name", default=None, help="results file suffix")
     args = parser.parse_args(argv)
     root = data_dir()
     if root is None:
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
            "ratio_to_first": {name: rates[name] / rates[first] for name in rates},
            "seconds": times}
     print({k: round(v) for k, v in rates.items()})
-    write_result("lsst_throughput", out)
+    write_result(f"lsst_throughput{'-' + args.name if args.name else ''}", out)
     return 0
 
 
