@@ -36,7 +36,7 @@ def tuned(tmp_path_factory, fixtures):
 def test_writes_a_compressed_loadable_model_with_statistics_inputs(tuned):
     sample, parent, out = tuned
     clf = Classifier.load(out, threads=1)
-    assert clf.name == "lsst@0.2.0"
+    assert clf.name == "lsst@0.3.0"
     assert clf.manifest.features.use_statistics
     base = Classifier.load(parent, threads=1).manifest.n_extra
     assert clf.manifest.n_extra == base + 2 * len(clf.manifest.features.statistics_center)

@@ -75,11 +75,14 @@ class RepresentativeTrainConfig(TuneConfig):
     """
 
     name: str = "lsst"
+    version: str = "0.3.0"
     init: str = "lsst-plasticc"
     steps: int = 3000
     lr: float = 1e-3
     sparsity: float = 0.40  # 0.35 (as ztf) gave 12,191 B with the statistics head
-    representative: RepresentativeConfig = field(default_factory=RepresentativeConfig)
+    # 8 representative copies per train object (0.2: 4): validation NLL 1.429 -> 1.376
+    representative: RepresentativeConfig = field(
+        default_factory=lambda: RepresentativeConfig(n_train=8))
 
 
 #: The representative validation views, in the order their inputs are stacked.
