@@ -175,7 +175,8 @@ def main() -> None:
                  "classes": type(real)(test, {}).class_counts(),
                  "split_seed": config.seed, "cuts": {}, "models": {}}
     priors = {"flat": as_prior(PRIORS["flat"]), "bts": as_prior(PRIORS["bts"])}
-    mean: dict = {}
+    mean: dict = {}  # (prior, cut) -> the models' mean probabilities
+    all_ok: dict = {}  # cut -> classified by every model
     for name in args.models:
         out["models"][name] = {}
         for pname, prior in priors.items():
@@ -187,7 +188,7 @@ def main() -> None:
                 prob = pred.probabilities.astype(np.float64)
                 res[cut] = scores(y_te, prob, pred.status == "ok")
                 mean[pname, cut] = mean.get((pname, cut), 0.0) + prob / len(args.models)
-                mean[cut] = mean.get(cut, True) & (pred.status == "ok")
+                all_ok[cut] = all_ok.get(cut, True) & (pred.status == "ok")
                 if cut == "peak+5" and pname == "flat" and args.split == "test":
                     top = np.where(pred.status == "ok", pred.probabilities.argmax(1), -1)
                     confusion_png(y_te, top, FIGURES / f"real_sky-{name.replace('+', '-')}.png",
@@ -200,7 +201,7 @@ def main() -> None:
               round(r["bts"]["peak+5"]["snia_purity_bts_mix"], 3))
     if args.ensemble:  # classified where every member classified
         out["models"]["ensemble"] = {
-            pname: {cut: scores(y_te, mean[pname, cut], mean[cut]) for cut in CUTS}
+            pname: {cut: scores(y_te, mean[pname, cut], all_ok[cut]) for cut in CUTS}
             for pname in priors}
         r = out["models"]["ensemble"]
         print("ensemble flat bal", {c: round(r["flat"][c]["balanced_recall"], 3) for c in CUTS})

@@ -141,6 +141,15 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
+def ensemble_logits(logits: list[np.ndarray]) -> np.ndarray:
+    """Logits of an ensemble: the log of its members' mean class probabilities (one
+    member: its own logits), float32, shape (n, n_classes)."""
+    if len(logits) == 1:
+        return logits[0]
+    mean = np.mean([softmax(z) for z in logits], axis=0)
+    return np.log(np.maximum(mean, 1e-30)).astype(np.float32)
+
+
 def negative_log_likelihood(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0
                             ) -> float:
     """Mean negative log-likelihood of labels ``y`` under ``softmax(logits / T)``."""

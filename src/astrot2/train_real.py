@@ -54,6 +54,7 @@ from astrot2.features import (
 from astrot2.gp import fit_gp
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest, write_manifest
+from astrot2.metrics import ensemble_logits
 from astrot2.model import T2, PatchT2, T2Config, export_onnx
 from astrot2.realsky import (
     CUTS,
@@ -314,34 +315,40 @@ def ensemble_teacher(model: torch.nn.Module, data: TrainingInputs, config: TuneC
                      device: str, log) -> np.ndarray:
     """Fine-tune ``config.members`` copies of ``model`` (seeds ``config.seed + 1`` ...,
     best validation weights each) and return the log of their mean probabilities on the
-    training views: the teacher's logits of :func:`tune_and_compress`."""
-    mean = np.zeros((len(data.y_train), len(CLASSES)))
+    training views (:func:`astrot2.metrics.ensemble_logits`): the teacher's logits of
+    :func:`tune_and_compress`."""
+    logits = []
     for k in range(config.members):
-        member = copy.deepcopy(model).to(device)
+        member = copy.deepcopy(model)
         seed = config.seed + 1 + k
         torch.manual_seed(seed)
-        result = fit(_forward(member), list(member.parameters()), data, steps=config.steps,
-                     lr=config.lr, batch_size=config.batch_size, seed=seed,
-                     eval_every=config.eval_every, state=_snapshot(member),
-                     restore=lambda s, m=member: m.load_state_dict(s), device=device,
-                     log=lambda *_: None)
-        mean += _probabilities(member, data, device)
+        result = _fine_tune(member, data, config, device, seed, log=lambda *_: None)
+        logits.append(_train_logits(member, data, device))
         log(f"ensemble member {k + 1}/{config.members} (seed {seed}): best validation "
             f"flat log-loss {result.val_loss:.4f} ({result.seconds:.0f} s)")
-    return np.log(np.clip(mean / config.members, 1e-12, 1.0)).astype(np.float32)
+    return ensemble_logits(logits)
 
 
-def _probabilities(model: torch.nn.Module, data: TrainingInputs, device: str,
-                   batch: int = 8192) -> np.ndarray:
-    """``model``'s class probabilities on the training views (eval mode)."""
+def _fine_tune(model: torch.nn.Module, data: TrainingInputs, config: TuneConfig, device: str,
+               seed: int, log, teacher: np.ndarray | None = None) -> FitResult:
+    """Adam on ``data`` with ``config``'s steps (best validation weights kept), on
+    ``device``; distilled from ``teacher`` logits if given."""
+    model.to(device)
+    return fit(_forward(model), list(model.parameters()), data, steps=config.steps,
+               lr=config.lr, batch_size=config.batch_size, seed=seed, teacher=teacher,
+               alpha=config.distill_alpha, eval_every=config.eval_every,
+               state=_snapshot(model), restore=model.load_state_dict, device=device, log=log)
+
+
+def _train_logits(model: torch.nn.Module, data: TrainingInputs, device: str,
+                  batch: int = 8192) -> np.ndarray:
+    """``model``'s logits on the training views (eval mode)."""
     forward = _forward(model, train=False)
-    out = []
     with torch.no_grad():
-        for i in range(0, len(data.y_train), batch):
-            logits = forward(torch.from_numpy(data.x_train[i:i + batch]).to(device),
-                             torch.from_numpy(data.extra_train[i:i + batch]).to(device))
-            out.append(torch.softmax(logits, dim=1).double().cpu().numpy())
-    return np.concatenate(out)
+        return np.concatenate([forward(
+            torch.from_numpy(data.x_train[i:i + batch]).to(device),
+            torch.from_numpy(data.extra_train[i:i + batch]).to(device)).cpu().numpy()
+            for i in range(0, len(data.y_train), batch)])
 
 
 def tune_and_compress(model: torch.nn.Module, data: TrainingInputs, config: TuneConfig,
@@ -352,12 +359,7 @@ def tune_and_compress(model: torch.nn.Module, data: TrainingInputs, config: Tune
     teacher = ensemble_teacher(model, data, config, device, log) \
         if config.members > 1 else None
     alpha = config.distill_alpha  # without a teacher, the labels alone
-    model.to(device)
-    result = fit(_forward(model), list(model.parameters()), data, steps=config.steps,
-                 lr=config.lr, batch_size=config.batch_size, seed=config.seed,
-                 teacher=teacher, alpha=alpha,
-                 eval_every=config.eval_every, state=_snapshot(model),
-                 restore=lambda s: model.load_state_dict(s), device=device, log=log)
+    result = _fine_tune(model, data, config, device, config.seed, log, teacher)
     model.to("cpu")
     prune(model, data, sparsity=config.sparsity, steps=config.prune_steps,
           seed=config.seed, batch_size=config.batch_size, teacher=teacher, alpha=alpha,

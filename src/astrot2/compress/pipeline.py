@@ -320,7 +320,7 @@ def _student_data(ctx: _Context) -> tuple[object, np.ndarray]:
 def _ensemble_logits(ctx: _Context, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
     """The teachers' logits for model inputs: the parent's alone, or the log of the mean
     class probabilities of all the teachers."""
-    from astrot2.metrics import softmax
+    from astrot2.metrics import ensemble_logits
     from astrot2.sessions import onnx_session
 
     logits = []
@@ -329,10 +329,7 @@ def _ensemble_logits(ctx: _Context, x: np.ndarray, extra: np.ndarray) -> np.ndar
         logits.append(np.concatenate([
             teacher.run(None, _feeds(teacher, x[i:i + 512], extra[i:i + 512]))[0]
             for i in range(0, len(x), 512)]))
-    if len(logits) == 1:
-        return logits[0]
-    mean = np.mean([softmax(z) for z in logits], axis=0)
-    return np.log(np.maximum(mean, 1e-30)).astype(np.float32)
+    return ensemble_logits(logits)
 
 
 #: Methods whose model file is the compact artefact.
