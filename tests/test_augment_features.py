@@ -115,3 +115,49 @@ def test_without_redshift_turns_the_photoz_inputs_to_unknown(sample):
     _, extra_bare, _, _ = prepare(bare, GPConfig(), config)
     np.testing.assert_array_equal(extra_bare[:, 0], extra[:, 0])
     assert (extra_bare[:, 1:] == 0).all() and (extra[:, 3] == 1).all()
+
+
+def test_gp_summary_features_of_a_known_shape():
+    """A Gaussian pulse seen every 4 days in g and r (60 points, under the GP's cap; r
+    twice as bright, both peaking at day 60, sigma 10 d) at photo-z 0.1: the GP features
+    read its shape back."""
+    from astrot2.features import GP_EPOCHS, gp_summary_features, gp_summary_names
+    from astrot2.gp import GPConfig
+    from astrot2.lightcurves import LightCurveBatch
+    from astrot2.photometry import distance_modulus
+    from astrot2.surveys import get_survey
+
+    lsst = get_survey("lsst")
+    t = np.arange(0.0, 120.0, 4.0)
+    pulse = 1000.0 * np.exp(-0.5 * ((t - 60.0) / 10.0) ** 2)
+    g, r = lsst.bands.index("g"), lsst.bands.index("r")
+    flux = np.concatenate([0.5 * pulse, pulse])
+    batch = LightCurveBatch.from_observations(
+        lsst, ["a"], ["o"], owner=np.zeros(2 * len(t), dtype=int),
+        time=np.concatenate([t, t]), flux=flux, flux_err=np.full(2 * len(t), 5.0),
+        band=np.repeat(np.array([g, r], dtype=np.int8), len(t)),
+        detected=flux > 25.0,
+        metadata={"hostgal_photoz": np.array([0.1]), "hostgal_photoz_err": np.array([0.01]),
+                  "mwebv": np.array([0.0])})
+    gp = fit_gp(batch, GPConfig(n_steps=400))
+    names = gp_summary_names(("g", "r"), luminosity=True)
+    row = dict(zip(names, gp_summary_features(batch, gp, ("g", "r"), True)[0].astype(float),
+                   strict=True))
+    half = 10.0 * np.sqrt(2.0 * np.log(2.0))  # 50 % width of the pulse on each side
+    assert row["gp_rise_50"] == pytest.approx(half, abs=1.0)
+    assert row["gp_fall_50"] == pytest.approx(half, abs=1.0)
+    assert row["gp_rise_20"] == pytest.approx(10.0 * np.sqrt(2.0 * np.log(5.0)), abs=1.0)
+    assert row["r_gp_p0"] == pytest.approx(1.0) and row["g_gp_p0"] == pytest.approx(0.5, abs=0.02)
+    assert row["r_gp_p20"] == pytest.approx(np.exp(-2.0), abs=0.03)  # 20 d = 2 sigma later
+    assert abs(row["g_gp_peak_delay"]) < 1.0 and abs(row["r_gp_peak_delay"]) < 1.0
+    assert row["gp_peak_to_last"] == pytest.approx(56.0, abs=1.0)
+    mu = float(distance_modulus(np.array([0.1]))[0])
+    assert row["gp_peak_absolute_mag"] == pytest.approx(27.5 - 2.5 * np.log10(1000.0) - mu,
+                                                        abs=0.05)
+    assert row["gp_rest_fall_50"] == pytest.approx(row["gp_fall_50"] / 1.1)
+    assert len(names) == 2 * len(GP_EPOCHS) + 2 + 10
+    # without a photo-z the luminosity columns are missing, not zero
+    from astrot2.augment import without_redshift
+
+    no_z = gp_summary_features(without_redshift(batch), gp, ("g", "r"), True)[0]
+    assert np.isnan(no_z[-3:]).all() and np.isfinite(no_z[:-3]).all()

@@ -11,6 +11,7 @@ import pytest
 from astrot2.companion import (
     COMPANION_FILE,
     Combination,
+    companion_feature_names,
     feature_names,
     summary_features,
 )
@@ -110,7 +111,7 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
     combination has its own calibration and metrics."""
     pytest.importorskip("sklearn")
     from astrot2.calibration import calibrate_model, write_calibration
-    from astrot2.companion_fit import fit_companion
+    from astrot2.companion_fit import CompanionConfig, fit_companion
     from astrot2.evaluate import evaluate_model
     from astrot2.features import prepare
     from astrot2.io.plasticc import read_plasticc
@@ -125,7 +126,10 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
     with pytest.raises(ModelError, match="no feature companion"):
         Classifier.load(spec)
     write_calibration(folder, {"method": "temperature_scaling", "temperature": 1.5})
-    section = fit_companion(folder, sample, log=lambda *_: None)
+    section = fit_companion(folder, sample, CompanionConfig(feature_set="points+gp"),
+                            log=lambda *_: None)
+    assert section["feature_set"] == "points+gp" and "gp_rise_50" in section["features"]
+    assert "gp_peak_absolute_mag" not in section["features"]  # ztf reads no brightness
     assert (folder / COMPANION_FILE).is_file() and section["onnx_vs_sklearn_max_abs_diff"] < 1e-5
     doc = json.loads((folder / "manifest.json").read_text())
     assert doc["calibration"]["temperature"] == 1.5  # the network's, untouched
@@ -142,8 +146,8 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
     ok = pred.status == "ok"
     assert ok.sum() > 10
     network, _ = alone.scores(view, check_survey=False)
-    _, extra, selected, _ = prepare(view, clf.manifest.gp, clf.manifest.features)
-    prob_c = clf.companion.probabilities(selected, extra)
+    _, extra, selected, gp = prepare(view, clf.manifest.gp, clf.manifest.features)
+    prob_c = clf.companion.probabilities(selected, extra, gp)
     c = section["combination"]
     x = (np.log1p(np.diff(selected.offsets)) - c["center"])[:, None]
     want = softmax_t((c["t2"] + c["t2_slope"] * x) * network
@@ -196,10 +200,28 @@ def test_shipped_models_carry_a_verified_opt_in_companion(name):
     clf = Classifier.load(f"{name}+companion", threads=1)
     section = clf.manifest.raw["companion"]
     assert section["onnx_vs_sklearn_max_abs_diff"] <= 1e-5
-    assert section["features"] == feature_names(clf.manifest.features.bands,
-                                                clf.manifest.n_extra)
+    assert section["features"] == companion_feature_names(
+        clf.manifest.features, clf.manifest.n_extra, section.get("feature_set", "points"))
     fit = section["validation_flat_log_loss"]
     assert fit["combined"] < min(fit["t2"], fit["companion"])
     if (clf.manifest.model_file.parent / "representative_config.json").is_file():
         # a representative run's companion learned and was combined on its views too
         assert "representative/whole" in section["fitted_on"]["views"]
+
+
+def test_companion_feature_sets():
+    """Only the known feature sets: a config naming another is refused at once; the GP
+    set adds the luminosity columns only for a network reading brightness and photo-z."""
+    from astrot2.companion_fit import CompanionConfig
+    from astrot2.errors import ConfigError
+    from astrot2.features import FeatureConfig
+
+    with pytest.raises(ConfigError, match="feature_set"):
+        CompanionConfig(feature_set="gp")
+    lsst = FeatureConfig()
+    ztf = FeatureConfig(bands=("g", "r"), use_brightness=False, use_redshift=False)
+    assert companion_feature_names(lsst, 4, "points") == feature_names(lsst.bands, 4)
+    with_gp = companion_feature_names(lsst, 4, "points+gp")
+    assert with_gp[:len(feature_names(lsst.bands, 4))] == feature_names(lsst.bands, 4)
+    assert "gp_peak_absolute_mag" in with_gp
+    assert "gp_peak_absolute_mag" not in companion_feature_names(ztf, 0, "points+gp")

@@ -178,3 +178,28 @@ def test_a_shipped_name_is_the_shipped_model_whatever_the_current_folder(tmp_pat
     shutil.copytree(shipped_models()["ztf"], model)
     assert resolve_model(str(model)) == model
     assert resolve_model(model / "manifest.json") == model  # the folder of a manifest
+
+
+def test_an_overflowing_light_curve_still_gets_a_valid_row(shipped_ztf):
+    """A flux of -1.8e308 overflows the GP to -inf (found by tests/test_properties.py): the
+    inputs stay finite and the row sums to 1; and a non-finite output is flagged even
+    where the model re-weights to its training prior (the shipped ``ztf`` does)."""
+    from astrot2.lightcurves import LightCurveBatch
+    from astrot2.surveys import get_survey
+
+    clf = Classifier.load(shipped_ztf, threads=1)
+    ztf = get_survey("ztf")
+    batch = LightCurveBatch.from_observations(
+        ztf, ["a0"], ["o0"], owner=np.zeros(8, dtype=int),
+        time=np.array([59000.0] * 5 + [59001.0, 59002.0, 59003.0]),
+        flux=np.array([0.0, 0.0, -1.79769313e308, 0.0, 0.0, 0.0, 0.0, 0.0]),
+        flux_err=np.ones(8), band=np.array([0, 0, 1, 0, 1, 0, 0, 0], dtype=np.int8),
+        detected=np.zeros(8, dtype=bool))
+    inputs = clf.model_inputs(batch)
+    assert all(np.isfinite(v).all() for v in inputs.feeds.values())
+    pred = clf.predict(batch)
+    assert pred.status[0] in ("ok", "gp_fallback", "gp_max_iter")
+    assert pred.probabilities[0].sum() == pytest.approx(1.0, abs=1e-5)
+    status = np.array(["gp_fallback"], dtype=object)
+    flagged = clf.calibrated(np.full((1, 14), np.nan), status)
+    assert flagged.status[0] == "non_finite_output" and flagged.probabilities.sum() == 0.0

@@ -7,10 +7,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from astrot2.augment import distance_modulus
 from astrot2.cli import main
 from astrot2.io.labelled import read_labelled
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.photometry import distance_modulus
 
 sncosmo = pytest.importorskip("sncosmo")
 

@@ -387,8 +387,9 @@ def _cmd_companion(args: argparse.Namespace) -> int:
     from astrot2.companion_fit import CompanionConfig, fit_companion
 
     batch = _plasticc(args)
-    section = fit_companion(_model_ref(args), batch, CompanionConfig(max_iter=args.max_iter),
-                            write=not args.dry_run)
+    config = CompanionConfig(max_iter=args.max_iter, max_leaf_nodes=args.max_leaf_nodes,
+                             feature_set=args.features)
+    section = fit_companion(_model_ref(args), batch, config, write=not args.dry_run)
     print(json.dumps({k: v for k, v in section.items() if k != "features"}, indent=2))
     return 0
 
@@ -492,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``astrot2`` command."""
     from astrot2 import __version__
     from astrot2.classes import CLASSES
+    from astrot2.companion import FEATURE_SETS
     from astrot2.companion_fit import CompanionConfig
     from astrot2.io import FORMATS
 
@@ -661,6 +663,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="data folder for the PLAsTiCC files (default: the cache)")
     cp.add_argument("--max-iter", type=positive_int, default=CompanionConfig.max_iter,
                     help="boosting iterations at most (early stopping on validation)")
+    cp.add_argument("--max-leaf-nodes", type=positive_int,
+                    default=CompanionConfig.max_leaf_nodes, help="leaves of each tree")
+    cp.add_argument("--features", choices=FEATURE_SETS, default=CompanionConfig.feature_set,
+                    help="points: statistics of the raw points; points+gp: also the GP's "
+                    "colours, timescales and (models reading host photo-z) peak luminosity")
     cp.add_argument("--dry-run", action="store_true",
                     help="report only; leave the model folder unchanged")
     cp.set_defaults(func=_cmd_companion, needs=_COMPANION)

@@ -19,7 +19,11 @@ latency budget); the companion adds a few hundred KB and a tree-ensemble pass.
 The companion sees only what its network sees: the model's bands, statistics relative to
 the light curve's own peak (scale-free), and the network's extra inputs (brightness and
 host photo-z only where the network uses them), so a ``ztf`` companion, like ``ztf``, ignores
-PLAsTiCC's absolute brightness.  It is trained on the network's own training views (the
+PLAsTiCC's absolute brightness.  Two feature sets (:data:`FEATURE_SETS`, recorded in the
+section): the raw points' statistics alone ("points", the first companions), or those and
+the GP's shape around its peak ("points+gp": colours at four epochs, rise and fall times,
+per-band peak delays, and, for a network reading brightness and photo-z, the peak absolute
+magnitude and rest-frame timescales, avocado's strongest features).  It is trained on the network's own training views (the
 ``train`` objects of ``split.json``, augmented and re-observed copies as in training; for a
 network with host photo-z inputs, every view also without it, as real alerts come), stored
 as ONNX (``companion.onnx``, sha256 in the manifest's ``companion`` section) and run by ONNX
@@ -35,29 +39,86 @@ from pathlib import Path
 import numpy as np
 
 from astrot2.errors import ModelError
-from astrot2.features import feature_names, summary_features
+from astrot2.features import (
+    FeatureConfig,
+    feature_names,
+    gp_summary_features,
+    gp_summary_names,
+    summary_features,
+)
+from astrot2.gp import GPResult
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.sessions import onnx_session
 from astrot2.utils import sha256_file
 
-__all__ = ["COMPANION_FILE", "Combination", "Companion", "feature_names", "onnx_probabilities",
-           "summary_features"]
+__all__ = [
+    "COMPANION_FILE",
+    "FEATURE_SETS",
+    "Combination",
+    "Companion",
+    "companion_feature_names",
+    "companion_features",
+    "feature_names",
+    "onnx_probabilities",
+    "summary_features",
+]
 
 #: File name of the companion inside a model folder.
 COMPANION_FILE = "companion.onnx"
+#: The companion's feature sets: the raw points' statistics (:func:`summary_features`,
+#: the first companions, and a section without ``feature_set``), and those followed by the
+#: GP's shape around its peak (:func:`astrot2.features.gp_summary_features`).
+FEATURE_SETS = ("points", "points+gp")
+
+
+def _luminosity(features: FeatureConfig) -> bool:
+    """Whether a companion may read absolute brightness: only where its network does."""
+    return features.use_brightness and features.use_redshift
+
+
+def companion_feature_names(features: FeatureConfig, n_extra: int, feature_set: str
+                            ) -> list[str]:
+    """Names of the columns of :func:`companion_features`."""
+    names = feature_names(features.bands, n_extra)
+    if feature_set == "points+gp":
+        names += gp_summary_names(features.bands, _luminosity(features))
+    return names
+
+
+def companion_features(selected: LightCurveBatch, extra: np.ndarray, gp: GPResult,
+                       features: FeatureConfig, feature_set: str) -> np.ndarray:
+    """The companion's inputs (float32, NaN for missing values): :func:`summary_features`
+    and, for ``feature_set`` "points+gp", :func:`astrot2.features.gp_summary_features`.
+
+    Parameters
+    ----------
+    selected, extra, gp
+        The network's band-selected light curves, extra inputs and GP fits
+        (:func:`astrot2.features.prepare`).
+    features : FeatureConfig
+        The network's.
+    feature_set : str
+        One of :data:`FEATURE_SETS`.
+    """
+    points = summary_features(selected, extra, features.bands)
+    if feature_set == "points":
+        return points
+    return np.column_stack([points, gp_summary_features(
+        selected, gp, features.bands, _luminosity(features))])
 
 
 class Companion:
     """A loaded, verified companion: ONNX Runtime session and combination weights."""
 
-    def __init__(self, session, section: dict) -> None:
+    def __init__(self, session, section: dict, features: FeatureConfig) -> None:
         self.session = session
         self.section = section
         self.combination = Combination(**section["combination"])
-        self.bands = tuple(section["bands"])
+        self.features = features
+        self.feature_set = section.get("feature_set", "points")
 
     @classmethod
-    def load(cls, folder: Path, section: dict, n_extra: int,
+    def load(cls, folder: Path, section: dict, features: FeatureConfig, n_extra: int,
              threads: int | None = None) -> Companion:
         """Load ``folder / section['file']``, checking its sha256 against ``section``.
 
@@ -67,6 +128,8 @@ class Companion:
             The model folder.
         section : dict
             The manifest's ``companion`` section.
+        features : FeatureConfig
+            The network's (the companion reads its bands and extra inputs).
         n_extra : int
             The network's extra inputs (part of the companion's features).
         threads : int, optional
@@ -76,16 +139,18 @@ class Companion:
         ------
         ModelError
             Missing or modified file, malformed section, features other than this
-            version's :func:`summary_features`, or ONNX Runtime refusing it.
+            version's :func:`companion_features`, or ONNX Runtime refusing it.
         """
         try:
             file = folder / section["file"]
             sha = section["sha256"]
             Combination(**section["combination"])
-            tuple(section["bands"])
+            feature_set = section.get("feature_set", "points")
+            if feature_set not in FEATURE_SETS or tuple(section["bands"]) != features.bands:
+                raise ValueError(f"feature set {feature_set!r}, bands {section['bands']}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{folder}: malformed companion section ({exc})") from exc
-        if section.get("features") != feature_names(tuple(section["bands"]), n_extra):
+        if section.get("features") != companion_feature_names(features, n_extra, feature_set):
             raise ModelError(f"{folder}: the companion was fitted on other features than "
                              "this astrot2 computes; fit it again (astrot2 companion)")
         if not file.is_file():
@@ -95,14 +160,16 @@ class Companion:
                              "section; the file was modified or corrupted")
         # no spin-waiting: a second spinning thread pool beside the network's tripled the
         # single-alert p99 (5.6 vs 2.0 ms, measured); batches still use the threads
-        return cls(onnx_session(str(file), file, threads, spinning=False), section)
+        return cls(onnx_session(str(file), file, threads, spinning=False), section, features)
 
-    def probabilities(self, selected: LightCurveBatch, extra: np.ndarray) -> np.ndarray:
+    def probabilities(self, selected: LightCurveBatch, extra: np.ndarray, gp: GPResult
+                      ) -> np.ndarray:
         """The companion's class probabilities (float64, rows sum to 1).
 
-        ``selected`` and ``extra`` as :func:`summary_features` takes them.
+        ``selected``, ``extra`` and ``gp`` as :func:`companion_features` takes them.
         """
-        return onnx_probabilities(self.session, summary_features(selected, extra, self.bands))
+        return onnx_probabilities(self.session, companion_features(
+            selected, extra, gp, self.features, self.feature_set))
 
     def combine(self, logits: np.ndarray, prob: np.ndarray,
                 selected: LightCurveBatch) -> np.ndarray:

@@ -11,14 +11,21 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.companion import COMPANION_FILE, Combination, onnx_probabilities
-from astrot2.errors import ModelError
-from astrot2.features import feature_names, summary_features
+from astrot2.companion import (
+    COMPANION_FILE,
+    FEATURE_SETS,
+    Combination,
+    companion_feature_names,
+    companion_features,
+    onnx_probabilities,
+)
+from astrot2.errors import ConfigError, ModelError
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.modelref import ModelRef
 from astrot2.utils import sha256_file
 
-__all__ = ["CompanionConfig", "fit_combination", "fit_companion", "trees_to_onnx"]
+__all__ = ["CompanionConfig", "CompanionData", "companion_data", "fit_combination",
+           "fit_companion", "trees_to_onnx"]
 
 
 def fit_combination(logits: np.ndarray, prob: np.ndarray, n_points: np.ndarray,
@@ -138,12 +145,19 @@ class CompanionConfig:
     # for a network with host photo-z inputs: also every training and validation view
     # without it (augment.without_redshift); else unknown photo-z reads as "galactic"
     redshift_dropout: bool = True
+    feature_set: str = "points"  # companion.FEATURE_SETS
+
+    def __post_init__(self) -> None:
+        if self.feature_set not in FEATURE_SETS:
+            raise ConfigError(f"CompanionConfig.feature_set must be one of {FEATURE_SETS}, "
+                              f"not {self.feature_set!r}")
 
 
-def _views_features(clf, views: list[LightCurveBatch], with_logits: bool = True
-                    ) -> tuple[list, list, list]:
-    """Features and (``with_logits``) network logits of the usable light curves of each
-    view, and which light curves those are (band selection passed, GP fitted)."""
+def _views_features(clf, views: list[LightCurveBatch], feature_set: str,
+                    with_logits: bool = True) -> tuple[list, list, list]:
+    """Companion features (:func:`companion_features`) and (``with_logits``) network logits
+    of the usable light curves of each view, and which light curves those are (band
+    selection passed, GP fitted)."""
     from astrot2.features import prepare
 
     m = clf.manifest
@@ -151,12 +165,86 @@ def _views_features(clf, views: list[LightCurveBatch], with_logits: bool = True
     for view in views:
         x, extra, selected, gp = prepare(view, m.gp, m.features, n_threads=clf.threads)
         ok = selected.ok & gp.converged
-        feats.append(summary_features(selected, extra, m.features.bands)[ok])
+        feats.append(companion_features(selected, extra, gp, m.features, feature_set)[ok])
         if with_logits:
             logits.append(clf.logits({"x": x[ok], **({"extra": extra[ok]} if m.n_extra
                                                      else {})}))
         oks.append(ok)
     return feats, logits, oks
+
+
+@dataclass
+class CompanionData:
+    """What the companion of a model folder learns from and is combined on.
+
+    Attributes
+    ----------
+    x_train, y_train : ndarray
+        Features and class indices of the usable training views.
+    x_val, z_val, y_val : ndarray
+        Features, network logits and class indices of the usable validation views.
+    val_views : list of str
+        The validation views, in order.
+    val_sizes : list of int
+        Usable light curves of each validation view (rows of ``x_val``, in order).
+    names : list of str
+        The feature names.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    z_val: np.ndarray
+    y_val: np.ndarray
+    val_views: list[str]
+    val_sizes: list[int]
+    names: list[str]
+
+
+def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionConfig
+                   ) -> CompanionData:
+    """The training and validation views of the companion of ``folder`` (loaded as
+    ``clf``), through the network's preprocessing.
+
+    The network's own training views (``recipe.training_views``), and for a representative
+    run its representative copies; the validation split as the network's evaluation cuts it
+    (and its representative views); with ``config.redshift_dropout`` and a network reading
+    host photo-z, every view also without it.
+    """
+    from astrot2.augment import without_redshift
+    from astrot2.classes import class_index
+    from astrot2.recipe import split_indices, split_views, training_settings, training_views
+    from astrot2.representative import (
+        folder_config,
+        representative_training,
+        representative_views,
+    )
+
+    m = clf.manifest
+    y_all = class_index(batch.extra["target"])
+    train_views = training_views(folder, batch)
+    val = split_views(clf, batch, "validation")
+    if config.redshift_dropout and m.features.use_redshift:
+        train_views += [without_redshift(v) for v in train_views]
+        val.update({f"{k}_without_photoz": (without_redshift(v), y)
+                    for k, (v, y) in list(val.items())})
+    rep = folder_config(folder)
+    if rep is not None:  # a representative run: its representative views too
+        augment_config = training_settings(folder).augment
+        part = batch.take(split_indices(batch, folder, "train"))
+        train_views += representative_training(part, m.gp, augment_config, rep)
+        part = batch.take(split_indices(batch, folder, "validation"))
+        val.update({f"representative/{k}": v for k, v in representative_views(
+            part, m.gp, augment_config, rep, "validation").items()})
+    y_tr = y_all[split_indices(batch, folder, "train")]
+    x_tr, _, ok_tr = _views_features(clf, train_views, config.feature_set, with_logits=False)
+    x_va, z_va, ok_va = _views_features(clf, [v for v, _ in val.values()], config.feature_set)
+    return CompanionData(
+        x_train=np.concatenate(x_tr), y_train=np.concatenate([y_tr[ok] for ok in ok_tr]),
+        x_val=np.concatenate(x_va), z_val=np.concatenate(z_va),
+        y_val=np.concatenate([y[ok] for (_, y), ok in zip(val.values(), ok_va, strict=True)]),
+        val_views=list(val), val_sizes=[int(ok.sum()) for ok in ok_va],
+        names=companion_feature_names(m.features, m.n_extra, config.feature_set))
 
 
 def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
@@ -185,44 +273,17 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from astrot2.augment import without_redshift
-    from astrot2.classes import CLASSES, class_index
+    from astrot2.classes import CLASSES
     from astrot2.manifest import rewrite_manifest
     from astrot2.metrics import weighted_log_loss
-    from astrot2.recipe import split_indices, split_views, training_settings, training_views
-    from astrot2.representative import (
-        folder_config,
-        representative_training,
-        representative_views,
-    )
     from astrot2.runtime import Classifier
 
     ref = ModelRef.parse(model)
     folder = ref.folder
     clf = Classifier.load(folder)
-    m = clf.manifest
-    y_all = class_index(batch.extra["target"])
-    train_views = training_views(folder, batch)
-    val = split_views(clf, batch, "validation")
-    if config.redshift_dropout and m.features.use_redshift:
-        train_views += [without_redshift(v) for v in train_views]
-        val.update({f"{k}_without_photoz": (without_redshift(v), y)
-                    for k, (v, y) in list(val.items())})
-    rep = folder_config(folder)
-    if rep is not None:  # a representative run: its representative views too
-        augment_config = training_settings(folder).augment
-        part = batch.take(split_indices(batch, folder, "train"))
-        train_views += representative_training(part, m.gp, augment_config, rep)
-        part = batch.take(split_indices(batch, folder, "validation"))
-        val.update({f"representative/{k}": v for k, v in representative_views(
-            part, m.gp, augment_config, rep, "validation").items()})
-    y_tr = y_all[split_indices(batch, folder, "train")]
-    x_tr, _, ok_tr = _views_features(clf, train_views, with_logits=False)
-    x_train = np.concatenate(x_tr)
-    y_train = np.concatenate([y_tr[ok] for ok in ok_tr])
-    x_va, z_va, ok_va = _views_features(clf, [v for v, _ in val.values()])
-    y_val = np.concatenate([y[ok] for (_, y), ok in zip(val.values(), ok_va, strict=True)])
-    x_val, z_val = np.concatenate(x_va), np.concatenate(z_va)
+    data = companion_data(clf, folder, batch, config)
+    x_train, y_train = data.x_train, data.y_train
+    x_val, z_val, y_val = data.x_val, data.z_val, data.y_val
     log(f"companion: {len(y_train)} training views, {len(y_val)} validation views")
 
     def balanced(y: np.ndarray) -> np.ndarray:
@@ -244,18 +305,19 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
     session = onnx_session(onx.SerializeToString(), "the companion being fitted")
     p_val = onnx_probabilities(session, x_val)
     parity = float(np.abs(p_val - gbm.predict_proba(x_val)).max())
-    names = feature_names(m.features.bands, m.n_extra)
+    names = data.names
     n_val = x_val[:, names.index("n_points")]
     combination, nll = fit_combination(z_val, p_val, n_val, y_val)
     from scipy.special import softmax
 
     section = {
         "file": COMPANION_FILE, "kind": "scikit-learn HistGradientBoostingClassifier",
-        "bands": list(m.features.bands), "features": names,
+        "bands": list(clf.manifest.features.bands), "features": names,
+        "feature_set": config.feature_set,
         "combination": asdict(combination), "config": asdict(config),
         "n_iter": int(gbm.n_iter_), "n_train_views": len(y_train),
         "onnx_vs_sklearn_max_abs_diff": parity,
-        "fitted_on": {"split": "validation", "views": list(val),
+        "fitted_on": {"split": "validation", "views": data.val_views,
                       "objective": "negative log-likelihood", "nll": nll},
         "validation_flat_log_loss": {
             "t2": float(weighted_log_loss(y_val, softmax(z_val, axis=1))),

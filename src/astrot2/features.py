@@ -25,7 +25,8 @@ from astrot2.gp import STATUS_SKIPPED, GPConfig, GPResult, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 
 __all__ = ["BAND_STATS", "GP_STATS", "MAX_RELATIVE_STD", "FeatureConfig", "build_inputs",
-           "feature_names", "light_curve_statistics", "prepare", "select_bands",
+           "feature_names", "gp_summary_features", "gp_summary_names",
+           "light_curve_statistics", "prepare", "select_bands",
            "shape_features", "standardised_statistics", "summary_features"]
 
 #: Cap of the GP std channels, in units of the light curve's peak |GP mean|.
@@ -163,7 +164,10 @@ def build_inputs(
             light_curve_statistics(batch, gp, config.bands), config)])
     x[~ok] = 0.0
     extra_arr[~ok] = 0.0
-    return np.nan_to_num(x).astype(np.float32), extra_arr.astype(np.float32)
+    # finite values lie in [-1, 1] (mean) and [0, MAX_RELATIVE_STD] (std) already; an
+    # overflowed GP point (+-inf, e.g. a flux of -1.8e308) must not reach float32 as inf
+    x = np.clip(np.nan_to_num(x), -MAX_RELATIVE_STD, MAX_RELATIVE_STD)
+    return x.astype(np.float32), extra_arr.astype(np.float32)
 
 
 def standardised_statistics(stats: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -330,3 +334,128 @@ def light_curve_statistics(selected: LightCurveBatch, gp: GPResult,
     """
     points = summary_features(selected, np.zeros((len(selected), 0)), bands)
     return np.column_stack([points.astype(np.float64), shape_features(selected, gp, bands)])
+
+
+#: Days after the GP peak at which :func:`gp_summary_features` reads each band's flux.
+GP_EPOCHS = (-10.0, 0.0, 20.0, 40.0)
+#: The band-free columns of :func:`gp_summary_features`, in order (then, with
+#: ``luminosity``, :data:`GP_LUMINOSITY`).
+GP_SUMMARY = ("rise_50", "fall_50", "rise_20", "fall_20", "log_length_scale",
+              "peak_to_last", "first_detection_to_peak")
+#: The host photo-z columns of :func:`gp_summary_features`.
+GP_LUMINOSITY = ("peak_absolute_mag", "rest_rise_50", "rest_fall_50")
+
+
+def gp_summary_names(bands: tuple[str, ...] | list[str], luminosity: bool) -> list[str]:
+    """Names of the columns of :func:`gp_summary_features`."""
+    epochs = [f"{b}_gp_{'m' if e < 0 else 'p'}{abs(e):g}" for e in GP_EPOCHS for b in bands]
+    return epochs + [f"{b}_gp_peak_delay" for b in bands] + [f"gp_{s}" for s in GP_SUMMARY] + (
+        [f"gp_{s}" for s in GP_LUMINOSITY] if luminosity else [])
+
+
+def _crossing(total: np.ndarray, times: np.ndarray, i_peak: np.ndarray, level: float,
+              after: bool) -> np.ndarray:
+    """Days between the peak of ``total`` (n, T) and where it last crosses ``level`` times
+    its peak value before it (``after`` False) or first after it, linearly interpolated
+    on the grid; NaN where it never does inside the grid."""
+    n, n_steps = total.shape
+    rows = np.arange(n)
+    steps = np.arange(n_steps)
+    low = total < level * total[rows, i_peak][:, None]
+    side = steps[None, :] > i_peak[:, None] if after else steps[None, :] < i_peak[:, None]
+    hit = low & side
+    found = hit.any(axis=1)
+    if after:
+        j = np.argmax(hit, axis=1)  # first low point after the peak
+        k = np.maximum(j - 1, 0)    # the last point above the level
+    else:
+        j = n_steps - 1 - np.argmax(hit[:, ::-1], axis=1)  # last low point before it
+        k = np.minimum(j + 1, n_steps - 1)
+    target = level * total[rows, i_peak]
+    f_j, f_k = total[rows, j], total[rows, k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.clip((target - f_j) / (f_k - f_j), 0.0, 1.0)
+    t = times[rows, j] + frac * (times[rows, k] - times[rows, j])
+    return np.where(found, np.abs(t - times[rows, i_peak]), np.nan)
+
+
+def _grid_at(values: np.ndarray, times: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``values`` (n, T, k) on the grid ``times`` (n, T) at one time ``t`` (n,) per row,
+    linear between grid points (clamped at the ends): shape (n, k)."""
+    rows = np.arange(len(t))
+    j = np.clip((times < t[:, None]).sum(axis=1), 1, times.shape[1] - 1)
+    t0, t1 = times[rows, j - 1], times[rows, j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.clip(np.where(t1 > t0, (t - t0) / (t1 - t0), 0.0), 0.0, 1.0)
+    return values[rows, j - 1] * (1.0 - w)[:, None] + values[rows, j] * w[:, None]
+
+
+def gp_summary_features(selected: LightCurveBatch, gp: GPResult,
+                        bands: tuple[str, ...] | list[str], luminosity: bool) -> np.ndarray:
+    """Shape of each light curve's GP around its peak: colours, timescales, luminosity.
+
+    The GP mean summed over ``bands`` (the bolometric-like curve) peaks at grid time
+    ``t_peak``.  Per band: the flux at ``t_peak`` + each of :data:`GP_EPOCHS` days (linear
+    in the grid) divided by the largest band flux at ``t_peak`` (the spectral shape and its
+    evolution: colours), and the days from ``t_peak`` to the band's own peak.  Then the days
+    the summed curve takes to rise from and fall to 50 % and 20 % of its peak, ``log10`` of
+    the GP's time length-scale, and the days from ``t_peak`` to the last point and from the
+    first detection to ``t_peak``.  With ``luminosity`` (models reading absolute
+    brightness and host photo-z), where the photo-z is known: the peak absolute magnitude
+    ``27.5 - 2.5 log10(peak) - mu(photo-z)`` and the 50 % rise and fall in the rest frame.
+    NaN marks a missing value (no GP, no crossing inside the grid, no photo-z).
+
+    Parameters
+    ----------
+    selected : LightCurveBatch
+        Light curves restricted to the model's bands.
+    gp : GPResult
+        Their GP fits (:func:`astrot2.features.prepare`).
+    bands : sequence of str
+    luminosity : bool
+
+    Returns
+    -------
+    ndarray of float32, shape (n_objects, len(gp_summary_names(bands, luminosity)))
+    """
+    from astrot2.photometry import FLUXCAL_ZEROPOINT, distance_modulus
+
+    n = len(selected)
+    names = gp_summary_names(bands, luminosity)
+    if n == 0 or gp.times.size == 0:
+        return np.full((n, len(names)), np.nan, dtype=np.float32)
+    idx = [selected.survey.bands.index(b) for b in bands]
+    mean = np.nan_to_num(gp.mean[:, :, idx].astype(np.float64))  # (n, T, nb)
+    times = gp.times.astype(np.float64)
+    rows = np.arange(n)
+    total = mean.sum(axis=2)
+    i_peak = total.argmax(axis=1)
+    t_peak = times[rows, i_peak]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        peak_bands = mean[rows, i_peak]                        # (n, nb)
+        scale = np.max(peak_bands, axis=1)
+        scale = np.where(scale > 0, scale, np.nan)
+        cols = []
+        for epoch in GP_EPOCHS:
+            t = t_peak + epoch
+            inside = (t >= times[:, 0]) & (t <= times[:, -1])
+            cols.append(np.where(inside[:, None], _grid_at(mean, times, t) / scale[:, None],
+                                 np.nan))
+        cols.append(times[rows[:, None], mean.argmax(axis=1)] - t_peak[:, None])
+        last = selected.reduce(selected.time, np.fmax)
+        first = selected.reduce(np.where(selected.detected, selected.time, np.nan), np.fmin)
+        rise_50, fall_50 = (_crossing(total, times, i_peak, 0.5, a) for a in (False, True))
+        rise_20, fall_20 = (_crossing(total, times, i_peak, 0.2, a) for a in (False, True))
+        summary = [rise_50, fall_50, rise_20, fall_20, np.log10(gp.length_scale),
+                   last - t_peak, t_peak - first]
+        if luminosity:
+            z = np.asarray(selected.metadata["hostgal_photoz"], dtype=np.float64)
+            known = np.isfinite(z) & (z > 0)
+            mu = distance_modulus(np.where(known, z, 0.0))
+            stretch = np.where(known, 1.0 + z, np.nan)
+            summary += [np.where(known, FLUXCAL_ZEROPOINT - 2.5 * np.log10(scale) - mu, np.nan),
+                        rise_50 / stretch, fall_50 / stretch]
+        out = np.column_stack([*cols, *summary])
+    out[gp.status == STATUS_SKIPPED] = np.nan
+    out[~np.isfinite(out)] = np.nan
+    return out.astype(np.float32)

@@ -193,8 +193,8 @@ class Classifier:
             if section is None:
                 raise ModelError(f"{manifest.model_file.parent}: the model has no feature "
                                  "companion (fit one with astrot2 companion)")
-            helper = Companion.load(manifest.model_file.parent, section, manifest.n_extra,
-                                    threads)
+            helper = Companion.load(manifest.model_file.parent, section, manifest.features,
+                                    manifest.n_extra, threads)
         return cls(manifest, session, threads, helper,
                    None if prior is None else load_prior(prior))
 
@@ -264,7 +264,7 @@ class Classifier:
         """
         if self.companion is None:
             return logits, None
-        own = self.companion.probabilities(inputs.selected, inputs.extra)
+        own = self.companion.probabilities(inputs.selected, inputs.extra, inputs.gp)
         return self.companion.combine(logits, own, inputs.selected), own
 
     def scores(self, batch: LightCurveBatch, *, check_survey: bool = True
@@ -308,8 +308,9 @@ class Classifier:
         z -= z.max(axis=1, keepdims=True)
         prob = np.exp(z)
         prob /= prob.sum(axis=1, keepdims=True)
+        bad = ~np.isfinite(prob).all(axis=1)  # before reweight, which zeroes such rows
         prob = reweight(prob, self.prior, self._train_prior)
-        bad = ~np.isfinite(prob).all(axis=1)
+        bad |= ~np.isfinite(prob).all(axis=1)
         status[classified(status) & bad] = "non_finite_output"
         prob[~classified(status)] = 0.0
         return Prediction(probabilities=prob.astype(np.float32), status=status)

@@ -59,10 +59,11 @@ from pathlib import Path
 
 import numpy as np
 
-from astrot2.augment import distance_modulus, visit_sky
+from astrot2.augment import visit_sky
 from astrot2.classes import CLASSES
 from astrot2.errors import ConfigError, DataFetchError
 from astrot2.lightcurves import LightCurveBatch
+from astrot2.photometry import distance_modulus
 from astrot2.surveys import LSST, ZTF, Survey
 
 __all__ = ["CLASSES_SIMULATED", "SIM_SURVEYS", "SimClass", "SimSurvey", "SimulateConfig",
