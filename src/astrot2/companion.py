@@ -28,8 +28,8 @@ network's own training views (the ``train`` objects of ``split.json``, augmented
 observed copies as in training; for a network with host photo-z inputs, every view also
 without it, as real alerts come), stored as ONNX (``companion.onnx``, sha256 in the
 manifest's ``companion`` section) and run by ONNX Runtime: inference needs no scikit-learn.
-Fitting (:mod:`astrot2.companion_fit`, ``astrot2
-companion``) needs scikit-learn and onnx (the ``train`` extra).
+Fitting (:mod:`astrot2.companion_fit`, ``astrot2 companion``) needs scikit-learn and onnx
+(the ``train`` extra).
 """
 
 from __future__ import annotations
