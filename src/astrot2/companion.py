@@ -24,8 +24,8 @@ section): the raw points' statistics alone ("points", the first companions), or 
 the GP's shape around its peak ("points+gp": colours at four epochs, rise and fall times,
 per-band peak delays, and, for a network reading brightness and photo-z, the peak absolute
 magnitude and rest-frame timescales, avocado's strongest features). It is trained on the
-network's own training views (the ``train`` objects of ``split.json``, augmented and re-
-observed copies as in training; for a network with host photo-z inputs, every view also
+network's own training views (the ``train`` objects of ``split.json``, augmented and
+re-observed copies as in training; for a network with host photo-z inputs, every view also
 without it, as real alerts come), stored as ONNX (``companion.onnx``, sha256 in the
 manifest's ``companion`` section) and run by ONNX Runtime: inference needs no scikit-learn.
 Fitting (:mod:`astrot2.companion_fit`, ``astrot2 companion``) needs scikit-learn and onnx
