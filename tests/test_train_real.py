@@ -158,3 +158,46 @@ def test_the_manifest_records_the_simulated_light_curves(finetuned, tmp_path):
     doc = json.loads((out / "manifest.json").read_text())
     assert doc["training"]["simulated"] == {"light_curves": real.n_objects,
                                             "cuts": TINY.n_sim_cuts, "file_sha256": "0" * 64}
+
+
+def test_the_feature_companion_of_a_finetuned_network(finetuned, tmp_path, fixtures):
+    """``astrot2 companion --real DIR``: the trees learn from the network's own real-sky
+    views (its real train objects' cuts, the simulated cuts, the re-observed PLAsTiCC
+    objects), only the classes those hold; without the real light curves it is refused
+    (the PLAsTiCC recipe would be the wrong views)."""
+    import shutil
+
+    pytest.importorskip("sklearn")
+    from astrot2.companion_fit import CompanionConfig, fit_companion
+    from astrot2.errors import ConfigError
+    from astrot2.io.plasticc import read_plasticc
+    from astrot2.realsky import CUTS
+    from astrot2.train_real import companion_views, read_finetune_config
+
+    real, out = finetuned
+    folder = tmp_path / "m"
+    shutil.copytree(out, folder)
+    assert read_finetune_config(folder) == TINY
+    sample = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
+                           fixtures / "plasticc" / "plasticc_meta_sample.csv")  # metrics
+    with pytest.raises(ConfigError, match="fine-tuned on real light curves"):
+        fit_companion(folder, sample, log=lambda *_: None)
+    # the fixture's ALeRCE curves stand in for the simulated ones (they add SLSN-I)
+    simulated = read_labelled(DATA.parent / "alerce").batch
+    train, val = companion_views(folder, real, simulated=simulated)
+    assert list(val) == list(CUTS) and len(train) > len(CUTS)
+    section = fit_companion(folder, sample, CompanionConfig(feature_set="points+gp"),
+                            real_views=(train, val), metrics=False, log=lambda *_: None)
+    learned = [CLASSES[i].name for i in section["classes"]]
+    assert {"SNIa", "SNII", "SLSN-I"} <= set(learned) and "KN" not in learned
+    assert section["fitted_on"]["split"] == "real_validation"
+    clf = Classifier.load(f"{folder}+companion", threads=1)
+    pred = clf.predict(evaluation_cut(real, "peak+5"))
+    ok = pred.status == "ok"
+    assert ok.any()
+    np.testing.assert_allclose(pred.probabilities[ok].sum(axis=1), 1.0, rtol=1e-5)
+    names = [c.name for c in CLASSES]
+    for name in ("SNIbc", "KN"):  # left out of the network / never learned: 0
+        assert (pred.probabilities[:, names.index(name)] == 0).all()
+    own = clf.combine(np.zeros((0, len(CLASSES))), clf.model_inputs(real.take(np.arange(0))))
+    assert own[0].shape == (0, len(CLASSES))

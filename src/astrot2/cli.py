@@ -389,7 +389,27 @@ def _cmd_companion(args: argparse.Namespace) -> int:
     batch = _plasticc(args)
     config = CompanionConfig(max_iter=args.max_iter, max_leaf_nodes=args.max_leaf_nodes,
                              feature_set=args.features)
-    section = fit_companion(_model_ref(args), batch, config, write=not args.dry_run)
+    ref = _model_ref(args)
+    real_views = None
+    if args.real is not None:
+        from astrot2.errors import ConfigError
+        from astrot2.io.labelled import read_labelled
+        from astrot2.manifest import read_manifest
+        from astrot2.train_real import companion_views
+        from astrot2.utils import sha256_file
+
+        simulated = None
+        if args.simulated is not None:
+            want = read_manifest(ref.folder).raw["training"].get("simulated", {}).get(
+                "file_sha256")
+            if want is not None and sha256_file(args.simulated) != want:
+                raise ConfigError(f"--simulated {args.simulated}: not the file the network "
+                                  f"was trained on (sha256 {want[:12]}... in its manifest)")
+            simulated = read_labelled(args.simulated).batch
+        real_views = companion_views(ref.folder, read_labelled(args.real).batch,
+                                     simulated=simulated, plasticc=batch)
+    section = fit_companion(ref, batch, config, write=not args.dry_run,
+                            real_views=real_views)
     print(json.dumps({k: v for k, v in section.items() if k != "features"}, indent=2))
     return 0
 
@@ -668,6 +688,12 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--features", choices=FEATURE_SETS, default=CompanionConfig.feature_set,
                     help="points: statistics of the raw points; points+gp: also the GP's "
                     "colours, timescales and (models reading host photo-z) peak luminosity")
+    cp.add_argument("--real", type=Path, default=None, metavar="DIR",
+                    help="for a network fine-tuned on real light curves (ztf): the real "
+                    "labelled light curves it learned from (astrot2 train --real)")
+    cp.add_argument("--simulated", type=Path, default=None, metavar="FILE",
+                    help="with --real: the simulated light curves it learned from (checked "
+                    "against the sha256 in its manifest)")
     cp.add_argument("--dry-run", action="store_true",
                     help="report only; leave the model folder unchanged")
     cp.set_defaults(func=_cmd_companion, needs=_COMPANION)

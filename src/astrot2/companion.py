@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from astrot2.classes import CLASSES
 from astrot2.errors import ModelError
 from astrot2.features import (
     FeatureConfig,
@@ -117,6 +118,7 @@ class Companion:
         self.combination = Combination(**section["combination"])
         self.features = features
         self.feature_set = section.get("feature_set", "points")
+        self.classes = section.get("classes")  # class indices of the trees; None: all
 
     @classmethod
     def load(cls, folder: Path, section: dict, features: FeatureConfig, n_extra: int,
@@ -149,6 +151,10 @@ class Companion:
             feature_set = section.get("feature_set", "points")
             if feature_set not in FEATURE_SETS or tuple(section["bands"]) != features.bands:
                 raise ValueError(f"feature set {feature_set!r}, bands {section['bands']}")
+            classes = section.get("classes")
+            if classes is not None and (sorted(set(classes)) != list(classes) or not all(
+                    isinstance(c, int) and 0 <= c < len(CLASSES) for c in classes)):
+                raise ValueError(f"classes {classes}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{folder}: malformed companion section ({exc})") from exc
         if section.get("features") != companion_feature_names(features, n_extra, feature_set):
@@ -170,7 +176,7 @@ class Companion:
         ``selected``, ``extra`` and ``gp`` as :func:`companion_features` takes them.
         """
         return onnx_probabilities(self.session, companion_features(
-            selected, extra, gp, self.features, self.feature_set))
+            selected, extra, gp, self.features, self.feature_set), self.classes)
 
     def combine(self, logits: np.ndarray, prob: np.ndarray,
                 selected: LightCurveBatch) -> np.ndarray:
@@ -179,13 +185,23 @@ class Companion:
         return self.combination.logits(logits, prob, np.diff(selected.offsets))
 
 
-def onnx_probabilities(session, features: np.ndarray) -> np.ndarray:
-    """Run a tree-ensemble classifier of :func:`trees_to_onnx`: its class probabilities."""
+def onnx_probabilities(session, features: np.ndarray, classes: list[int] | None = None
+                       ) -> np.ndarray:
+    """Run a tree-ensemble classifier of :func:`trees_to_onnx`: its class probabilities,
+    shape (n, n_classes).  ``classes``: the class indices of its outputs when the trees
+    learned only some classes (a network fine-tuned without them); the others get 0."""
     name = session.get_inputs()[0].name
+    width = session.get_outputs()[1].shape[1] or 0
     if len(features) == 0:
-        return np.zeros((0, session.get_outputs()[1].shape[1] or 0))
-    return np.asarray(session.run(None, {name: features.astype(np.float32)})[1],
-                      dtype=np.float64)
+        prob = np.zeros((0, width))
+    else:
+        prob = np.asarray(session.run(None, {name: features.astype(np.float32)})[1],
+                          dtype=np.float64)
+    if classes is None:
+        return prob
+    out = np.zeros((len(prob), len(CLASSES)))
+    out[:, classes] = prob
+    return out
 
 
 @dataclass(frozen=True)

@@ -201,15 +201,16 @@ class CompanionData:
     names: list[str]
 
 
-def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionConfig
-                   ) -> CompanionData:
+def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionConfig,
+                   real_views: tuple[list, dict] | None = None) -> CompanionData:
     """The training and validation views of the companion of ``folder`` (loaded as
     ``clf``), through the network's preprocessing.
 
     The network's own training views (``recipe.training_views``), and for a representative
     run its representative copies; the validation split as the network's evaluation cuts it
     (and its representative views); with ``config.redshift_dropout`` and a network reading
-    host photo-z, every view also without it.
+    host photo-z, every view also without it.  A network fine-tuned on real light curves
+    passes its views instead (``real_views``: :func:`astrot2.train_real.companion_views`).
     """
     from astrot2.augment import without_redshift
     from astrot2.classes import class_index
@@ -221,34 +222,47 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
     )
 
     m = clf.manifest
-    y_all = class_index(batch.extra["target"])
-    train_views = training_views(folder, batch)
-    val = split_views(clf, batch, "validation")
+    if real_views is not None:
+        train, val = list(real_views[0]), dict(real_views[1])
+    else:
+        y_tr = class_index(batch.extra["target"])[split_indices(batch, folder, "train")]
+        train = [(v, y_tr) for v in training_views(folder, batch)]
+        val = split_views(clf, batch, "validation")
     if config.redshift_dropout and m.features.use_redshift:
-        train_views += [without_redshift(v) for v in train_views]
+        train += [(without_redshift(v), y) for v, y in train]
         val.update({f"{k}_without_photoz": (without_redshift(v), y)
                     for k, (v, y) in list(val.items())})
-    rep = folder_config(folder)
+    rep = None if real_views is not None else folder_config(folder)
     if rep is not None:  # a representative run: its representative views too
         augment_config = training_settings(folder).augment
         part = batch.take(split_indices(batch, folder, "train"))
-        train_views += representative_training(part, m.gp, augment_config, rep)
+        train += [(v, y_tr) for v in representative_training(part, m.gp, augment_config, rep)]
         part = batch.take(split_indices(batch, folder, "validation"))
         val.update({f"representative/{k}": v for k, v in representative_views(
             part, m.gp, augment_config, rep, "validation").items()})
-    y_tr = y_all[split_indices(batch, folder, "train")]
-    x_tr, _, ok_tr = _views_features(clf, train_views, config.feature_set, with_logits=False)
+    x_tr, _, ok_tr = _views_features(clf, [v for v, _ in train], config.feature_set,
+                                     with_logits=False)
     x_va, z_va, ok_va = _views_features(clf, [v for v, _ in val.values()], config.feature_set)
     return CompanionData(
-        x_train=np.concatenate(x_tr), y_train=np.concatenate([y_tr[ok] for ok in ok_tr]),
+        x_train=np.concatenate(x_tr),
+        y_train=np.concatenate([y[ok] for (_, y), ok in zip(train, ok_tr, strict=True)]),
         x_val=np.concatenate(x_va), z_val=np.concatenate(z_va),
         y_val=np.concatenate([y[ok] for (_, y), ok in zip(val.values(), ok_va, strict=True)]),
         val_views=list(val), val_sizes=[int(ok.sum()) for ok in ok_va],
         names=companion_feature_names(m.features, m.n_extra, config.feature_set))
 
 
+def _balanced(y: np.ndarray) -> np.ndarray:
+    """Sample weights of a flat class mix: ``n / (n_classes_present * n_class)``."""
+    from astrot2.classes import CLASSES
+
+    counts = np.bincount(y, minlength=len(CLASSES)).astype(float)
+    return len(y) / (np.count_nonzero(counts) * counts[y])
+
+
 def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
                   config: CompanionConfig = CompanionConfig(), *, write: bool = True,
+                  real_views: tuple[list, dict] | None = None, metrics: bool = True,
                   log=print) -> dict:
     """Train, export and attach the companion of a model folder.
 
@@ -265,6 +279,17 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         evaluate --model NAME+companion`` measures them).  The combination is fitted by NLL
         and is its own calibration: no temperature is stored (``astrot2 calibrate
         --model NAME+companion`` can add one).  Off: report only.
+    real_views : tuple, optional
+        For a network fine-tuned on real light curves: its training and validation views
+        (:func:`astrot2.train_real.companion_views`).  The trees then learn the classes
+        those views hold (their indices are the section's ``classes``; the others get
+        probability 0, as the network gives them), weighted as the network was
+        (:func:`astrot2.realsky.class_weights`); validation light curves of other classes
+        are left out of early stopping and of the combination's fit.
+    metrics : bool
+        With ``write``: measure the held-out PLAsTiCC figures into the section (needs the
+        whole PLAsTiCC training set in ``batch``; a real-sky model's real figures are
+        ``benchmarks.real_sky``'s).
 
     Returns
     -------
@@ -277,34 +302,46 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
     from astrot2.manifest import rewrite_manifest
     from astrot2.metrics import weighted_log_loss
     from astrot2.runtime import Classifier
+    from astrot2.train_real import FINETUNE_FILE
 
     ref = ModelRef.parse(model)
     folder = ref.folder
+    if real_views is None and (folder / FINETUNE_FILE).is_file():
+        raise ConfigError(f"{folder} was fine-tuned on real light curves: its companion "
+                          "learns from them (astrot2 companion --real DIR [--simulated FILE])")
     clf = Classifier.load(folder)
-    data = companion_data(clf, folder, batch, config)
+    data = companion_data(clf, folder, batch, config, real_views)
     x_train, y_train = data.x_train, data.y_train
     x_val, z_val, y_val = data.x_val, data.z_val, data.y_val
     log(f"companion: {len(y_train)} training views, {len(y_val)} validation views")
 
-    def balanced(y: np.ndarray) -> np.ndarray:
-        counts = np.bincount(y, minlength=len(CLASSES)).astype(float)
-        return len(y) / (np.count_nonzero(counts) * counts[y])
+    learned = np.isin(y_val, np.unique(y_train))
+    x_val, z_val, y_val = x_val[learned], z_val[learned], y_val[learned]
+    if real_views is None:  # flat: each sample weighs 1 / its class's share
+        w_train, w_val = _balanced(y_train), _balanced(y_val)
+    else:
+        from astrot2.realsky import class_weights
+        from astrot2.train_real import read_finetune_config
 
+        weight = class_weights(y_train, read_finetune_config(folder).real.weight_floor)
+        w_train, w_val = weight[y_train], weight[y_val]
     gbm = HistGradientBoostingClassifier(
         max_iter=config.max_iter, learning_rate=config.learning_rate,
         max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=config.min_samples_leaf,
         l2_regularization=config.l2_regularization, early_stopping=True,
         n_iter_no_change=config.n_iter_no_change, random_state=config.seed)
-    gbm.fit(x_train, y_train, sample_weight=balanced(y_train), X_val=x_val, y_val=y_val,
-            sample_weight_val=balanced(y_val))
-    if list(gbm.classes_) != list(range(len(CLASSES))):
+    gbm.fit(x_train, y_train, sample_weight=w_train, X_val=x_val, y_val=y_val,
+            sample_weight_val=w_val)
+    classes = [int(c) for c in gbm.classes_]
+    if real_views is None and classes != list(range(len(CLASSES))):
         raise ModelError("the companion's training views miss a class; cannot export it")
     onx = trees_to_onnx(gbm, x_train.shape[1])
     from astrot2.sessions import onnx_session
 
     session = onnx_session(onx.SerializeToString(), "the companion being fitted")
-    p_val = onnx_probabilities(session, x_val)
-    parity = float(np.abs(p_val - gbm.predict_proba(x_val)).max())
+    subset = None if len(classes) == len(CLASSES) else classes
+    p_val = onnx_probabilities(session, x_val, subset)
+    parity = float(np.abs(p_val[:, classes] - gbm.predict_proba(x_val)).max())
     names = data.names
     n_val = x_val[:, names.index("n_points")]
     combination, nll = fit_combination(z_val, p_val, n_val, y_val)
@@ -314,10 +351,12 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         "file": COMPANION_FILE, "kind": "scikit-learn HistGradientBoostingClassifier",
         "bands": list(clf.manifest.features.bands), "features": names,
         "feature_set": config.feature_set,
+        **({} if subset is None else {"classes": subset}),
         "combination": asdict(combination), "config": asdict(config),
         "n_iter": int(gbm.n_iter_), "n_train_views": len(y_train),
         "onnx_vs_sklearn_max_abs_diff": parity,
-        "fitted_on": {"split": "validation", "views": data.val_views,
+        "fitted_on": {"split": "validation" if real_views is None else "real_validation",
+                      "views": data.val_views,
                       "objective": "negative log-likelihood", "nll": nll},
         "validation_flat_log_loss": {
             "t2": float(weighted_log_loss(y_val, softmax(z_val, axis=1))),
@@ -332,9 +371,10 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         section["bytes"] = path.stat().st_size
 
         rewrite_manifest(folder, lambda doc: doc.__setitem__("companion", section))
-        from astrot2.calibration import refresh_metrics
+        if metrics:
+            from astrot2.calibration import refresh_metrics
 
-        refresh_metrics(replace(ref, companion=True), batch)  # the held-out figures
+            refresh_metrics(replace(ref, companion=True), batch)  # the held-out figures
     log(json.dumps({k: section[k] for k in ("n_iter", "combination",
                                             "validation_flat_log_loss")}))
     return section

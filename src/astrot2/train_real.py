@@ -70,10 +70,25 @@ from astrot2.realsky import (
 from astrot2.runtime import resolve_model
 from astrot2.utils import sha256_file
 
-__all__ = ["FINETUNE_FILE", "FinetuneConfig", "TuneConfig", "calibrate_temperature",
-           "ensemble_teacher",
-           "mark_compressed", "network_of", "pretrained", "statistics_extra", "train_real",
-           "tune_and_compress", "view_inputs", "widened", "with_statistics", "write_network"]
+__all__ = [
+    "FINETUNE_FILE",
+    "FinetuneConfig",
+    "TuneConfig",
+    "calibrate_temperature",
+    "companion_views",
+    "ensemble_teacher",
+    "mark_compressed",
+    "network_of",
+    "pretrained",
+    "read_finetune_config",
+    "statistics_extra",
+    "train_real",
+    "tune_and_compress",
+    "view_inputs",
+    "widened",
+    "with_statistics",
+    "write_network",
+]
 
 #: This run's settings inside the model folder.
 FINETUNE_FILE = "finetune_config.json"
@@ -211,11 +226,11 @@ def view_inputs(views: list[LightCurveBatch], labels: np.ndarray | list[np.ndarr
     return tuple(np.concatenate(a) for a in (xs, es, ss, ys))  # type: ignore[return-value]
 
 
-def _plasticc_views(plasticc: LightCurveBatch, init: Path, manifest,
-                    config: FinetuneConfig) -> tuple[np.ndarray, ...]:
-    """Inputs of the PLAsTiCC train objects of ``config.plasticc_classes`` re-observed as
-    ZTF alerts with the pre-training run's settings (:func:`astrot2.augment.
-    survey_copies`)."""
+def _plasticc_copies(plasticc: LightCurveBatch, init: Path, manifest, config: FinetuneConfig
+                     ) -> tuple[list[LightCurveBatch], np.ndarray]:
+    """The PLAsTiCC train objects of ``config.plasticc_classes`` re-observed as ZTF alerts
+    with the pre-training run's settings (:func:`astrot2.augment.survey_copies`), and
+    their class indices (the same for every copy)."""
     from astrot2.augment import ResampleConfig, resample_seeds, survey_copies
     from astrot2.classes import class_index
     from astrot2.recipe import split_indices, training_settings
@@ -227,7 +242,75 @@ def _plasticc_views(plasticc: LightCurveBatch, init: Path, manifest,
     copies = survey_copies(part, manifest.gp, manifest.survey, manifest.features.bands,
                            settings.resample or ResampleConfig(),
                            resample_seeds(config.seed + 7, config.n_plasticc_copies))
-    return view_inputs(copies, class_index(part.extra["target"]), manifest)
+    return copies, class_index(part.extra["target"])
+
+
+def _plasticc_views(plasticc: LightCurveBatch, init: Path, manifest,
+                    config: FinetuneConfig) -> tuple[np.ndarray, ...]:
+    """Inputs (:func:`view_inputs`) of :func:`_plasticc_copies`."""
+    copies, labels = _plasticc_copies(plasticc, init, manifest, config)
+    return view_inputs(copies, labels, manifest)
+
+
+def read_finetune_config(folder: str | Path) -> FinetuneConfig:
+    """The :class:`FinetuneConfig` of a fine-tuned model folder (its :data:`FINETUNE_FILE`;
+    settings absent from an older file keep their defaults)."""
+    from astrot2.augment import FainterConfig
+
+    def tuples(doc: dict) -> dict:
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
+
+    doc = json.loads((Path(folder) / FINETUNE_FILE).read_text())
+    real = dict(doc.pop("real"))
+    fainter = FainterConfig(**tuples(real.pop("fainter")))
+    return FinetuneConfig(**tuples(doc), real=RealSkyConfig(**tuples(real), fainter=fainter))
+
+
+LabelledViews = list[tuple[LightCurveBatch, np.ndarray]]
+
+
+def companion_views(folder: Path, labelled: LightCurveBatch, *,
+                    simulated: LightCurveBatch | None = None,
+                    plasticc: LightCurveBatch | None = None
+                    ) -> tuple[LabelledViews, dict[str, tuple[LightCurveBatch, np.ndarray]]]:
+    """The training and validation views of a fine-tuned folder, rebuilt for its feature
+    companion (:func:`astrot2.companion_fit.fit_companion`) as :func:`train_real` built
+    them: the ``real_train`` objects of the trainable classes (cuts and fainter copies),
+    the simulated cuts, the re-observed PLAsTiCC objects; the ``real_validation`` objects
+    cut at every :data:`astrot2.realsky.CUTS` time.
+
+    Returns
+    -------
+    train : list of (LightCurveBatch, ndarray)
+        Views and their class indices.
+    validation : dict of str to (LightCurveBatch, ndarray)
+        One view per cut, with class indices.
+    """
+    config = read_finetune_config(folder)
+    manifest = read_manifest(folder)
+    split = json.loads((folder / "split.json").read_text())
+    y = labels_of(labelled)
+    index = {o: i for i, o in enumerate(labelled.object_id)}
+
+    def objects(name: str) -> np.ndarray:
+        return np.array([index[o] for o in split[name] if o in index], dtype=np.int64)
+
+    train_idx = objects("real_train")
+    train_idx = train_idx[trainable(y[train_idx], config.real.min_objects)]
+    train_b = labelled.take(train_idx)
+    gp = fit_gp(train_b, manifest.gp)
+    train = [(v, y[train_idx]) for v in training_views(
+        train_b, config.real, gp.amplitude, gp.length_scale, manifest.gp.wavelength_scale)]
+    if simulated is not None:
+        train += [(v, labels_of(simulated)) for v in random_cuts(
+            simulated, config.real, config.n_sim_cuts, np.random.default_rng(config.seed + 2))]
+    if plasticc is not None and config.plasticc_classes:
+        copies, labels = _plasticc_copies(plasticc, resolve_model(config.init), manifest,
+                                          config)
+        train += [(v, labels) for v in copies]
+    val_idx = objects("real_validation")
+    val_b = labelled.take(val_idx)
+    return train, {cut: (evaluation_cut(val_b, cut), y[val_idx]) for cut in CUTS}
 
 
 def with_statistics(features: FeatureConfig, stats: np.ndarray) -> FeatureConfig:
