@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,6 @@ def test_gp_summary_features_of_a_known_shape():
 
     no_z = gp_summary_features(without_redshift(batch), gp, ("g", "r"), True)[0]
     assert np.isnan(no_z[-3:]).all() and np.isfinite(no_z[:-3]).all()
+    # nor is an absurd one believed (it would stretch the batch's distance-modulus grid)
+    absurd = replace(batch, metadata={**batch.metadata, "hostgal_photoz": np.array([1e30])})
+    assert np.isnan(gp_summary_features(absurd, gp, ("g", "r"), True)[0, -3:]).all()

@@ -344,6 +344,9 @@ GP_SUMMARY = ("rise_50", "fall_50", "rise_20", "fall_20", "log_length_scale",
               "peak_to_last", "first_detection_to_peak")
 #: The host photo-z columns of :func:`gp_summary_features`.
 GP_LUMINOSITY = ("peak_absolute_mag", "rest_rise_50", "rest_fall_50")
+#: Host photo-z above this is read as unknown by :func:`gp_summary_features` (PLAsTiCC's
+#: reach 3.0): one absurd value must not stretch the distance-modulus grid of the batch.
+MAX_PHOTOZ = 5.0
 
 
 def gp_summary_names(bands: tuple[str, ...] | list[str], luminosity: bool) -> list[str]:
@@ -401,9 +404,12 @@ def gp_summary_features(selected: LightCurveBatch, gp: GPResult,
     the summed curve takes to rise from and fall to 50 % and 20 % of its peak, ``log10`` of
     the GP's time length-scale, and the days from ``t_peak`` to the last point and from the
     first detection to ``t_peak``.  With ``luminosity`` (models reading absolute
-    brightness and host photo-z), where the photo-z is known: the peak absolute magnitude
+    brightness and host photo-z), where the photo-z is known (0 < z <= :data:`MAX_PHOTOZ`):
+    the peak absolute magnitude
     ``27.5 - 2.5 log10(peak) - mu(photo-z)`` and the 50 % rise and fall in the rest frame.
-    NaN marks a missing value (no GP, no crossing inside the grid, no photo-z).
+    NaN marks a missing value (no GP, no crossing inside the grid, no photo-z).  The
+    distance modulus is integrated on a grid up to the batch's largest photo-z (error below
+    1e-4 mag, :func:`astrot2.photometry.distance_modulus`).
 
     Parameters
     ----------
@@ -450,7 +456,7 @@ def gp_summary_features(selected: LightCurveBatch, gp: GPResult,
                    last - t_peak, t_peak - first]
         if luminosity:
             z = np.asarray(selected.metadata["hostgal_photoz"], dtype=np.float64)
-            known = np.isfinite(z) & (z > 0)
+            known = np.isfinite(z) & (z > 0) & (z <= MAX_PHOTOZ)
             mu = distance_modulus(np.where(known, z, 0.0))
             stretch = np.where(known, 1.0 + z, np.nan)
             summary += [np.where(known, FLUXCAL_ZEROPOINT - 2.5 * np.log10(scale) - mu, np.nan),
