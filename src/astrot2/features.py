@@ -344,9 +344,10 @@ GP_SUMMARY = ("rise_50", "fall_50", "rise_20", "fall_20", "log_length_scale",
               "peak_to_last", "first_detection_to_peak")
 #: The host photo-z columns of :func:`gp_summary_features`.
 GP_LUMINOSITY = ("peak_absolute_mag", "rest_rise_50", "rest_fall_50")
-#: Host photo-z above this is read as unknown by :func:`gp_summary_features` (PLAsTiCC's
-#: reach 3.0): one absurd value must not stretch the distance-modulus grid of the batch.
-MAX_PHOTOZ = 5.0
+#: Host photo-z above this is read as unknown by :func:`gp_summary_features`: one absurd
+#: value must not stretch the distance-modulus grid of the batch.  PLAsTiCC's reach 3.0,
+#: their representative copies (catastrophic outliers moved farther) stay below 9.
+MAX_PHOTOZ = 10.0
 
 
 def gp_summary_names(bands: tuple[str, ...] | list[str], luminosity: bool) -> list[str]:
