@@ -162,6 +162,12 @@ def test_a_manifest_lacking_a_setting_is_refused_naming_it(model_copy, section, 
         Classifier.load(model_copy)
 
 
+def test_a_setting_added_later_reads_as_its_old_meaning(model_copy):
+    """``features.gp_statistics`` came after the shipped manifests: absent, it is off."""
+    _edit_manifest(model_copy, lambda d: d["features"].pop("gp_statistics", None))
+    assert Classifier.load(model_copy).manifest.features.gp_statistics is False
+
+
 def test_the_network_sizes_are_refused_without_n_tokens():
     """``model.n_tokens`` (the encoder's tokens; ``gp.n_steps`` is the grid) must be there:
     a manifest still naming it ``n_steps`` is refused, not read as 100 tokens."""

@@ -60,3 +60,37 @@ def test_keeps_the_split_and_records_the_recipe(tuned):
     assert views and all(v.startswith("representative/") for v in views)
     assert doc["onnx"]["kind"] == "compact"
     assert str(out.parent) not in json.dumps(doc["training"]["pretrained"])
+
+
+def test_gp_shape_statistics_as_network_inputs(tuned, tmp_path):
+    """``gp_statistics``: the GP shape features (colours, timescales, peak luminosity) join
+    the light-curve statistics inputs; the manifest says so and the runtime rebuilds them."""
+    from dataclasses import replace
+
+    from astrot2.features import gp_summary_names, light_curve_statistics
+
+    sample, _, out = tuned
+    config = replace(json_config(out), gp_statistics=True)
+    train_representative(sample, config, tmp_path / "gps", command="astrot2 train ...",
+                         log=lambda *_: None)
+    clf = Classifier.load(tmp_path / "gps", threads=1)
+    features = clf.manifest.features
+    assert features.gp_statistics and not Classifier.load(out).manifest.features.gp_statistics
+    n_plain = len(Classifier.load(out).manifest.features.statistics_center)
+    n_gp = len(gp_summary_names(features.bands, luminosity=True))
+    assert len(features.statistics_center) == n_plain + n_gp
+    inputs = clf.model_inputs(sample)
+    stats = light_curve_statistics(inputs.selected, inputs.gp, features.bands, features)
+    assert stats.shape[1] == n_plain + n_gp
+    pred = clf.predict(sample)
+    ok = pred.status == "ok"
+    assert ok.any() and np.isfinite(pred.probabilities).all()
+    np.testing.assert_allclose(pred.probabilities[ok].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def json_config(folder) -> RepresentativeTrainConfig:
+    """The fixture run's settings (as the test fixture made them)."""
+    return RepresentativeTrainConfig(
+        init=json.loads((folder / "representative_config.json").read_text())["init"],
+        steps=20, eval_every=10, prune_steps=10, cluster_steps=5, batch_size=32,
+        representative=RepresentativeConfig(n_train=1, n_validation=1))

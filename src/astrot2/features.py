@@ -17,6 +17,7 @@ Inputs of a model, per light curve:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -62,6 +63,9 @@ class FeatureConfig:
     use_redshift: bool = True
     statistics_center: tuple[float, ...] = ()
     statistics_scale: tuple[float, ...] = ()
+    gp_statistics: bool = False
+    #: settings absent from older manifests, and the value they mean there
+    OPTIONAL: ClassVar[dict[str, object]] = {"gp_statistics": False}
 
     def __post_init__(self) -> None:
         if not self.bands:
@@ -161,7 +165,7 @@ def build_inputs(
     extra_arr = np.column_stack(extra) if extra else np.zeros((len(scale), 0))
     if config.use_statistics:
         extra_arr = np.column_stack([extra_arr, standardised_statistics(
-            light_curve_statistics(batch, gp, config.bands), config)])
+            light_curve_statistics(batch, gp, config.bands, config), config)])
     x[~ok] = 0.0
     extra_arr[~ok] = 0.0
     # finite values lie in [-1, 1] (mean) and [0, MAX_RELATIVE_STD] (std) already; an
@@ -324,7 +328,8 @@ def shape_features(selected: LightCurveBatch, gp: GPResult, bands: tuple[str, ..
 
 
 def light_curve_statistics(selected: LightCurveBatch, gp: GPResult,
-                           bands: tuple[str, ...] | list[str]) -> np.ndarray:
+                           bands: tuple[str, ...] | list[str],
+                           config: FeatureConfig | None = None) -> np.ndarray:
     """:func:`summary_features` of the raw points (without extra inputs) and
     :func:`shape_features` of the GP, side by side; NaN marks a missing value.
 
@@ -333,7 +338,11 @@ def light_curve_statistics(selected: LightCurveBatch, gp: GPResult,
     ndarray of float64, shape (n_objects, n_bands * len(BAND_STATS) + 1 + len(GP_STATS))
     """
     points = summary_features(selected, np.zeros((len(selected), 0)), bands)
-    return np.column_stack([points.astype(np.float64), shape_features(selected, gp, bands)])
+    out = np.column_stack([points.astype(np.float64), shape_features(selected, gp, bands)])
+    if config is None or not config.gp_statistics:
+        return out
+    return np.column_stack([out, gp_summary_features(
+        selected, gp, bands, config.use_brightness and config.use_redshift)])
 
 
 #: Days after the GP peak at which :func:`gp_summary_features` reads each band's flux.

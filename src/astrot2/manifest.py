@@ -57,12 +57,14 @@ def _dataclass_from(cls, data: dict[str, Any], where: str):
     unknown = set(data) - set(names)
     if unknown:
         raise ModelError(f"{where}: unknown settings {sorted(unknown)}")
-    missing = [n for n in names if n not in data]
+    optional = getattr(cls, "OPTIONAL", {})  # settings added later, absent = this value
+    missing = [n for n in names if n not in data and n not in optional]
     if missing:
         raise ModelError(f"{where}: missing settings {missing}; the manifest must record "
                          "every setting its model was trained with (add them with the "
                          "values used in training)")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    values = {**{k: v for k, v in optional.items() if k not in data},
+              **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}}
     return cls(**values)
 
 

@@ -150,6 +150,7 @@ class TuneConfig:
     members: int = 1
     distill_alpha: float = 0.7
     head_hidden: int = 0
+    gp_statistics: bool = False  # with statistics: also features.gp_summary_features
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,8 @@ def pretrained(config: TuneConfig, out: str | Path
     return out, init, manifest, model, section
 
 
-def view_inputs(views: list[LightCurveBatch], labels: np.ndarray | list[np.ndarray], manifest
+def view_inputs(views: list[LightCurveBatch], labels: np.ndarray | list[np.ndarray], manifest,
+                gp_statistics: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Model inputs, extra inputs, light-curve statistics and labels of the usable light
     curves (converged GP fits) of ``views`` (``labels``: one per light curve, the same for
@@ -218,7 +220,8 @@ def view_inputs(views: list[LightCurveBatch], labels: np.ndarray | list[np.ndarr
     for view, y in zip(views, labels, strict=True):
         x, extra, selected, gp = prepare(view, manifest.gp, manifest.features)
         ok = view.ok & gp.converged
-        stats = light_curve_statistics(selected, gp, manifest.features.bands)
+        stats = light_curve_statistics(selected, gp, manifest.features.bands,
+                                       replace(manifest.features, gp_statistics=gp_statistics))
         xs.append(x[ok])
         es.append(extra[ok])
         ss.append(stats[ok])
@@ -313,14 +316,17 @@ def companion_views(folder: Path, labelled: LightCurveBatch, *,
     return train, {cut: (evaluation_cut(val_b, cut), y[val_idx]) for cut in CUTS}
 
 
-def with_statistics(features: FeatureConfig, stats: np.ndarray) -> FeatureConfig:
-    """``features`` with the statistics' centre and scale fitted on ``stats``."""
+def with_statistics(features: FeatureConfig, stats: np.ndarray, gp_statistics: bool = False
+                    ) -> FeatureConfig:
+    """``features`` with the statistics' centre and scale fitted on ``stats`` (with
+    ``gp_statistics``, :func:`astrot2.features.gp_summary_features` among them)."""
     center = np.nanmedian(stats, axis=0)
     scale = np.nanstd(stats, axis=0)
     center = np.where(np.isfinite(center), center, 0.0)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
     return replace(features, statistics_center=tuple(float(v) for v in center),
-                   statistics_scale=tuple(float(v) for v in scale))
+                   statistics_scale=tuple(float(v) for v in scale),
+                   gp_statistics=gp_statistics)
 
 
 def statistics_extra(extra: np.ndarray, stats: np.ndarray, features: FeatureConfig) -> np.ndarray:

@@ -107,11 +107,12 @@ def _views(plasticc: LightCurveBatch, init: Path, manifest, config: Representati
                                  rep.no_photoz, rep.seed * 1000 + 850)
         views += sim_views
         labels += [class_index(simulated.extra["target"])] * len(sim_views)
-    train_arrays = view_inputs(views, labels, manifest)
+    train_arrays = view_inputs(views, labels, manifest, config.gp_statistics)
     val = plasticc.take(split_indices(plasticc, init, "validation"))
     val_views = representative_views(val, manifest.gp, settings.augment, rep, "validation")
     val_arrays = view_inputs([val_views[k][0] for k in VALIDATION_VIEWS],
-                             [val_views[k][1] for k in VALIDATION_VIEWS], manifest)
+                             [val_views[k][1] for k in VALIDATION_VIEWS], manifest,
+                             config.gp_statistics)
     return {f"{name}_{part}": a for part, arrays in (("train", train_arrays),
                                                      ("val", val_arrays))
             for name, a in zip(("x", "extra", "stats", "y"), arrays, strict=True)}
@@ -172,11 +173,12 @@ def train_representative(plasticc: LightCurveBatch, config: RepresentativeTrainC
     sim_key = None if simulated is None else (simulated.n_objects, float(simulated.flux.sum()))
     arrays = _cached(cache, [config.representative, manifest.raw["onnx"]["sha256"],
                              plasticc.n_objects, len(plasticc.time), config.n_sim_cuts,
-                             sim_key, "stats"],
+                             sim_key, "stats"] + (["gp_statistics"] if config.gp_statistics
+                                                  else []),
                      lambda: _views(plasticc, init, manifest, config, simulated))
     features, extra = manifest.features, {p: arrays[f"extra_{p}"] for p in ("train", "val")}
     if config.statistics:  # the light-curve statistics as extra inputs, a new head
-        features = with_statistics(features, arrays["stats_train"])
+        features = with_statistics(features, arrays["stats_train"], config.gp_statistics)
         model, section = widened(model, section, features.n_extra, config.head_hidden)
         extra = {p: statistics_extra(extra[p], arrays[f"stats_{p}"], features)
                  for p in extra}
