@@ -73,17 +73,12 @@ COMPANION_FILE = "companion.onnx"
 FEATURE_SETS = ("points", "points+gp")
 
 
-def _luminosity(features: FeatureConfig) -> bool:
-    """Whether a companion may read absolute brightness: only where its network does."""
-    return features.use_brightness and features.use_redshift
-
-
 def companion_feature_names(features: FeatureConfig, n_extra: int, feature_set: str
                             ) -> list[str]:
     """Names of the columns of :func:`companion_features`."""
     names = feature_names(features.bands, n_extra)
     if feature_set == "points+gp":
-        names += gp_summary_names(features.bands, _luminosity(features))
+        names += gp_summary_names(features.bands, features.use_luminosity)
     return names
 
 
@@ -106,7 +101,7 @@ def companion_features(selected: LightCurveBatch, extra: np.ndarray, gp: GPResul
     if feature_set == "points":
         return points
     return np.column_stack([points, gp_summary_features(
-        selected, gp, features.bands, _luminosity(features))])
+        selected, gp, features.bands, features.use_luminosity)])
 
 
 class Companion:

@@ -80,6 +80,11 @@ class FeatureConfig:
         return bool(self.statistics_center)
 
     @property
+    def use_luminosity(self) -> bool:
+        """Whether features may read absolute luminosity: brightness and host photo-z."""
+        return self.use_brightness and self.use_redshift
+
+    @property
     def n_channels(self) -> int:
         """Channels per time step."""
         return len(self.bands) * (2 if self.use_std else 1)
@@ -341,8 +346,8 @@ def light_curve_statistics(selected: LightCurveBatch, gp: GPResult,
     out = np.column_stack([points.astype(np.float64), shape_features(selected, gp, bands)])
     if config is None or not config.gp_statistics:
         return out
-    return np.column_stack([out, gp_summary_features(
-        selected, gp, bands, config.use_brightness and config.use_redshift)])
+    return np.column_stack([out, gp_summary_features(selected, gp, bands,
+                                                     config.use_luminosity)])
 
 
 #: Days after the GP peak at which :func:`gp_summary_features` reads each band's flux.

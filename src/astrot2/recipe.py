@@ -39,7 +39,7 @@ from astrot2.manifest import read_manifest
 if TYPE_CHECKING:
     from astrot2.runtime import Classifier
 
-__all__ = ["TrainingSettings", "split_indices", "split_views", "training_settings",
+__all__ = ["TrainingSettings", "json_tuples", "split_indices", "split_views", "training_settings",
            "training_views"]
 
 
@@ -63,7 +63,7 @@ def split_indices(batch: LightCurveBatch, folder: Path, split: str = "test") -> 
     return np.array([pos[oid] for oid in ids], dtype=np.int64)
 
 
-def _tuples(doc: dict) -> dict:
+def json_tuples(doc: dict) -> dict:
     """JSON lists back to the tuples of a frozen dataclass."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
 
@@ -87,8 +87,8 @@ def training_settings(folder: Path) -> TrainingSettings:
         raise ModelError(f"{folder}: no train_config.json, cannot rebuild its inputs")
     doc = json.loads(file.read_text())
     n_resample = int(doc.get("n_resample") or 0)
-    resample = ResampleConfig(**_tuples(doc.get("resample") or {})) if n_resample else None
-    return TrainingSettings(AugmentConfig(**_tuples(doc["augment"])), resample,
+    resample = ResampleConfig(**json_tuples(doc.get("resample") or {})) if n_resample else None
+    return TrainingSettings(AugmentConfig(**json_tuples(doc["augment"])), resample,
                             int(doc["seed"]), int(doc["n_augment"]), n_resample,
                             float(doc.get("redshift_dropout") or 0.0))
 

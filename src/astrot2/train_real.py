@@ -259,14 +259,13 @@ def read_finetune_config(folder: str | Path) -> FinetuneConfig:
     """The :class:`FinetuneConfig` of a fine-tuned model folder (its :data:`FINETUNE_FILE`;
     settings absent from an older file keep their defaults)."""
     from astrot2.augment import FainterConfig
-
-    def tuples(doc: dict) -> dict:
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
+    from astrot2.recipe import json_tuples
 
     doc = json.loads((Path(folder) / FINETUNE_FILE).read_text())
     real = dict(doc.pop("real"))
-    fainter = FainterConfig(**tuples(real.pop("fainter")))
-    return FinetuneConfig(**tuples(doc), real=RealSkyConfig(**tuples(real), fainter=fainter))
+    fainter = FainterConfig(**json_tuples(real.pop("fainter")))
+    return FinetuneConfig(**json_tuples(doc),
+                          real=RealSkyConfig(**json_tuples(real), fainter=fainter))
 
 
 LabelledViews = list[tuple[LightCurveBatch, np.ndarray]]
@@ -289,16 +288,12 @@ def companion_views(folder: Path, labelled: LightCurveBatch, *,
     validation : dict of str to (LightCurveBatch, ndarray)
         One view per cut, with class indices.
     """
+    from astrot2.recipe import split_indices
+
     config = read_finetune_config(folder)
     manifest = read_manifest(folder)
-    split = json.loads((folder / "split.json").read_text())
     y = labels_of(labelled)
-    index = {o: i for i, o in enumerate(labelled.object_id)}
-
-    def objects(name: str) -> np.ndarray:
-        return np.array([index[o] for o in split[name] if o in index], dtype=np.int64)
-
-    train_idx = objects("real_train")
+    train_idx = split_indices(labelled, folder, "real_train")
     train_idx = train_idx[trainable(y[train_idx], config.real.min_objects)]
     train_b = labelled.take(train_idx)
     gp = fit_gp(train_b, manifest.gp)
@@ -311,7 +306,7 @@ def companion_views(folder: Path, labelled: LightCurveBatch, *,
         copies, labels = _plasticc_copies(plasticc, resolve_model(config.init), manifest,
                                           config)
         train += [(v, labels) for v in copies]
-    val_idx = objects("real_validation")
+    val_idx = split_indices(labelled, folder, "real_validation")
     val_b = labelled.take(val_idx)
     return train, {cut: (evaluation_cut(val_b, cut), y[val_idx]) for cut in CUTS}
 
