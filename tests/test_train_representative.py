@@ -36,7 +36,7 @@ def tuned(tmp_path_factory, fixtures):
 def test_writes_a_compressed_loadable_model_with_statistics_inputs(tuned):
     sample, parent, out = tuned
     clf = Classifier.load(out, threads=1)
-    assert clf.name == "lsst@0.3.0"
+    assert clf.name == "lsst@0.4.0"
     assert clf.manifest.features.use_statistics
     base = Classifier.load(parent, threads=1).manifest.n_extra
     assert clf.manifest.n_extra == base + 2 * len(clf.manifest.features.statistics_center)
@@ -63,29 +63,47 @@ def test_keeps_the_split_and_records_the_recipe(tuned):
 
 
 def test_gp_shape_statistics_as_network_inputs(tuned, tmp_path):
-    """``gp_statistics``: the GP shape features (colours, timescales, peak luminosity) join
-    the light-curve statistics inputs; the manifest says so and the runtime rebuilds them."""
+    """``gp_statistics`` (the default since 0.4): the GP shape features (colours,
+    timescales, peak luminosity) join the light-curve statistics inputs; the manifest says
+    so and the runtime rebuilds them.  Without it, only the raw points' statistics."""
     from dataclasses import replace
 
     from astrot2.features import gp_summary_names, light_curve_statistics
 
     sample, _, out = tuned
-    config = replace(json_config(out), gp_statistics=True)
-    train_representative(sample, config, tmp_path / "gps", command="astrot2 train ...",
+    config = replace(json_config(out), gp_statistics=False)
+    train_representative(sample, config, tmp_path / "plain", command="astrot2 train ...",
                          log=lambda *_: None)
-    clf = Classifier.load(tmp_path / "gps", threads=1)
+    clf = Classifier.load(out, threads=1)
     features = clf.manifest.features
-    assert features.gp_statistics and not Classifier.load(out).manifest.features.gp_statistics
-    n_plain = len(Classifier.load(out).manifest.features.statistics_center)
+    assert features.gp_statistics
+    assert not Classifier.load(tmp_path / "plain").manifest.features.gp_statistics
+    n_plain = len(Classifier.load(tmp_path / "plain").manifest.features.statistics_center)
     n_gp = len(gp_summary_names(features.bands, luminosity=True))
     assert len(features.statistics_center) == n_plain + n_gp
     inputs = clf.model_inputs(sample)
     stats = light_curve_statistics(inputs.selected, inputs.gp, features.bands, features)
     assert stats.shape[1] == n_plain + n_gp
-    pred = clf.predict(sample)
-    ok = pred.status == "ok"
-    assert ok.any() and np.isfinite(pred.probabilities).all()
-    np.testing.assert_allclose(pred.probabilities[ok].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_plain_copies_without_photoz(tuned):
+    """``plain_no_photoz``: that share of the pre-training views' augmented copies lose
+    their host photo-z; recorded in the recipe."""
+    from dataclasses import replace
+
+    from astrot2.train_representative import _views
+
+    sample, parent, out = tuned
+    manifest = Classifier.load(parent, threads=1).manifest
+    assert json.loads((out / "representative_config.json").read_text())[
+        "plain_no_photoz"] == 0.5
+    known_col = int(manifest.features.use_brightness) + 2  # log scale, z, z_err, known
+    arrays = {f: _views(sample, parent, manifest, replace(json_config(out),
+                                                             plain_no_photoz=f), None)
+              for f in (0.0, 1.0)}
+    known = {f: a["extra_train"][:, known_col] for f, a in arrays.items()}
+    assert set(np.unique(known[0.0])) <= {0.0, 1.0}
+    assert known[0.0].mean() > known[1.0].mean()
 
 
 def json_config(folder) -> RepresentativeTrainConfig:
