@@ -326,3 +326,16 @@ def test_no_alert_files_is_an_error(fixtures, tmp_path, capsys):
     assert main(["classify", str(night), "-o", str(out), "--quiet", "--on-error", "skip"]) == 2
     assert capsys.readouterr().err.splitlines() == [expected]
     assert out.read_bytes() == before
+
+
+def test_a_simulated_file_other_than_the_networks_is_refused(tmp_path):
+    """``--simulated``: absent, nothing is read; a file whose sha256 is not the one the
+    network's manifest records is refused (one-line ConfigError) before it is read."""
+    from astrot2.cli import _read_simulated
+    from astrot2.errors import ConfigError
+
+    assert _read_simulated(None) == (None, None)
+    other = tmp_path / "other.parquet"
+    other.write_bytes(b"not the simulation")
+    with pytest.raises(ConfigError, match="not the file the network was trained on"):
+        _read_simulated(other, "0" * 64)

@@ -11,8 +11,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from astrot2.errors import Astrot2Error
+
+if TYPE_CHECKING:
+    from astrot2.lightcurves import LightCurveBatch
 
 __all__ = ["main"]
 
@@ -292,12 +296,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
         config = replace(config, seed=args.seed, real=replace(config.real, seed=args.seed))
     if args.members is not None:
         config = replace(config, members=args.members)
-    simulated, record = None, None
-    if args.simulated is not None:
-        from astrot2.utils import sha256_file
-
-        simulated = read_labelled(args.simulated).batch
-        record = {"file_sha256": sha256_file(args.simulated)}
+    simulated, record = _read_simulated(args.simulated)
     plasticc = None
     try:  # the PLAsTiCC classes the real sets lack, and its g, r figures after training
         plasticc = _plasticc(args)
@@ -320,6 +319,29 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
     return 0
 
 
+def _read_simulated(path: Path | None, want_sha256: str | None = None
+                    ) -> tuple[LightCurveBatch | None, dict | None]:
+    """The simulated light curves of ``--simulated`` (``astrot2 simulate`` output) and
+    what a manifest records of them (their sha256); ``(None, None)`` without the option.
+
+    Raises
+    ------
+    ConfigError
+        The file's sha256 is not ``want_sha256`` (the file a network was trained on).
+    """
+    if path is None:
+        return None, None
+    from astrot2.errors import ConfigError
+    from astrot2.io.labelled import read_labelled
+    from astrot2.utils import sha256_file
+
+    digest = sha256_file(path)
+    if want_sha256 is not None and digest != want_sha256:
+        raise ConfigError(f"--simulated {path}: not the file the network was trained on "
+                          f"(sha256 {want_sha256[:12]}... in its manifest)")
+    return read_labelled(path).batch, {"file_sha256": digest}
+
+
 def _train_representative(args: argparse.Namespace, device: str) -> int:
     """``astrot2 train --model lsst --representative``: see
     :mod:`astrot2.train_representative`."""
@@ -337,13 +359,7 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
     if args.members is not None:
         config = replace(config, members=args.members)
     plasticc = _plasticc(args)
-    simulated, record = None, None
-    if args.simulated is not None:
-        from astrot2.io.labelled import read_labelled
-        from astrot2.utils import sha256_file
-
-        simulated = read_labelled(args.simulated).batch
-        record = {"file_sha256": sha256_file(args.simulated)}
+    simulated, record = _read_simulated(args.simulated)
     out = args.out or Path("models") / "lsst"
     command = "astrot2 train --model lsst --representative" + (
         " --simulated SIM_FILE" if simulated is not None else "") + (
@@ -392,20 +408,13 @@ def _cmd_companion(args: argparse.Namespace) -> int:
     ref = _model_ref(args)
     real_views = None
     if args.real is not None:
-        from astrot2.errors import ConfigError
         from astrot2.io.labelled import read_labelled
         from astrot2.manifest import read_manifest
         from astrot2.train_real import companion_views
-        from astrot2.utils import sha256_file
 
-        simulated = None
-        if args.simulated is not None:
-            want = read_manifest(ref.folder).raw["training"].get("simulated", {}).get(
-                "file_sha256")
-            if want is not None and sha256_file(args.simulated) != want:
-                raise ConfigError(f"--simulated {args.simulated}: not the file the network "
-                                  f"was trained on (sha256 {want[:12]}... in its manifest)")
-            simulated = read_labelled(args.simulated).batch
+        want = read_manifest(ref.folder).raw["training"].get("simulated", {}).get(
+            "file_sha256")
+        simulated, _ = _read_simulated(args.simulated, want)
         real_views = companion_views(ref.folder, read_labelled(args.real).batch,
                                      simulated=simulated, plasticc=batch)
     section = fit_companion(ref, batch, config, write=not args.dry_run,
