@@ -22,7 +22,8 @@ from astrot2.gp import GPConfig
 from astrot2.surveys import Survey, get_survey
 from astrot2.utils import atomic_path, sha256_file
 
-__all__ = ["FORMAT", "Manifest", "read_manifest", "rewrite_manifest", "write_manifest"]
+__all__ = ["FORMAT", "Manifest", "dataclass_from", "read_manifest", "rewrite_manifest",
+           "write_manifest"]
 
 FORMAT = "astrot2-model/1"
 
@@ -47,11 +48,14 @@ class Manifest:
         return [f"p_{c['slug']}" for c in self.raw["classes"]]
 
 
-def _dataclass_from(cls, data: dict[str, Any], where: str):
+def dataclass_from(cls, data: dict[str, Any], where: str):
     """Build a config dataclass from a manifest section holding every one of its fields.
 
     A missing setting is refused, not filled with today's default: the default may have
     changed since the model was trained, and the model would silently get other inputs.
+    Only the settings a dataclass names in its ``OPTIONAL`` mapping (added after the first
+    manifests) may be absent; they take the value given there, the behaviour of before.
+    Lists become tuples.
     """
     names = [f.name for f in fields(cls)]
     unknown = set(data) - set(names)
@@ -122,8 +126,8 @@ def read_manifest(path: Path) -> Manifest:
         expected = [{"code": c.code, "name": c.name, "slug": c.slug} for c in CLASSES]
         if doc["classes"] != expected:
             raise ModelError(f"{file}: classes differ from astrot2's 14 PLAsTiCC classes")
-        gp = _dataclass_from(GPConfig, doc["gp"], f"{file} [gp]")
-        features = _dataclass_from(FeatureConfig, doc["features"], f"{file} [features]")
+        gp = dataclass_from(GPConfig, doc["gp"], f"{file} [gp]")
+        features = dataclass_from(FeatureConfig, doc["features"], f"{file} [features]")
         model_file = file.parent / doc["onnx"]["file"]
         sha = doc["onnx"]["sha256"]
         n_extra = int(doc["model"]["n_extra"])

@@ -78,12 +78,11 @@ class T2Config:
             A size is missing (e.g. ``model.n_tokens`` in a manifest written before the
             rename from ``n_steps``): nothing is filled with today's defaults.
         """
-        names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in section and n not in cls.OPTIONAL]
-        if missing:
-            raise ModelError(f"{where}: missing settings {missing} of the network; the "
-                             "manifest must record every size it was trained with")
-        return cls(**{n: section.get(n, cls.OPTIONAL.get(n)) for n in names})
+        from astrot2.manifest import dataclass_from
+
+        names = {f.name for f in fields(cls)}
+        return dataclass_from(cls, {k: v for k, v in section.items() if k in names},
+                               f"{where}: the network")
 
 
 def sinusoidal_encoding(n_tokens: int, d_model: int) -> torch.Tensor:
