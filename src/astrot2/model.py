@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from astrot2.errors import ConfigError, ModelError
+from astrot2.manifest import dataclass_from
 
 __all__ = ["T2", "PatchT2", "T2Config", "export_onnx"]
 
@@ -78,8 +79,6 @@ class T2Config:
             A size is missing (e.g. ``model.n_tokens`` in a manifest written before the
             rename from ``n_steps``): nothing is filled with today's defaults.
         """
-        from astrot2.manifest import dataclass_from
-
         names = {f.name for f in fields(cls)}
         return dataclass_from(cls, {k: v for k, v in section.items() if k in names},
                                f"{where}: the network")
