@@ -335,6 +335,10 @@ def test_a_simulated_file_other_than_the_networks_is_refused(tmp_path):
     from astrot2.errors import ConfigError
 
     assert _read_simulated(None) == (None, None)
+    with pytest.raises(ConfigError, match="no such file"):
+        _read_simulated(tmp_path / "missing.parquet")
+    with pytest.raises(ConfigError, match="no such file"):
+        _read_simulated(tmp_path)
     other = tmp_path / "other.parquet"
     other.write_bytes(b"not the simulation")
     with pytest.raises(ConfigError, match="not the file the network was trained on"):

@@ -335,6 +335,8 @@ def _read_simulated(path: Path | None, want_sha256: str | None = None
     from astrot2.io.labelled import read_labelled
     from astrot2.utils import sha256_file
 
+    if not path.is_file():
+        raise ConfigError(f"--simulated {path}: no such file (astrot2 simulate writes one)")
     digest = sha256_file(path)
     if want_sha256 is not None and digest != want_sha256:
         raise ConfigError(f"--simulated {path}: not the file the network was trained on "

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from astrot2.classes import CLASSES
 from astrot2.errors import ModelError
@@ -26,6 +26,8 @@ __all__ = ["FORMAT", "Manifest", "dataclass_from", "read_manifest", "rewrite_man
            "write_manifest"]
 
 FORMAT = "astrot2-model/1"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,14 @@ class Manifest:
         return [f"p_{c['slug']}" for c in self.raw["classes"]]
 
 
-def dataclass_from(cls, data: dict[str, Any], where: str):
+def dataclass_from(cls: type[T], data: dict[str, Any], where: str) -> T:
     """Build a config dataclass from a manifest section holding every one of its fields.
 
     A missing setting is refused, not filled with today's default: the default may have
     changed since the model was trained, and the model would silently get other inputs.
     Only the settings a dataclass names in its ``OPTIONAL`` mapping (added after the first
-    manifests) may be absent; they take the value given there, the behaviour of before.
-    Lists become tuples.
+    manifests) may be absent; they take the value given there, which keeps an older model
+    behaving as it was trained.  Lists become tuples.
     """
     names = [f.name for f in fields(cls)]
     unknown = set(data) - set(names)

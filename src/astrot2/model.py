@@ -81,7 +81,7 @@ class T2Config:
         """
         names = {f.name for f in fields(cls)}
         return dataclass_from(cls, {k: v for k, v in section.items() if k in names},
-                               f"{where}: the network")
+                               f"{where} (the network's sizes)")
 
 
 def sinusoidal_encoding(n_tokens: int, d_model: int) -> torch.Tensor:
