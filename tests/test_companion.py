@@ -234,3 +234,23 @@ def test_companion_feature_sets():
     assert with_gp[:len(feature_names(lsst.bands, 4))] == feature_names(lsst.bands, 4)
     assert "gp_peak_absolute_mag" in with_gp
     assert "gp_peak_absolute_mag" not in companion_feature_names(ztf, 0, "points+gp")
+
+
+@pytest.mark.parametrize("name, folder", [("lsst", "elasticc"), ("ztf", "ztf")])
+def test_the_companion_reuses_the_networks_statistics(name, folder, fixtures):
+    """The columns the companion shares with its network's statistics inputs (raw points'
+    statistics; GP-shape ones where the network reads them, as `lsst` does) come from
+    the network's own computation: the same features, to the bit, as computed anew."""
+    from astrot2.companion import companion_features
+    from astrot2.io import read_alerts
+    from astrot2.runtime import Classifier
+
+    clf = Classifier.load(f"{name}+companion", threads=1)
+    files = sorted(p for p in (fixtures / folder).rglob("*")
+                   if p.suffix in (".avro", ".parquet"))
+    inputs = clf.model_inputs(read_alerts(files))
+    assert inputs.statistics is not None
+    m, section = clf.manifest, clf.companion.section
+    args = (inputs.selected, inputs.extra, inputs.gp, m.features, section["feature_set"])
+    np.testing.assert_array_equal(companion_features(*args, inputs.statistics),
+                                  companion_features(*args))

@@ -42,6 +42,7 @@ import numpy as np
 from astrot2.classes import CLASSES
 from astrot2.errors import ModelError
 from astrot2.features import (
+    BAND_STATS,
     FeatureConfig,
     feature_names,
     gp_summary_features,
@@ -83,7 +84,8 @@ def companion_feature_names(features: FeatureConfig, n_extra: int, feature_set: 
 
 
 def companion_features(selected: LightCurveBatch, extra: np.ndarray, gp: GPResult,
-                       features: FeatureConfig, feature_set: str) -> np.ndarray:
+                       features: FeatureConfig, feature_set: str,
+                       statistics: np.ndarray | None = None) -> np.ndarray:
     """The companion's inputs (float32, NaN for missing values): :func:`summary_features`
     and, for ``feature_set`` "points+gp", :func:`astrot2.features.gp_summary_features`.
 
@@ -96,12 +98,24 @@ def companion_features(selected: LightCurveBatch, extra: np.ndarray, gp: GPResul
         The network's.
     feature_set : str
         One of :data:`FEATURE_SETS`.
+    statistics : ndarray, optional
+        The network's own :func:`astrot2.features.light_curve_statistics` of the same
+        light curves (:func:`astrot2.features.prepare_with_statistics`): the columns they
+        share (the raw points' statistics, and the GP-shape ones of a network reading
+        them) are taken from there, not computed again; the values are the same.
     """
-    points = summary_features(selected, extra, features.bands)
+    n_points = len(features.bands) * len(BAND_STATS) + 1  # per band, then n_points
+    if statistics is None:
+        points = summary_features(selected, extra, features.bands)
+    else:
+        points = np.column_stack([statistics[:, :n_points], extra]).astype(np.float32)
+        points[~np.isfinite(points)] = np.nan  # as summary_features marks them
     if feature_set == "points":
         return points
-    return np.column_stack([points, gp_summary_features(
-        selected, gp, features.bands, features.use_luminosity)])
+    n_gp = len(gp_summary_names(features.bands, features.use_luminosity))
+    shape = (statistics[:, -n_gp:] if statistics is not None and features.gp_statistics
+             else gp_summary_features(selected, gp, features.bands, features.use_luminosity))
+    return np.column_stack([points, shape])
 
 
 class Companion:
@@ -164,14 +178,15 @@ class Companion:
         # single-alert p99 (5.6 vs 2.0 ms, measured); batches still use the threads
         return cls(onnx_session(str(file), file, threads, spinning=False), section, features)
 
-    def probabilities(self, selected: LightCurveBatch, extra: np.ndarray, gp: GPResult
-                      ) -> np.ndarray:
+    def probabilities(self, selected: LightCurveBatch, extra: np.ndarray, gp: GPResult,
+                      statistics: np.ndarray | None = None) -> np.ndarray:
         """The companion's class probabilities (float64, rows sum to 1).
 
-        ``selected``, ``extra`` and ``gp`` as :func:`companion_features` takes them.
+        ``selected``, ``extra``, ``gp`` and ``statistics`` as :func:`companion_features`
+        takes them.
         """
         return onnx_probabilities(self.session, companion_features(
-            selected, extra, gp, self.features, self.feature_set), self.classes)
+            selected, extra, gp, self.features, self.feature_set, statistics), self.classes)
 
     def combine(self, logits: np.ndarray, prob: np.ndarray,
                 selected: LightCurveBatch) -> np.ndarray:

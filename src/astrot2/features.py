@@ -27,7 +27,7 @@ from astrot2.lightcurves import LightCurveBatch
 
 __all__ = ["BAND_STATS", "GP_STATS", "MAX_RELATIVE_STD", "FeatureConfig", "build_inputs",
            "feature_names", "gp_summary_features", "gp_summary_names",
-           "light_curve_statistics", "prepare", "select_bands",
+           "light_curve_statistics", "prepare", "prepare_with_statistics", "select_bands",
            "shape_features", "standardised_statistics", "summary_features"]
 
 #: Cap of the GP std channels, in units of the light curve's peak |GP mean|.
@@ -124,7 +124,8 @@ def select_bands(batch: LightCurveBatch, config: FeatureConfig) -> LightCurveBat
 
 
 def build_inputs(
-    batch: LightCurveBatch, gp: GPResult, config: FeatureConfig
+    batch: LightCurveBatch, gp: GPResult, config: FeatureConfig,
+    statistics: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs for every light curve.
 
@@ -135,6 +136,9 @@ def build_inputs(
     gp : GPResult
         ``fit_gp(batch)``.
     config : FeatureConfig
+    statistics : ndarray, optional
+        :func:`light_curve_statistics` of ``batch`` and ``gp`` with ``config``, when the
+        caller has them already (computed here otherwise).
 
     Returns
     -------
@@ -169,8 +173,9 @@ def build_inputs(
                   known.astype(np.float64)]
     extra_arr = np.column_stack(extra) if extra else np.zeros((len(scale), 0))
     if config.use_statistics:
-        extra_arr = np.column_stack([extra_arr, standardised_statistics(
-            light_curve_statistics(batch, gp, config.bands, config), config)])
+        if statistics is None:
+            statistics = light_curve_statistics(batch, gp, config.bands, config)
+        extra_arr = np.column_stack([extra_arr, standardised_statistics(statistics, config)])
     x[~ok] = 0.0
     extra_arr[~ok] = 0.0
     # finite values lie in [-1, 1] (mean) and [0, MAX_RELATIVE_STD] (std) already; an
@@ -205,10 +210,22 @@ def prepare(
     depend on it), model inputs.  Returns ``x``, ``extra`` (see :func:`build_inputs`), the
     band-selected batch and its GP result.
     """
+    return prepare_with_statistics(batch, gp_config, config, n_threads)[:4]
+
+
+def prepare_with_statistics(
+    batch: LightCurveBatch, gp_config: GPConfig, config: FeatureConfig,
+    n_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, LightCurveBatch, GPResult, np.ndarray | None]:
+    """:func:`prepare`, and the :func:`light_curve_statistics` the extra inputs were
+    standardised from (None for a network without statistics inputs), so that the feature
+    companion reads them instead of computing them again."""
     selected = select_bands(batch, config)
     gp = fit_gp(selected, gp_config, n_threads=n_threads)
-    x, extra = build_inputs(selected, gp, config)
-    return x, extra, selected, gp
+    stats = (light_curve_statistics(selected, gp, config.bands, config)
+             if config.use_statistics else None)
+    x, extra = build_inputs(selected, gp, config, stats)
+    return x, extra, selected, gp, stats
 
 
 #: Per-band statistics of :func:`summary_features`, in order.

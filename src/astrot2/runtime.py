@@ -25,7 +25,7 @@ import numpy as np
 
 from astrot2.companion import Companion
 from astrot2.errors import ModelError
-from astrot2.features import prepare
+from astrot2.features import prepare_with_statistics
 from astrot2.gp import GPResult, alert_status, classified
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import Manifest, read_manifest
@@ -106,6 +106,9 @@ class ModelInputs:
     gp : GPResult
     status : ndarray of object (str), shape (n_alerts,)
         ``"ok"`` or the reject reason.
+    statistics : ndarray of float64, shape (n_alerts, n_statistics), or None
+        The light-curve statistics the extra inputs were standardised from (None for a
+        network without them); the companion reuses them.
     """
 
     feeds: dict[str, np.ndarray]
@@ -113,6 +116,7 @@ class ModelInputs:
     selected: LightCurveBatch
     gp: GPResult
     status: np.ndarray
+    statistics: np.ndarray | None = None
 
 
 class Classifier:
@@ -243,12 +247,14 @@ class Classifier:
         if check_survey and batch.survey.name != m.survey.name:
             raise ModelError(f"model {self.name} is for {m.survey.name} alerts, got "
                              f"{batch.survey.name} light curves; pick the matching model")
-        x, extra, selected, gp = prepare(batch, m.gp, m.features, n_threads=self.threads)
+        x, extra, selected, gp, stats = prepare_with_statistics(batch, m.gp, m.features,
+                                                                n_threads=self.threads)
         status = alert_status(selected.reject, gp.status)
         feeds = {"x": x}
         if "extra" in self._inputs:
             feeds["extra"] = extra
-        return ModelInputs(feeds=feeds, extra=extra, selected=selected, gp=gp, status=status)
+        return ModelInputs(feeds=feeds, extra=extra, selected=selected, gp=gp, status=status,
+                           statistics=stats)
 
     def combine(self, logits: np.ndarray, inputs: ModelInputs
                 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -264,7 +270,8 @@ class Classifier:
         """
         if self.companion is None:
             return logits, None
-        own = self.companion.probabilities(inputs.selected, inputs.extra, inputs.gp)
+        own = self.companion.probabilities(inputs.selected, inputs.extra, inputs.gp,
+                                           inputs.statistics)
         return self.companion.combine(logits, own, inputs.selected), own
 
     def scores(self, batch: LightCurveBatch, *, check_survey: bool = True
