@@ -112,3 +112,22 @@ def json_config(folder) -> RepresentativeTrainConfig:
         init=json.loads((folder / "representative_config.json").read_text())["init"],
         steps=20, eval_every=10, prune_steps=10, cluster_steps=5, batch_size=32,
         representative=RepresentativeConfig(n_train=1, n_validation=1))
+
+
+@pytest.mark.parametrize("settings", [
+    {"plain_no_photoz": 1.5}, {"plain_no_photoz": -0.1}, {"steps": 0}, {"lr": 0.0},
+    {"sparsity": 1.0}, {"clusters": 1}, {"distill_alpha": 2.0}, {"members": 0},
+    {"prune_steps": -1},
+    {"representative": {"n_train": 0}}, {"representative": {"no_photoz": 1.01}},
+])
+def test_out_of_range_settings_are_refused_by_name(settings):
+    """A share outside [0, 1] or a count below its least value is a ConfigError that names
+    the setting, before any view is built."""
+    from astrot2.errors import ConfigError
+
+    key, value = next(iter(settings.items()))
+    with pytest.raises(ConfigError, match=next(iter(value)) if isinstance(value, dict) else key):
+        if isinstance(value, dict):
+            RepresentativeTrainConfig(representative=RepresentativeConfig(**value))
+        else:
+            RepresentativeTrainConfig(**settings)

@@ -37,6 +37,7 @@ from astrot2.augment import (
     without_redshift,
 )
 from astrot2.classes import class_index
+from astrot2.errors import ConfigError
 from astrot2.gp import GPConfig, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 
@@ -72,6 +73,13 @@ class RepresentativeConfig:
     n_validation: int = 2
     no_photoz: float = 0.5
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_train < 1 or self.n_validation < 1:
+            raise ConfigError("n_train and n_validation must be >= 1, got "
+                              f"{self.n_train} and {self.n_validation}")
+        if not 0.0 <= self.no_photoz <= 1.0:
+            raise ConfigError(f"no_photoz must be in [0, 1], got {self.no_photoz}")
 
 
 def folder_config(folder: str | Path) -> RepresentativeConfig | None:

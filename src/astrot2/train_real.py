@@ -45,6 +45,7 @@ from astrot2.compress.finetune import (
     load_onnx_weights,
     prune,
 )
+from astrot2.errors import ConfigError
 from astrot2.features import (
     FeatureConfig,
     light_curve_statistics,
@@ -151,6 +152,26 @@ class TuneConfig:
     distill_alpha: float = 0.7
     head_hidden: int = 0
     gp_statistics: bool = False  # with statistics: also features.gp_summary_features
+
+    def __post_init__(self) -> None:
+        counts = {"steps": self.steps, "batch_size": self.batch_size,
+                  "eval_every": self.eval_every, "members": self.members,
+                  "n_sim_cuts": self.n_sim_cuts}
+        for key, value in counts.items():
+            if value < 1:
+                raise ConfigError(f"{key} must be >= 1, got {value}")
+        for key, value in {"prune_steps": self.prune_steps, "cluster_steps": self.cluster_steps,
+                           "head_hidden": self.head_hidden}.items():
+            if value < 0:
+                raise ConfigError(f"{key} must be >= 0, got {value}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.sparsity < 1.0:
+            raise ConfigError(f"sparsity must be in [0, 1), got {self.sparsity}")
+        if self.clusters < 2:
+            raise ConfigError(f"clusters must be >= 2, got {self.clusters}")
+        if not 0.0 <= self.distill_alpha <= 1.0:
+            raise ConfigError(f"distill_alpha must be in [0, 1], got {self.distill_alpha}")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ import numpy as np
 from astrot2.augment import training_copies
 from astrot2.classes import CLASSES, class_index
 from astrot2.compress.features import TrainingInputs
+from astrot2.errors import ConfigError
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.manifest import write_manifest
 from astrot2.recipe import split_indices, training_settings
@@ -93,6 +94,11 @@ class RepresentativeTrainConfig(TuneConfig):
     # does not lean on the luminosity columns (without: plain no-photo-z whole 0.651 -> 0.725)
     gp_statistics: bool = True
     plain_no_photoz: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.plain_no_photoz <= 1.0:
+            raise ConfigError(f"plain_no_photoz must be in [0, 1], got {self.plain_no_photoz}")
 
 
 #: The representative validation views, in the order their inputs are stacked.
