@@ -131,6 +131,26 @@ def test_output_is_the_same_whatever_the_number_of_workers(sncosmo_dir, pointing
     assert len(set(one.extra["template"])) > 5  # the chunks' draws differ
 
 
+def test_template_families_are_disjoint(sncosmo_dir, pointings):
+    """``templates="v19"`` draws only Vincenzi et al. 2019's core-collapse templates,
+    ``"classic"`` none of them; SNe Ia are SALT2 in both: a training simulation and a check
+    simulation whose core-collapse supernovae differ."""
+    from astrot2.errors import ConfigError
+    from astrot2.simulate import SimulateConfig, simulate
+
+    drawn = {}
+    for family in ("v19", "classic"):
+        batch = simulate(60, pointings, SimulateConfig(limit_mag=19.0, templates=family),
+                         seed=3, data_dir=sncosmo_dir)
+        cc = batch.extra["target"] != 90
+        assert cc.sum() > 5 and (batch.extra["template"][~cc] == "salt2").all()
+        drawn[family] = {str(t) for t in batch.extra["template"][cc]}
+    assert all(t.startswith("v19-") for t in drawn["v19"])
+    assert not any(t.startswith("v19-") for t in drawn["classic"])
+    with pytest.raises(ConfigError, match="templates"):
+        SimulateConfig(templates="v20")
+
+
 def test_cli_writes_a_labelled_table(sncosmo_dir, shared_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ASTROT2_SNCOSMO_DIR", str(sncosmo_dir))
     monkeypatch.setenv("ASTROT2_DATA", str(shared_data))

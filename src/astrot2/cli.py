@@ -155,7 +155,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from astrot2.utils import atomic_path, check_writable
 
     check_writable(args.output, "-o")
-    config = SimulateConfig(survey=args.survey, limit_mag=args.limit_mag)
+    config = SimulateConfig(survey=args.survey, limit_mag=args.limit_mag,
+                            templates=args.templates)
     batch = simulate(args.n, _simulation_pointings(args.survey, args.pointings), config,
                      seed=args.seed, workers=args.workers)
     with atomic_path(args.output) as tmp:
@@ -527,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     from astrot2.companion import FEATURE_SETS
     from astrot2.companion_fit import CompanionConfig
     from astrot2.io import FORMATS
+    from astrot2.simulate import TEMPLATE_FAMILIES
 
     parser = _Parser(
         prog="astrot2",
@@ -670,6 +672,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ztf: the observing log CSV (default $ASTROT2_DATA/surveys/"
                     "ztf_pointings.csv.gz); lsst: PLAsTiCC light curves, NAME_metadata.csv "
                     "beside them (default $ASTROT2_DATA/plasticc/training_set.csv.gz)")
+    sm.add_argument("--templates", choices=TEMPLATE_FAMILIES, default="all",
+                    help="core-collapse templates drawn (SNe Ia: SALT2): all, v19 (Vincenzi "
+                    "et al. 2019) or classic (SNANA, Nugent, Sako et al. 2011); disjoint "
+                    "families give a training and an independent check simulation")
     sm.add_argument("--workers", type=positive_int, default=None,
                     help="processes (default: all cores); the output is the same for any")
     sm.set_defaults(func=_cmd_simulate, needs=_SIMULATE)

@@ -66,7 +66,8 @@ from astrot2.lightcurves import LightCurveBatch
 from astrot2.photometry import distance_modulus
 from astrot2.surveys import LSST, ZTF, Survey
 
-__all__ = ["CLASSES_SIMULATED", "SIM_SURVEYS", "SimClass", "SimSurvey", "SimulateConfig",
+__all__ = ["CLASSES_SIMULATED", "SIM_SURVEYS", "TEMPLATE_FAMILIES", "SimClass", "SimSurvey",
+           "SimulateConfig",
            "pointings_from_light_curves", "read_pointings", "set_parameters", "simulate"]
 
 #: Source photon noise of the ZTF noise model, FLUXCAL (a 17 mag point: sigma_m ~ 0.02).
@@ -164,6 +165,13 @@ CLASSES_SIMULATED: tuple[SimClass, ...] = (
 )
 
 
+#: Core-collapse template families :class:`SimulateConfig` draws from (SNe Ia: SALT2 in
+#: all): every one, Vincenzi et al. 2019's (sncosmo names ``v19-*``), or the others (SNANA,
+#: Nugent, Sako et al. 2011).  Two simulations of disjoint families: one to learn from, one
+#: to check on, whose core-collapse supernovae the model never saw.
+TEMPLATE_FAMILIES = ("all", "v19", "classic")
+
+
 @dataclass(frozen=True)
 class SimulateConfig:
     """Settings of :func:`simulate`.
@@ -183,6 +191,10 @@ class SimulateConfig:
         Days of non-detections kept before the first detection.
     after : float
         Days after the peak simulated.
+    templates : str
+        The core-collapse templates drawn, one of :data:`TEMPLATE_FAMILIES`.  A subtype
+        without a template of the family is never drawn (its candidates are redrawn), so
+        the class mix changes with the family (``v19`` has no template typed SN IIP).
     """
 
     survey: str = "ztf"
@@ -191,11 +203,15 @@ class SimulateConfig:
     classes: tuple[str, ...] = ("SNIa", "SNII", "SNIbc")
     history: float = 30.0
     after: float = 150.0
+    templates: str = "all"
 
     def __post_init__(self) -> None:
         known = {c.name for c in CLASSES_SIMULATED}
         if not self.classes or set(self.classes) - known:
             raise ConfigError(f"classes must be among {sorted(known)}, got {self.classes}")
+        if self.templates not in TEMPLATE_FAMILIES:
+            raise ConfigError(f"templates must be one of {TEMPLATE_FAMILIES}, got "
+                              f"{self.templates!r}")
         if self.survey not in SIM_SURVEYS:
             raise ConfigError(f"survey must be one of {sorted(SIM_SURVEYS)}, got "
                               f"{self.survey!r}")
@@ -271,8 +287,10 @@ def pointings_from_light_curves(batch: LightCurveBatch) -> dict[str, np.ndarray]
             "cadence_id": np.asarray(batch.object_id, dtype=object)}
 
 
-def _templates(names: tuple[str, ...]) -> dict[str, list[tuple[str, str | None]]]:
-    """sncosmo's registered sources (name, version) by template type (not loaded yet)."""
+def _templates(names: tuple[str, ...], family: str = "all"
+               ) -> dict[str, list[tuple[str, str | None]]]:
+    """sncosmo's registered sources (name, version) by template type (not loaded yet):
+    SALT2 for SNe Ia, the core-collapse ones of ``family`` (:data:`TEMPLATE_FAMILIES`)."""
     import sncosmo
 
     registry = sncosmo.registry._get_registry(sncosmo.Source)
@@ -280,6 +298,9 @@ def _templates(names: tuple[str, ...]) -> dict[str, list[tuple[str, str | None]]
     wanted = {s[0] for c in CLASSES_SIMULATED if c.name in names for s in c.subtypes}
     for meta in registry.get_loaders_metadata():
         kind = meta.get("type")
+        v19 = meta["name"].startswith("v19-")
+        if family != "all" and v19 != (family == "v19"):
+            continue
         if kind in wanted and kind != "SN Ia":
             out.setdefault(kind, []).append((meta["name"], meta.get("version")))
     out["SN Ia"] = [("salt2", "2.4")]
@@ -733,7 +754,8 @@ def simulate(n: int, pointings: dict[str, np.ndarray], config: SimulateConfig | 
     classes = tuple(c for c in CLASSES_SIMULATED if c.name in config.classes)
     bandpasses = [sncosmo.get_bandpass(name) for name in sim.bandpasses]
     p_class, cdfs, z_grid, mu_grid = _redshift_law(list(classes), sim, config)
-    plan = _Plan(sim, config, seed, classes, _obtainable(_templates(config.classes)),
+    plan = _Plan(sim, config, seed, classes, _obtainable(_templates(config.classes,
+                                                                     config.templates)),
                  p_class, cdfs, z_grid, mu_grid, pointings,
                  np.array([[bp.minwave() for bp in bandpasses],
                            [bp.maxwave() for bp in bandpasses]]),
