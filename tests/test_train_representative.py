@@ -131,3 +131,27 @@ def test_out_of_range_settings_are_refused_by_name(settings):
             RepresentativeTrainConfig(representative=RepresentativeConfig(**value))
         else:
             RepresentativeTrainConfig(**settings)
+
+
+def test_the_companion_learns_from_simulated_light_curves_too(tuned):
+    """``companion_data(..., simulated=...)`` of a representative run: ``n_sim_cuts`` alert
+    cuts of each simulated light curve join the trees' training rows, with their labels;
+    validation is unchanged.  A folder that is not a representative run refuses them."""
+    from astrot2.classes import class_index
+    from astrot2.companion_fit import CompanionConfig, companion_data
+    from astrot2.errors import ConfigError
+
+    sample, parent, out = tuned
+    clf = Classifier.load(out, threads=1)
+    supernovae = sample.take(np.flatnonzero(np.isin(sample.extra["target"], [90, 42])))
+    config = CompanionConfig(feature_set="points+gp", n_sim_cuts=2)
+    base = companion_data(clf, out, sample, config)
+    more = companion_data(clf, out, sample, config, simulated=supernovae)
+    added = more.y_train[len(base.y_train):]
+    assert supernovae.n_objects // 2 < len(added) <= 2 * supernovae.n_objects
+    assert set(added) <= set(class_index(np.array([90, 42])))
+    np.testing.assert_array_equal(more.x_train[:len(base.y_train)], base.x_train)
+    np.testing.assert_array_equal(more.x_val, base.x_val)
+    with pytest.raises(ConfigError, match="representative"):
+        companion_data(Classifier.load(parent, threads=1), parent, sample, config,
+                       simulated=supernovae)

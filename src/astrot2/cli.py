@@ -420,8 +420,12 @@ def _cmd_companion(args: argparse.Namespace) -> int:
         simulated, _ = _read_simulated(args.simulated, want)
         real_views = companion_views(ref.folder, read_labelled(args.real).batch,
                                      simulated=simulated, plasticc=batch)
+        simulated, record = None, None  # inside the real views
+    else:  # a representative run's trees may learn from simulated light curves too
+        simulated, record = _read_simulated(args.simulated)
     section = fit_companion(ref, batch, config, write=not args.dry_run,
-                            real_views=real_views)
+                            real_views=real_views, simulated=simulated,
+                            simulated_record=record)
     print(json.dumps({k: v for k, v in section.items() if k != "features"}, indent=2))
     return 0
 
@@ -710,7 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "labelled light curves it learned from (astrot2 train --real)")
     cp.add_argument("--simulated", type=Path, default=None, metavar="FILE",
                     help="with --real: the simulated light curves it learned from (checked "
-                    "against the sha256 in its manifest)")
+                    "against the sha256 in its manifest); for a representative run (lsst): "
+                    "simulated light curves (astrot2 simulate --survey lsst) whose alert "
+                    "cuts the trees learn from too")
     cp.add_argument("--dry-run", action="store_true",
                     help="report only; leave the model folder unchanged")
     cp.set_defaults(func=_cmd_companion, needs=_COMPANION)

@@ -146,8 +146,12 @@ class CompanionConfig:
     # without it (augment.without_redshift); else unknown photo-z reads as "galactic"
     redshift_dropout: bool = True
     feature_set: str = "points"  # companion.FEATURE_SETS
+    # with simulated light curves (a representative run): alert cuts of each
+    n_sim_cuts: int = 4
 
     def __post_init__(self) -> None:
+        if self.n_sim_cuts < 1:
+            raise ConfigError(f"CompanionConfig.n_sim_cuts must be >= 1, not {self.n_sim_cuts}")
         if self.feature_set not in FEATURE_SETS:
             raise ConfigError(f"CompanionConfig.feature_set must be one of {FEATURE_SETS}, "
                               f"not {self.feature_set!r}")
@@ -202,7 +206,8 @@ class CompanionData:
 
 
 def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionConfig,
-                   real_views: tuple[list, dict] | None = None) -> CompanionData:
+                   real_views: tuple[list, dict] | None = None,
+                   simulated: LightCurveBatch | None = None) -> CompanionData:
     """The training and validation views of the companion of ``folder`` (loaded as
     ``clf``), through the network's preprocessing.
 
@@ -211,11 +216,21 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
     (and its representative views); with ``config.redshift_dropout`` and a network reading
     host photo-z, every view also without it.  A network fine-tuned on real light curves
     passes its views instead (``real_views``: :func:`astrot2.train_real.companion_views`).
+    ``simulated`` labelled light curves of a representative run's survey (``astrot2
+    simulate --survey lsst``) join the training views only: ``config.n_sim_cuts`` alert
+    cuts of each, the representative copies' share without host photo-z.
+
+    Raises
+    ------
+    ConfigError
+        ``simulated`` for a folder that is not a representative run (a real-sky run passes
+        its simulated light curves in ``real_views``).
     """
     from astrot2.augment import without_redshift
     from astrot2.classes import class_index
     from astrot2.recipe import split_indices, split_views, training_settings, training_views
     from astrot2.representative import (
+        alert_copies,
         folder_config,
         representative_training,
         representative_views,
@@ -233,10 +248,19 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
         val.update({f"{k}_without_photoz": (without_redshift(v), y)
                     for k, (v, y) in list(val.items())})
     rep = None if real_views is not None else folder_config(folder)
+    if simulated is not None and rep is None:
+        raise ConfigError(f"{folder}: simulated light curves join a representative run's "
+                          "companion (astrot2 train --model lsst --representative); a "
+                          "real-sky run's come with --real")
     if rep is not None:  # a representative run: its representative views too
         augment_config = training_settings(folder).augment
         part = batch.take(split_indices(batch, folder, "train"))
         train += [(v, y_tr) for v in representative_training(part, m.gp, augment_config, rep)]
+        if simulated is not None:
+            y_sim = class_index(simulated.extra["target"])
+            train += [(v, y_sim) for v in alert_copies(
+                [simulated] * config.n_sim_cuts, augment_config, rep.no_photoz,
+                rep.seed * 1000 + 850)]
         part = batch.take(split_indices(batch, folder, "validation"))
         val.update({f"representative/{k}": v for k, v in representative_views(
             part, m.gp, augment_config, rep, "validation").items()})
@@ -263,7 +287,8 @@ def _balanced(y: np.ndarray) -> np.ndarray:
 def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
                   config: CompanionConfig = CompanionConfig(), *, write: bool = True,
                   real_views: tuple[list, dict] | None = None, metrics: bool = True,
-                  log=print) -> dict:
+                  simulated: LightCurveBatch | None = None,
+                  simulated_record: dict | None = None, log=print) -> dict:
     """Train, export and attach the companion of a model folder.
 
     Parameters
@@ -290,6 +315,11 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         With ``write``: measure the held-out PLAsTiCC figures into the section (needs the
         whole PLAsTiCC training set in ``batch``; a real-sky model's real figures are
         ``benchmarks.real_sky``'s).
+    simulated : LightCurveBatch, optional
+        For a representative run: simulated labelled light curves whose alert cuts join
+        the trees' training views (:func:`companion_data`); never validation.
+    simulated_record : dict, optional
+        What the section says of them besides their number and cuts (their file's sha256).
 
     Returns
     -------
@@ -310,7 +340,7 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         raise ConfigError(f"{folder} was fine-tuned on real light curves: its companion "
                           "learns from them (astrot2 companion --real DIR [--simulated FILE])")
     clf = Classifier.load(folder)
-    data = companion_data(clf, folder, batch, config, real_views)
+    data = companion_data(clf, folder, batch, config, real_views, simulated)
     x_train, y_train = data.x_train, data.y_train
     x_val, z_val, y_val = data.x_val, data.z_val, data.y_val
     log(f"companion: {len(y_train)} training views, {len(y_val)} validation views")
@@ -354,6 +384,9 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         **({} if subset is None else {"classes": subset}),
         "combination": asdict(combination), "config": asdict(config),
         "n_iter": int(gbm.n_iter_), "n_train_views": len(y_train),
+        **({} if simulated is None else {"simulated": {
+            "light_curves": simulated.n_objects, "cuts": config.n_sim_cuts,
+            **(simulated_record or {})}}),
         "onnx_vs_sklearn_max_abs_diff": parity,
         "fitted_on": {"split": "validation" if real_views is None else "real_validation",
                       "views": data.val_views,
