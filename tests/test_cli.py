@@ -343,3 +343,34 @@ def test_a_simulated_file_other_than_the_networks_is_refused(tmp_path):
     other.write_bytes(b"not the simulation")
     with pytest.raises(ConfigError, match="not the file the network was trained on"):
         _read_simulated(other, "0" * 64)
+
+
+def test_set_reads_numbers_and_flags_of_a_config():
+    """``--set KEY=VALUE``: ints, floats and booleans of the config's own fields; anything
+    else is a ConfigError that lists the keys it takes."""
+    from astrot2.errors import ConfigError
+    from astrot2.manifest import settings_from
+    from astrot2.train_representative import RepresentativeTrainConfig
+
+    got = settings_from(["steps=9000", "plain_no_photoz=0.25", "gp_statistics=false"],
+                        RepresentativeTrainConfig)
+    assert got == {"steps": 9000, "plain_no_photoz": 0.25, "gp_statistics": False}
+    assert type(got["steps"]) is int
+    for bad in (["bogus=1"], ["steps"], ["steps=1.5"], ["gp_statistics=maybe"],
+                ["name=x"], ["representative=1"]):
+        with pytest.raises(ConfigError, match="--set"):
+            settings_from(bad, RepresentativeTrainConfig)
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--model", "lsst", "--representative", "--set", "bogus=1"],
+    ["train", "--model", "lsst", "--representative", "--set", "sparsity=1.5"],
+    ["train", "--model", "lsst", "--set", "steps=10"],
+])
+def test_train_set_errors_are_one_line(args, capsys):
+    """A wrong ``--set`` (unknown key, out of range, or without fine-tuning) ends ``astrot2
+    train`` with one line and status 2, before any data is read."""
+    pytest.importorskip("torch")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err

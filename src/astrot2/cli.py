@@ -264,6 +264,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.members is not None:
         raise ConfigError("--members: an ensemble teacher is for fine-tuning (--real or "
                           "--representative)")
+    if args.set:
+        raise ConfigError("--set: fine-tuning settings (--real or --representative); the "
+                          "PLAsTiCC training takes --epochs, --n-augment, ...")
     from astrot2.train import preset, train
 
     batch = _plasticc(args)
@@ -284,6 +287,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
 
     from astrot2.errors import ConfigError
     from astrot2.io.labelled import read_labelled
+    from astrot2.manifest import settings_from
     from astrot2.train_real import FinetuneConfig, train_real
 
     if args.model != "ztf":
@@ -297,6 +301,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
         config = replace(config, seed=args.seed, real=replace(config.real, seed=args.seed))
     if args.members is not None:
         config = replace(config, members=args.members)
+    config = replace(config, **settings_from(args.set, FinetuneConfig))
     simulated, record = _read_simulated(args.simulated)
     plasticc = None
     try:  # the PLAsTiCC classes the real sets lack, and its g, r figures after training
@@ -309,7 +314,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
         " --simulated SIM_FILE" if simulated is not None else "") + (
         f" --init {args.init}" if args.init not in (None, "ztf-plasticc") else "") + (
         f" --seed {args.seed}" if args.seed is not None else "") + (
-        f" --members {args.members}" if args.members is not None else "")
+        f" --members {args.members}" if args.members is not None else "") + _set_suffix(args)
     train_real(labelled.batch, config, out, data_name=args.real.name, simulated=simulated,
                plasticc=plasticc, simulated_record=record, command=command, device=device)
     if plasticc is not None:
@@ -318,6 +323,11 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
         refresh_metrics(out, plasticc)
     print(f"model written to {out}")
     return 0
+
+
+def _set_suffix(args: argparse.Namespace) -> str:
+    """The ``--set`` part of a fine-tuning run's re-creating command ("" without it)."""
+    return (" --set " + " ".join(args.set)) if args.set else ""
 
 
 def _read_simulated(path: Path | None, want_sha256: str | None = None
@@ -351,6 +361,7 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
     from dataclasses import replace
 
     from astrot2.errors import ConfigError
+    from astrot2.manifest import settings_from
     from astrot2.train_representative import RepresentativeTrainConfig, train_representative
 
     if args.model != "lsst":
@@ -361,6 +372,7 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
         config = replace(config, seed=args.seed)
     if args.members is not None:
         config = replace(config, members=args.members)
+    config = replace(config, **settings_from(args.set, RepresentativeTrainConfig))
     plasticc = _plasticc(args)
     simulated, record = _read_simulated(args.simulated)
     out = args.out or Path("models") / "lsst"
@@ -368,7 +380,7 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
         " --simulated SIM_FILE" if simulated is not None else "") + (
         f" --init {args.init}" if args.init not in (None, "lsst-plasticc") else "") + (
         f" --seed {args.seed}" if args.seed is not None else "") + (
-        f" --members {args.members}" if args.members is not None else "")
+        f" --members {args.members}" if args.members is not None else "") + _set_suffix(args)
     train_representative(plasticc, config, out, simulated=simulated, simulated_record=record,
                          command=command, device=device)
     from astrot2.calibration import refresh_metrics
@@ -659,6 +671,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --real or --representative: fine-tune N runs first and teach "
                     "the compressed network their mean probabilities (default 1: the run "
                     "itself)")
+    tr.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="with --real or --representative: fine-tuning settings other than "
+                    "the shipped recipe's, e.g. steps=9000 sparsity=0.44 plain_no_photoz=0.5 "
+                    "(astrot2.train_real.TuneConfig and the run's own fields); recorded in "
+                    "the manifest's command")
     tr.set_defaults(func=_cmd_train, needs=_TRAIN)
 
     sm = sub.add_parser("simulate", help="simulate supernova light curves on a survey's "

@@ -10,20 +10,20 @@ nothing in a model folder is executed or unpickled.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from astrot2.classes import CLASSES
-from astrot2.errors import ModelError
+from astrot2.errors import ConfigError, ModelError
 from astrot2.features import FeatureConfig
 from astrot2.gp import GPConfig
 from astrot2.surveys import Survey, get_survey
 from astrot2.utils import atomic_path, sha256_file
 
 __all__ = ["FORMAT", "Manifest", "dataclass_from", "read_manifest", "rewrite_manifest",
-           "write_manifest"]
+           "settings_from", "write_manifest"]
 
 FORMAT = "astrot2-model/1"
 
@@ -72,6 +72,37 @@ def dataclass_from(cls: type[T], data: dict[str, Any], where: str) -> T:
     values = {**{k: v for k, v in optional.items() if k not in data},
               **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}}
     return cls(**values)
+
+
+def settings_from(items: Sequence[str], cls: type) -> dict[str, int | float | bool]:
+    """``KEY=VALUE`` strings (a command's ``--set``) as keyword values of the config
+    dataclass ``cls``: its ``int``, ``float`` and ``bool`` fields (``true`` / ``false``).
+
+    Raises
+    ------
+    ConfigError
+        An item without ``=``, a key that is not such a field, or a value of the wrong type.
+    """
+    kinds = {f.name: f.type if isinstance(f.type, str) else f.type.__name__
+             for f in fields(cls)}
+    settable = [k for k, t in kinds.items() if t in ("int", "float", "bool")]
+    values: dict[str, int | float | bool] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or key not in settable:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with KEY among {settable}")
+        kind = kinds[key]
+        try:
+            if kind == "bool":
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(text)
+                values[key] = text.lower() == "true"
+            else:
+                values[key] = int(text) if kind == "int" else float(text)
+        except ValueError:
+            raise ConfigError(f"--set {item!r}: {key} takes a{'n' if kind == 'int' else ''} "
+                              f"{kind}") from None
+    return values
 
 
 def write_manifest(folder: Path, *, name: str, version: str, survey: Survey, gp: GPConfig,

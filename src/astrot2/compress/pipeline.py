@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,25 +81,16 @@ class CompressConfig:
 
 def config_from(settings: Sequence[str] = (), **given: object) -> CompressConfig:
     """A :class:`CompressConfig` from ``KEY=VALUE`` strings (the ``--set`` of the CLI and
-    the benchmark) and keyword fields.
+    the benchmark, :func:`astrot2.manifest.settings_from`) and keyword fields.
 
     Raises
     ------
-    ValueError
-        For an unknown key or a value of the wrong type.
+    ConfigError
+        For an unknown key or a value of the wrong type (a ``ValueError``).
     """
-    kinds = {f.name: f.type for f in fields(CompressConfig)}
-    values = dict(given)
-    for item in settings:
-        key, sep, text = item.partition("=")
-        if not sep or key not in kinds or kinds[key] not in ("int", "float"):
-            raise ValueError(f"--set {item!r}: expected KEY=NUMBER with KEY among "
-                             f"{[k for k, t in kinds.items() if t in ('int', 'float')]}")
-        try:
-            values[key] = int(text) if kinds[key] == "int" else float(text)
-        except ValueError:
-            raise ValueError(f"--set {item!r}: {key} takes an {kinds[key]}") from None
-    return CompressConfig(**values)
+    from astrot2.manifest import settings_from
+
+    return CompressConfig(**{**given, **settings_from(settings, CompressConfig)})
 
 
 class _Context:
