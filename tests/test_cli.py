@@ -366,10 +366,12 @@ def test_set_reads_numbers_and_flags_of_a_config():
     ["train", "--model", "lsst", "--representative", "--set", "bogus=1"],
     ["train", "--model", "lsst", "--representative", "--set", "sparsity=1.5"],
     ["train", "--model", "lsst", "--set", "steps=10"],
+    ["train", "--model", "lsst", "--no-test-split"],
 ])
 def test_train_set_errors_are_one_line(args, capsys):
-    """A wrong ``--set`` (unknown key, out of range, or without fine-tuning) ends ``astrot2
-    train`` with one line and status 2, before any data is read."""
+    """A wrong ``--set`` (unknown key, out of range, or without fine-tuning), or
+    ``--no-test-split`` without fine-tuning, ends ``astrot2 train`` with one line and
+    status 2, before any data is read."""
     pytest.importorskip("torch")
     assert main(args) == 2
     err = capsys.readouterr().err.strip()

@@ -267,6 +267,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.set:
         raise ConfigError("--set: fine-tuning settings (--real or --representative); the "
                           "PLAsTiCC training takes --epochs, --n-augment, ...")
+    if args.no_test_split:
+        raise ConfigError("--no-test-split: for fine-tuning (--real or --representative); "
+                          "the PLAsTiCC training reports its test split as it always has")
     from astrot2.train import preset, train
 
     batch = _plasticc(args)
@@ -317,7 +320,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
         f" --members {args.members}" if args.members is not None else "") + _set_suffix(args)
     train_real(labelled.batch, config, out, data_name=args.real.name, simulated=simulated,
                plasticc=plasticc, simulated_record=record, command=command, device=device)
-    if plasticc is not None:
+    if plasticc is not None and not args.no_test_split:
         from astrot2.calibration import refresh_metrics
 
         refresh_metrics(out, plasticc)
@@ -383,9 +386,10 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
         f" --members {args.members}" if args.members is not None else "") + _set_suffix(args)
     train_representative(plasticc, config, out, simulated=simulated, simulated_record=record,
                          command=command, device=device)
-    from astrot2.calibration import refresh_metrics
+    if not args.no_test_split:
+        from astrot2.calibration import refresh_metrics
 
-    refresh_metrics(out, plasticc)  # its PLAsTiCC test-split figures, as astrot2 models shows
+        refresh_metrics(out, plasticc)  # its PLAsTiCC test-split figures (astrot2 models)
     print(f"model written to {out}")
     return 0
 
@@ -436,8 +440,8 @@ def _cmd_companion(args: argparse.Namespace) -> int:
     else:  # a representative run's trees may learn from simulated light curves too
         simulated, record = _read_simulated(args.simulated)
     section = fit_companion(ref, batch, config, write=not args.dry_run,
-                            real_views=real_views, simulated=simulated,
-                            simulated_record=record)
+                            real_views=real_views, metrics=not args.no_test_split,
+                            simulated=simulated, simulated_record=record)
     print(json.dumps({k: v for k, v in section.items() if k != "features"}, indent=2))
     return 0
 
@@ -676,6 +680,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "the shipped recipe's, e.g. steps=9000 sparsity=0.44 plain_no_photoz=0.5 "
                     "(astrot2.train_real.TuneConfig and the run's own fields); recorded in "
                     "the manifest's command")
+    tr.add_argument("--no-test-split", action="store_true",
+                    help="with --real or --representative: leave the PLAsTiCC test split "
+                    "unscored (a candidate, chosen on validation; score the one that ships "
+                    "once: astrot2 evaluate)")
     tr.set_defaults(func=_cmd_train, needs=_TRAIN)
 
     sm = sub.add_parser("simulate", help="simulate supernova light curves on a survey's "
@@ -734,6 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "against the sha256 in its manifest); for a representative run (lsst): "
                     "simulated light curves (astrot2 simulate --survey lsst) whose alert "
                     "cuts the trees learn from too")
+    cp.add_argument("--no-test-split", action="store_true",
+                    help="write the companion but leave the PLAsTiCC test split unscored (a "
+                    "candidate; astrot2 evaluate --model NAME+companion scores it)")
     cp.add_argument("--dry-run", action="store_true",
                     help="report only; leave the model folder unchanged")
     cp.set_defaults(func=_cmd_companion, needs=_COMPANION)
