@@ -162,14 +162,16 @@ def _views_features(clf, views: list[LightCurveBatch], feature_set: str,
     """Companion features (:func:`companion_features`) and (``with_logits``) network logits
     of the usable light curves of each view, and which light curves those are (band
     selection passed, GP fitted)."""
-    from astrot2.features import prepare
+    from astrot2.features import prepare_with_statistics
 
     m = clf.manifest
     feats, logits, oks = [], [], []
     for view in views:
-        x, extra, selected, gp = prepare(view, m.gp, m.features, n_threads=clf.threads)
+        x, extra, selected, gp, stats = prepare_with_statistics(view, m.gp, m.features,
+                                                                n_threads=clf.threads)
         ok = selected.ok & gp.converged
-        feats.append(companion_features(selected, extra, gp, m.features, feature_set)[ok])
+        feats.append(companion_features(selected, extra, gp, m.features, feature_set,
+                                        stats)[ok])
         if with_logits:
             logits.append(clf.logits({"x": x[ok], **({"extra": extra[ok]} if m.n_extra
                                                      else {})}))
@@ -230,10 +232,10 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
     from astrot2.classes import class_index
     from astrot2.recipe import split_indices, split_views, training_settings, training_views
     from astrot2.representative import (
-        alert_copies,
         folder_config,
         representative_training,
         representative_views,
+        simulated_cuts,
     )
 
     m = clf.manifest
@@ -258,9 +260,8 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
         train += [(v, y_tr) for v in representative_training(part, m.gp, augment_config, rep)]
         if simulated is not None:
             y_sim = class_index(simulated.extra["target"])
-            train += [(v, y_sim) for v in alert_copies(
-                [simulated] * config.n_sim_cuts, augment_config, rep.no_photoz,
-                rep.seed * 1000 + 850)]
+            train += [(v, y_sim) for v in simulated_cuts(simulated, augment_config, rep,
+                                                         config.n_sim_cuts)]
         part = batch.take(split_indices(batch, folder, "validation"))
         val.update({f"representative/{k}": v for k, v in representative_views(
             part, m.gp, augment_config, rep, "validation").items()})

@@ -42,7 +42,8 @@ from astrot2.gp import GPConfig, fit_gp
 from astrot2.lightcurves import LightCurveBatch
 
 __all__ = ["REPRESENTATIVE_FILE", "RepresentativeConfig", "alert_copies", "folder_config",
-           "representative_copies", "representative_training", "representative_views"]
+           "representative_copies", "representative_training", "representative_views",
+           "simulated_cuts"]
 
 #: A representative run's settings inside its model folder (``astrot2 train --model lsst
 #: --representative``): its ``representative`` section is the :class:`RepresentativeConfig`.
@@ -128,6 +129,15 @@ def alert_copies(copies: list[LightCurveBatch], augment_config: AugmentConfig,
         cut = augment(copy, augment_config, seed + k)
         views.append(without_redshift(cut, rng.random(len(cut)) < no_photoz))
     return views
+
+
+def simulated_cuts(simulated: LightCurveBatch, augment_config: AugmentConfig,
+                   config: RepresentativeConfig, n_cuts: int) -> list[LightCurveBatch]:
+    """``n_cuts`` alert cuts of simulated light curves for a representative run's training
+    views (the network's and its companion's: the same cuts), the representative copies'
+    share without host photo-z (:func:`alert_copies`, seeds ``config.seed * 1000 + 850``)."""
+    return alert_copies([simulated] * n_cuts, augment_config, config.no_photoz,
+                        config.seed * 1000 + 850)
 
 
 def representative_training(train: LightCurveBatch, gp: GPConfig, augment_config:

@@ -42,9 +42,9 @@ from astrot2.recipe import split_indices, training_settings
 from astrot2.representative import (
     REPRESENTATIVE_FILE,
     RepresentativeConfig,
-    alert_copies,
     representative_training,
     representative_views,
+    simulated_cuts,
 )
 from astrot2.train_real import (
     TuneConfig,
@@ -120,8 +120,7 @@ def _views(plasticc: LightCurveBatch, init: Path, manifest, config: Representati
     views += representative_training(train, manifest.gp, settings.augment, rep)
     labels = [y_train] * len(views)
     if simulated is not None:
-        sim_views = alert_copies([simulated] * config.n_sim_cuts, settings.augment,
-                                 rep.no_photoz, rep.seed * 1000 + 850)
+        sim_views = simulated_cuts(simulated, settings.augment, rep, config.n_sim_cuts)
         views += sim_views
         labels += [class_index(simulated.extra["target"])] * len(sim_views)
     train_arrays = view_inputs(views, labels, manifest, config.gp_statistics)
