@@ -151,6 +151,22 @@ def test_template_families_are_disjoint(sncosmo_dir, pointings):
         SimulateConfig(templates="v20")
 
 
+def test_hsiao_sn_ia_model(sncosmo_dir, pointings):
+    """``ia_model="hsiao"`` draws SNe Ia from Hsiao's template (core collapse unchanged), with
+    the same luminosity function as SALT2's; an unknown model is a ConfigError."""
+    from astrot2.errors import ConfigError
+    from astrot2.simulate import SimulateConfig, simulate
+
+    batch = simulate(60, pointings, SimulateConfig(limit_mag=19.0, ia_model="hsiao"),
+                     seed=3, data_dir=sncosmo_dir)
+    ia = batch.extra["target"] == 90
+    assert ia.sum() > 5 and (batch.extra["template"][ia] == "hsiao").all()
+    assert not np.isin(batch.extra["template"][~ia], ["hsiao", "salt2"]).any()
+    assert np.isfinite(batch.flux).all()
+    with pytest.raises(ConfigError, match="ia_model"):
+        SimulateConfig(ia_model="salt3")
+
+
 def test_cli_writes_a_labelled_table(sncosmo_dir, shared_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ASTROT2_SNCOSMO_DIR", str(sncosmo_dir))
     monkeypatch.setenv("ASTROT2_DATA", str(shared_data))

@@ -156,7 +156,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     check_writable(args.output, "-o")
     config = SimulateConfig(survey=args.survey, limit_mag=args.limit_mag,
-                            templates=args.templates)
+                            templates=args.templates, ia_model=args.ia_model)
     batch = simulate(args.n, _simulation_pointings(args.survey, args.pointings), config,
                      seed=args.seed, workers=args.workers)
     with atomic_path(args.output) as tmp:
@@ -548,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     from astrot2.companion import FEATURE_SETS
     from astrot2.companion_fit import CompanionConfig
     from astrot2.io import FORMATS
-    from astrot2.simulate import TEMPLATE_FAMILIES
+    from astrot2.simulate import IA_MODELS, TEMPLATE_FAMILIES
 
     parser = _Parser(
         prog="astrot2",
@@ -705,6 +705,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="core-collapse templates drawn (SNe Ia: SALT2): all, v19 (Vincenzi "
                     "et al. 2019) or classic (SNANA, Nugent, Sako et al. 2011); disjoint "
                     "families give a training and an independent check simulation")
+    sm.add_argument("--ia-model", choices=sorted(IA_MODELS), default="salt2",
+                    help="SN Ia model: salt2 (2.4, stretch and colour) or hsiao (Hsiao et "
+                    "al. 2007, one template): a check simulation on the other one")
     sm.add_argument("--workers", type=positive_int, default=None,
                     help="processes (default: all cores); the output is the same for any")
     sm.set_defaults(func=_cmd_simulate, needs=_SIMULATE)

@@ -12,8 +12,9 @@ Recipe, per simulated object (survey-dependent settings in :data:`SIM_SURVEYS`):
    Richardson et al. 2014 for core collapse; SN Ia from SALT2 with stretch and colour,
    Tripp-standardised: ``M_B = -19.3 - 0.14 x1 + 3.1 c``).
 2. **Template**: SALT2 (2.4) for SNe Ia, ``x1 ~ N(0.0, 1.0)``, ``c ~ N(0.0, 0.1)``
-   (clipped to the model's range); one of sncosmo's built-in Vincenzi et al. 2019 / SNANA
-   core-collapse templates of the class's subtypes for SNe II and Ibc.
+   (clipped to the model's range), or Hsiao's template (``ia_model``); one of sncosmo's
+   built-in Vincenzi et al. 2019 / SNANA core-collapse templates of the class's subtypes
+   for SNe II and Ibc.
 3. **Observations**: a random field and a random peak time within its span; every visit
    of that field from 30 days before the explosion window to 150 days after.  ZTF: the
    fields of the observing log (760,343 real exposures in g, r, i, 2018-2022, with their
@@ -66,7 +67,8 @@ from astrot2.lightcurves import LightCurveBatch
 from astrot2.photometry import distance_modulus
 from astrot2.surveys import LSST, ZTF, Survey
 
-__all__ = ["CLASSES_SIMULATED", "SIM_SURVEYS", "TEMPLATE_FAMILIES", "SimClass", "SimSurvey",
+__all__ = ["CLASSES_SIMULATED", "IA_MODELS", "SIM_SURVEYS", "TEMPLATE_FAMILIES", "SimClass",
+           "SimSurvey",
            "SimulateConfig",
            "pointings_from_light_curves", "read_pointings", "set_parameters", "simulate"]
 
@@ -171,6 +173,13 @@ CLASSES_SIMULATED: tuple[SimClass, ...] = (
 #: to check on, whose core-collapse supernovae the model never saw.
 TEMPLATE_FAMILIES = ("all", "v19", "classic")
 
+#: SN Ia models :class:`SimulateConfig` draws from (sncosmo name, version): SALT2 2.4
+#: (Betoule et al. 2014) with its stretch and colour, or Hsiao et al. 2007's single
+#: spectral time series (one shape and colour; the same luminosity function).  A check
+#: simulation on the other model tells whether what a model learned about SNe Ia is
+#: SALT2's or the supernovae's.
+IA_MODELS = {"salt2": ("salt2", "2.4"), "hsiao": ("hsiao", "3.0")}
+
 
 @dataclass(frozen=True)
 class SimulateConfig:
@@ -195,6 +204,10 @@ class SimulateConfig:
         The core-collapse templates drawn, one of :data:`TEMPLATE_FAMILIES`.  A subtype
         without a template of the family is never drawn (its candidates are redrawn), so
         the class mix changes with the family (``v19`` has no template typed SN IIP).
+    ia_model : str
+        The SN Ia model, a key of :data:`IA_MODELS`.  ``x1, c`` are drawn for either and
+        set the peak magnitude (Tripp) for either; only SALT2 takes them as its shape and
+        colour.
     """
 
     survey: str = "ztf"
@@ -204,6 +217,7 @@ class SimulateConfig:
     history: float = 30.0
     after: float = 150.0
     templates: str = "all"
+    ia_model: str = "salt2"
 
     def __post_init__(self) -> None:
         known = {c.name for c in CLASSES_SIMULATED}
@@ -212,6 +226,9 @@ class SimulateConfig:
         if self.templates not in TEMPLATE_FAMILIES:
             raise ConfigError(f"templates must be one of {TEMPLATE_FAMILIES}, got "
                               f"{self.templates!r}")
+        if self.ia_model not in IA_MODELS:
+            raise ConfigError(f"ia_model must be one of {sorted(IA_MODELS)}, got "
+                              f"{self.ia_model!r}")
         if self.survey not in SIM_SURVEYS:
             raise ConfigError(f"survey must be one of {sorted(SIM_SURVEYS)}, got "
                               f"{self.survey!r}")
@@ -287,10 +304,11 @@ def pointings_from_light_curves(batch: LightCurveBatch) -> dict[str, np.ndarray]
             "cadence_id": np.asarray(batch.object_id, dtype=object)}
 
 
-def _templates(names: tuple[str, ...], family: str = "all"
+def _templates(names: tuple[str, ...], family: str = "all", ia_model: str = "salt2"
                ) -> dict[str, list[tuple[str, str | None]]]:
     """sncosmo's registered sources (name, version) by template type (not loaded yet):
-    SALT2 for SNe Ia, the core-collapse ones of ``family`` (:data:`TEMPLATE_FAMILIES`)."""
+    ``ia_model`` (:data:`IA_MODELS`) for SNe Ia, the core-collapse ones of ``family``
+    (:data:`TEMPLATE_FAMILIES`)."""
     import sncosmo
 
     registry = sncosmo.registry._get_registry(sncosmo.Source)
@@ -303,7 +321,7 @@ def _templates(names: tuple[str, ...], family: str = "all"
             continue
         if kind in wanted and kind != "SN Ia":
             out.setdefault(kind, []).append((meta["name"], meta.get("version")))
-    out["SN Ia"] = [("salt2", "2.4")]
+    out["SN Ia"] = [IA_MODELS[ia_model]]
     return {k: sorted(set(v), key=str) for k, v in out.items()}
 
 
@@ -617,7 +635,8 @@ def _simulate_object(plan: _Plan, draws: _Draws, i: int, rng: np.random.Generato
     seen = _window(model, visits, t_peak, config, plan.edges)
     if seen is None:
         return None
-    salt2 = (float(draws.x1[i]), float(draws.c[i])) if kind == "SN Ia" else None
+    salt2 = ((float(draws.x1[i]), float(draws.c[i]))
+             if kind == "SN Ia" and config.ia_model == "salt2" else None)
     _set_model(model, z, float(draws.m_abs[i]), float(draws.dm[i]), salt2, unit_mag)
     points = _observe(model, seen, t_peak, sim, config, rng)
     if points is None:
@@ -754,8 +773,8 @@ def simulate(n: int, pointings: dict[str, np.ndarray], config: SimulateConfig | 
     classes = tuple(c for c in CLASSES_SIMULATED if c.name in config.classes)
     bandpasses = [sncosmo.get_bandpass(name) for name in sim.bandpasses]
     p_class, cdfs, z_grid, mu_grid = _redshift_law(list(classes), sim, config)
-    plan = _Plan(sim, config, seed, classes, _obtainable(_templates(config.classes,
-                                                                     config.templates)),
+    templates = _templates(config.classes, config.templates, config.ia_model)
+    plan = _Plan(sim, config, seed, classes, _obtainable(templates),
                  p_class, cdfs, z_grid, mu_grid, pointings,
                  np.array([[bp.minwave() for bp in bandpasses],
                            [bp.maxwave() for bp in bandpasses]]),
