@@ -246,6 +246,28 @@ def test_lsst_simulation_keeps_forced_photometry_and_photoz(sncosmo_dir, lsst_po
         simulate(2, pointings, config, data_dir=sncosmo_dir)
 
 
+def test_lsst_survey_span_observes_every_visit_of_the_field(sncosmo_dir, lsst_pointings):
+    """``span="survey"``: every visit of the field (PLAsTiCC's ~3-year light curves), no
+    source flux far from the supernova; ``template`` keeps ~6 months; ZTF refuses it."""
+    from astrot2.errors import ConfigError
+    from astrot2.simulate import SimulateConfig, simulate
+
+    spans = {}
+    for span in ("template", "survey"):
+        config = SimulateConfig(survey="lsst", span=span, classes=("SNIa",))  # SALT2: 50 d
+        batch = simulate(12, lsst_pointings, config, seed=3, data_dir=sncosmo_dir)
+        spans[span] = batch.reduce(batch.time, np.maximum, -np.inf) - batch.reduce(
+            batch.time, np.minimum, np.inf)
+        if span == "survey":
+            far = np.abs(batch.time - np.repeat(batch.extra["peak_mjd"],
+                                                np.diff(batch.offsets))) > 400
+            assert far.sum() > 100 and not batch.detected[far].any()
+            assert np.abs(batch.flux[far] / batch.flux_err[far]).mean() < 1.5  # noise only
+    assert spans["template"].max() < 400 and np.median(spans["survey"]) > 600
+    with pytest.raises(ConfigError, match="span"):
+        SimulateConfig(survey="ztf", span="survey")
+
+
 @pytest.mark.parametrize(("z", "band"), [(0.41, "lsstr"), (0.715, "lssti"), (0.975, "lsstz")])
 def test_lsst_snia_peak_flux_follows_the_distance_modulus(sncosmo_dir, z, band):
     """In the LSST band that sees the redshifted B band, a SN Ia peaks at

@@ -156,7 +156,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     check_writable(args.output, "-o")
     config = SimulateConfig(survey=args.survey, limit_mag=args.limit_mag,
-                            templates=args.templates, ia_model=args.ia_model)
+                            templates=args.templates, ia_model=args.ia_model,
+                            span=args.span)
     batch = simulate(args.n, _simulation_pointings(args.survey, args.pointings), config,
                      seed=args.seed, workers=args.workers)
     with atomic_path(args.output) as tmp:
@@ -548,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     from astrot2.companion import FEATURE_SETS
     from astrot2.companion_fit import CompanionConfig
     from astrot2.io import FORMATS
-    from astrot2.simulate import IA_MODELS, TEMPLATE_FAMILIES
+    from astrot2.simulate import IA_MODELS, SPANS, TEMPLATE_FAMILIES
 
     parser = _Parser(
         prog="astrot2",
@@ -708,6 +709,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--ia-model", choices=sorted(IA_MODELS), default="salt2",
                     help="SN Ia model: salt2 (2.4, stretch and colour) or hsiao (Hsiao et "
                     "al. 2007, one template): a check simulation on the other one")
+    sm.add_argument("--span", choices=SPANS, default="template",
+                    help="visits observed: template (30 days before the template to its end "
+                    "or 150 days after the peak) or survey (lsst: every visit of the field, "
+                    "~3 years, as PLAsTiCC's light curves)")
     sm.add_argument("--workers", type=positive_int, default=None,
                     help="processes (default: all cores); the output is the same for any")
     sm.set_defaults(func=_cmd_simulate, needs=_SIMULATE)

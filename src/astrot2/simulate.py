@@ -16,7 +16,8 @@ Recipe, per simulated object (survey-dependent settings in :data:`SIM_SURVEYS`):
    built-in Vincenzi et al. 2019 / SNANA core-collapse templates of the class's subtypes
    for SNe II and Ibc.
 3. **Observations**: a random field and a random peak time within its span; every visit
-   of that field from 30 days before the explosion window to 150 days after.  ZTF: the
+   of that field from 30 days before the explosion window to 150 days after (or every
+   visit of the field, ``span="survey"``, as PLAsTiCC's light curves).  ZTF: the
    fields of the observing log (760,343 real exposures in g, r, i, 2018-2022, with their
    5-sigma depths, :func:`read_pointings`).  LSST: each PLAsTiCC training object's visits
    are a field (u..y, WFD and DDF, the depth of each visit from its sky noise,
@@ -67,8 +68,8 @@ from astrot2.lightcurves import LightCurveBatch
 from astrot2.photometry import distance_modulus
 from astrot2.surveys import LSST, ZTF, Survey
 
-__all__ = ["CLASSES_SIMULATED", "IA_MODELS", "SIM_SURVEYS", "TEMPLATE_FAMILIES", "SimClass",
-           "SimSurvey",
+__all__ = ["CLASSES_SIMULATED", "IA_MODELS", "SIM_SURVEYS", "SPANS", "TEMPLATE_FAMILIES",
+           "SimClass", "SimSurvey",
            "SimulateConfig",
            "pointings_from_light_curves", "read_pointings", "set_parameters", "simulate"]
 
@@ -180,6 +181,13 @@ TEMPLATE_FAMILIES = ("all", "v19", "classic")
 #: SALT2's or the supernovae's.
 IA_MODELS = {"salt2": ("salt2", "2.4"), "hsiao": ("hsiao", "3.0")}
 
+#: Which visits an object is observed at (:class:`SimulateConfig` ``span``): ``template``,
+#: from ``history`` days before the template starts to the earlier of its end and
+#: ``after`` days past the peak (an alert stream's view); ``survey``, every visit of the
+#: field, no source flux outside the template (PLAsTiCC's light curves: a field's whole
+#: ~3 years of forced photometry; LSST only).
+SPANS = ("template", "survey")
+
 
 @dataclass(frozen=True)
 class SimulateConfig:
@@ -204,6 +212,8 @@ class SimulateConfig:
         The core-collapse templates drawn, one of :data:`TEMPLATE_FAMILIES`.  A subtype
         without a template of the family is never drawn (its candidates are redrawn), so
         the class mix changes with the family (``v19`` has no template typed SN IIP).
+    span : str
+        The visits observed, one of :data:`SPANS` (``survey``: LSST only).
     ia_model : str
         The SN Ia model, a key of :data:`IA_MODELS`.  ``x1, c`` are drawn for either and
         set the peak magnitude (Tripp) for either; only SALT2 takes them as its shape and
@@ -218,6 +228,7 @@ class SimulateConfig:
     after: float = 150.0
     templates: str = "all"
     ia_model: str = "salt2"
+    span: str = "template"
 
     def __post_init__(self) -> None:
         known = {c.name for c in CLASSES_SIMULATED}
@@ -232,6 +243,9 @@ class SimulateConfig:
         if self.survey not in SIM_SURVEYS:
             raise ConfigError(f"survey must be one of {sorted(SIM_SURVEYS)}, got "
                               f"{self.survey!r}")
+        if self.span not in SPANS or (self.span == "survey" and self.survey != "lsst"):
+            raise ConfigError(f"span must be one of {SPANS} ('survey' for lsst only), got "
+                              f"{self.span!r} for {self.survey}")
         sim = SIM_SURVEYS[self.survey]
         for name in ("limit_mag", "z_max"):  # the survey's default where not given
             if getattr(self, name) is None:
@@ -540,7 +554,7 @@ def _window(model, visits: dict[str, np.ndarray], t_peak: float, config: Simulat
             edges: np.ndarray) -> tuple[np.ndarray, ...] | None:
     """The visits an object is observed at (``model``'s redshift set; its amplitude not
     needed): from ``history`` days before the template starts to ``after`` days past the
-    peak, in the bands not redder than the template.
+    peak (``span="survey"``: every visit), in the bands not redder than the template.
 
     Bands the template does not cover: redder ones are not kept (the source is bright
     there, and unknown), bluer ones get no source flux (rest-frame far UV, far under any
@@ -557,8 +571,9 @@ def _window(model, visits: dict[str, np.ndarray], t_peak: float, config: Simulat
     lo, hi = model.mintime(), model.maxtime()
     covered = (edges[0] >= model.minwave()) & (edges[1] <= model.maxwave())
     redder = edges[1] > model.maxwave()
-    sel = ((mjd >= t_peak + lo - config.history) & (mjd <= t_peak + min(hi, config.after))
-           & (band >= 0) & ~redder[band])
+    sel = (band >= 0) & ~redder[band]
+    if config.span == "template":
+        sel &= (mjd >= t_peak + lo - config.history) & (mjd <= t_peak + min(hi, config.after))
     if sel.sum() < 2:
         return None
     t, b = mjd[sel], band[sel]
@@ -592,7 +607,8 @@ def _observe(model, seen: tuple[np.ndarray, ...], t_peak: float, sim: SimSurvey,
     detected = measured >= 5.0 * sigma
     if detected.sum() < 2:
         return None
-    keep = t >= t[detected].min() - config.history
+    keep = (t >= t[detected].min() - config.history if config.span == "template"
+            else np.ones(len(t), bool))
     if not sim.forced_photometry:  # upper limits: 0 +/- F_5sigma / 5
         measured, sigma = np.where(detected, measured, 0.0), np.where(detected, sigma, sky)
     return t[keep], measured[keep], sigma[keep], b[keep], detected[keep]
