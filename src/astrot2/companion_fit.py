@@ -157,7 +157,7 @@ class CompanionConfig:
                               f"not {self.feature_set!r}")
 
 
-def _views_features(clf, views: list[LightCurveBatch], feature_set: str,
+def views_features(clf, views: list[LightCurveBatch], feature_set: str,
                     with_logits: bool = True) -> tuple[list, list, list]:
     """Companion features (:func:`companion_features`) and (``with_logits``) network logits
     of the usable light curves of each view, and which light curves those are (band
@@ -265,9 +265,9 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
         part = batch.take(split_indices(batch, folder, "validation"))
         val.update({f"representative/{k}": v for k, v in representative_views(
             part, m.gp, augment_config, rep, "validation").items()})
-    x_tr, _, ok_tr = _views_features(clf, [v for v, _ in train], config.feature_set,
+    x_tr, _, ok_tr = views_features(clf, [v for v, _ in train], config.feature_set,
                                      with_logits=False)
-    x_va, z_va, ok_va = _views_features(clf, [v for v, _ in val.values()], config.feature_set)
+    x_va, z_va, ok_va = views_features(clf, [v for v, _ in val.values()], config.feature_set)
     return CompanionData(
         x_train=np.concatenate(x_tr),
         y_train=np.concatenate([y[ok] for (_, y), ok in zip(train, ok_tr, strict=True)]),
