@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from scipy.optimize import curve_fit
 
-from astrot2.augment import AugmentConfig, RedshiftConfig, distance_modulus, redshifted
+from astrot2.augment import (
+    AugmentConfig,
+    RedshiftConfig,
+    TransplantConfig,
+    distance_modulus,
+    redshifted,
+    transplanted,
+)
 from astrot2.gp import GPConfig, fit_gp
 from astrot2.io import read_file
 from astrot2.lightcurves import LightCurveBatch
@@ -22,7 +29,7 @@ from astrot2.representative import (
     representative_views,
 )
 from astrot2.runtime import resolve_model
-from astrot2.surveys import LSST
+from astrot2.surveys import LSST, ZTF
 
 DATA = Path(__file__).resolve().parent / "data" / "plasticc"
 
@@ -104,6 +111,49 @@ def test_redshifted_trigger_galactic_and_determinism():
                for s in (4, 4, 5))
     np.testing.assert_array_equal(a.flux, b.flux)
     assert not np.array_equal(a.flux, c.flux)
+
+
+def test_transplanted_moves_a_ztf_object_onto_lsst_visits():
+    """A smooth g, r ZTF object at z = 0.05 moved to z' = 0.29 onto a daily LSST field:
+    dimmed by the distance modulus difference, slower by (1+z')/(1+z), observed only in
+    the LSST bands its g, r cover at that stretch (r and i), deterministic per seed."""
+    t = np.arange(-40.0, 160.0, 1.0)
+    time = np.concatenate([t, t + 0.3])
+    band = np.repeat([0, 1], len(t)).astype(np.int8)
+    flux = 20000.0 * np.exp(-0.5 * ((time - 50.0) / 12.0) ** 2)
+    n = len(time)
+    src = LightCurveBatch.from_observations(  # "b": the same light curve, no redshift
+        ZTF, ["a", "b"], ["a", "b"], np.repeat([0, 1], n), 60000.0 + np.tile(time, 2),
+        np.tile(flux, 2), np.full(2 * n, 0.2), np.tile(band, 2), np.ones(2 * n, bool),
+        extra={"redshift": np.array([0.05, 0.0])})
+    gp = _fit(src)
+    days = np.arange(0.0, 400.0, 1.0)
+    pointings = {"mjd": np.repeat(61000.0 + days, 6),
+                 "band": np.tile(np.arange(6), len(days)),
+                 "depth": np.full(6 * len(days), 35.0),
+                 "field_start": np.array([0, 6 * len(days)])}
+    config = TransplantConfig(min_z=0.29, max_z=0.29 + 1e-9, photon_noise=0.0)
+    out = transplanted(src, gp.amplitude, gp.length_scale, pointings, LSST, config, 0)
+    stretch = 1.29 / 1.05
+    dim = 10 ** (-0.4 * np.diff(distance_modulus(np.array([0.05, 0.29])))[0])
+    lc = out[0]
+    assert set(lc.band) == {2, 3}  # r, i: g would need bluer than ZTF g, z redder than r
+    lam = LSST.wavelength_array[lc.band] / stretch
+    assert lam.min() >= ZTF.wavelength_array[0] and lam.max() <= ZTF.wavelength_array[1]
+    r = lc.band == 2
+    (peak, t0, width), _ = curve_fit(
+        lambda x, a, m, w: a * np.exp(-0.5 * ((x - m) / w) ** 2), lc.time[r], lc.flux[r],
+        p0=(20000.0 * dim, lc.time[r][np.argmax(lc.flux[r])], 15.0))
+    assert peak == pytest.approx(20000.0 * dim, rel=0.03)
+    assert abs(width) == pytest.approx(12.0 * stretch, rel=0.03)
+    assert t0 == pytest.approx(out.extra["peak_mjd"][0], abs=1.0)
+    assert out.extra["redshift"][0] == pytest.approx(0.29)
+    assert np.isnan(out.metadata["hostgal_photoz"]).all()
+    assert out.reject[1] == "no_source_fit"  # no redshift to move it from
+    again = transplanted(src, gp.amplitude, gp.length_scale, pointings, LSST, config, 0)
+    other = transplanted(src, gp.amplitude, gp.length_scale, pointings, LSST, config, 1)
+    np.testing.assert_array_equal(out.flux, again.flux)
+    assert not np.array_equal(out.time, other.time)
 
 
 def test_representative_views_hold_only_their_split():

@@ -710,3 +710,133 @@ def redshifted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.n
         _cat(times, float), _cat(fluxes, float), _cat(errors, float), _cat(band_out, np.int8),
         _cat(det_out, bool), metadata=metadata, reject=reject,
         extra={**batch.extra, "hostgal_specz": z_new})
+
+
+@dataclass(frozen=True)
+class TransplantConfig:
+    """Settings of :func:`transplanted`: real light curves moved onto another survey's
+    cadence at a higher redshift.
+
+    Parameters
+    ----------
+    min_z, max_z : float
+        The new redshift is drawn log-uniformly in ``1 + z`` between ``1 + max(z, min_z)``
+        and ``1 + max_z`` (a source already beyond ``max_z`` is rejected, ``no_source_fit``).
+    n_tries : int
+        Draws of the new redshift, field and peak time until the copy has
+        ``min_detections`` detections (else it is rejected, ``not_detected``).
+    min_detections : int
+    detection_snr : float
+    max_gap : float
+        A visit is kept only when its source-frame time lies within this many days of a
+        source point (the GP is unconstrained in a seasonal gap: its variance, added to the
+        noise, would make detections out of nothing).
+    photon_noise : float
+        Source photon noise ``k`` of ``sigma^2 = sigma_sky^2 + k F`` (FLUXCAL); the
+        simulator's LSST value by default (:data:`astrot2.simulate.SIM_SURVEYS`).
+    """
+
+    min_z: float = 0.1
+    max_z: float = 1.0
+    n_tries: int = 5
+    min_detections: int = 2
+    detection_snr: float = 5.0
+    max_gap: float = 10.0
+    photon_noise: float = 0.015
+
+
+def transplanted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.ndarray,
+                 pointings: dict[str, np.ndarray], target, config: TransplantConfig,
+                 seed: int, wavelength_scale: float = 6000.0) -> LightCurveBatch:
+    """Real light curves as another survey would see the same objects farther away.
+
+    Each light curve's 2D GP (fitted on its own bands) is moved from its redshift ``z``
+    (``extra["redshift"]``: a label, used to move the object, never an input) to ``z' > z``
+    (:class:`TransplantConfig`) and observed at every visit of a random field of
+    ``pointings`` (``astrot2.simulate.pointings_from_light_curves``: e.g. PLAsTiCC's LSST
+    cadences, each visit with its 5-sigma depth), its peak (the brightest source point) at
+    a random time of the field's span: source-frame time ``t_peak_src + (t - t_peak) /
+    stretch``, wavelength ``lambda / stretch`` (``stretch = (1+z')/(1+z)``), flux dimmed
+    by the distance-modulus difference, noise from the visit's depth plus photon noise
+    plus the GP's own variance.  Only visits whose source-frame wavelength lies within
+    the wavelengths the source measured (no extrapolation: two ZTF bands give one to
+    three LSST bands) and whose source-frame time is near a source point are kept;
+    every kept visit is forced photometry, detected at ``detection_snr``.  Same objects,
+    same order; host photo-z unknown, ``mwebv`` 0; ``extra["redshift"]`` holds ``z'`` and
+    ``extra["peak_mjd"]`` the new peak time.
+
+    Parameters
+    ----------
+    batch : LightCurveBatch
+        Source light curves (FLUXCAL) with ``extra["redshift"]``.
+    amplitude, length_scale : ndarray of shape (n_objects,)
+        The GP hyperparameters fitted to ``batch`` (:func:`astrot2.gp.fit_gp`).
+    pointings : dict of str to ndarray
+        ``mjd``, ``band`` (indices of ``target``), ``depth``, ``field_start``.
+    target : Survey
+    config : TransplantConfig
+    seed : int
+    wavelength_scale : float
+    """
+    rng = np.random.default_rng(seed)
+    n = batch.n_objects
+    z = np.nan_to_num(np.asarray(batch.extra["redshift"], dtype=np.float64), nan=0.0)
+    src_lam, tgt_lam = batch.survey.wavelength_array, target.wavelength_array
+    starts = pointings["field_start"]
+    z_new = np.full(n, np.nan)
+    t_new = np.full(n, np.nan)
+    owners, times, fluxes, errors, band_out, det_out = [], [], [], [], [], []
+    reject = np.where(batch.ok, "", batch.reject).astype(object)
+    for i in range(n):
+        lc = batch[i]
+        low = max(z[i], config.min_z)
+        if not batch.ok[i] or not np.isfinite(amplitude[i] * length_scale[i]) \
+                or not lc.detected.any() or not 0.0 < z[i] < config.max_z:
+            reject[i] = reject[i] or "no_source_fit"
+            continue
+        measured = src_lam[np.unique(lc.band)]
+        t_ref = lc.time[np.argmax(lc.flux)]
+        for _ in range(config.n_tries):
+            z_try = float(np.expm1(rng.uniform(np.log1p(low), np.log1p(config.max_z))))
+            field = int(rng.integers(len(starts) - 1))
+            visits = slice(starts[field], starts[field + 1])
+            mjd, band = pointings["mjd"][visits], pointings["band"][visits]
+            depth = pointings["depth"][visits]
+            t_peak = float(rng.uniform(mjd.min(), mjd.max())) if len(mjd) else 0.0
+            stretch = (1.0 + z_try) / (1.0 + z[i])
+            lam = tgt_lam[band] / stretch
+            t_src = t_ref + (mjd - t_peak) / stretch
+            pos = np.clip(np.searchsorted(lc.time, t_src), 1, len(lc.time) - 1)
+            gap = np.minimum(np.abs(t_src - lc.time[pos - 1]), np.abs(t_src - lc.time[pos]))
+            kept = (lam >= measured.min()) & (lam <= measured.max()) & (gap <= config.max_gap)
+            mean, var = np.zeros(len(mjd)), np.zeros(len(mjd))
+            if kept.any():
+                mean[kept], var[kept] = _posterior_at(
+                    lc.time, src_lam[lc.band], lc.flux, lc.flux_err ** 2, t_src[kept],
+                    lam[kept], amplitude[i], length_scale[i], wavelength_scale)
+            dimming = 10 ** (-0.4 * float(np.diff(distance_modulus(
+                np.array([z[i], z_try])))[0]))
+            true = np.maximum(mean * dimming, 0.0)
+            err = np.sqrt((10 ** (-0.4 * (depth - 27.5)) / 5.0) ** 2
+                          + config.photon_noise * true)
+            flux = true + rng.normal(0.0, 1.0, len(mjd)) * np.sqrt(err ** 2
+                                                                   + var * dimming ** 2)
+            det = kept & (flux >= config.detection_snr * err)
+            if int(det.sum()) >= config.min_detections:
+                break
+        else:
+            reject[i] = "not_detected"
+            continue
+        z_new[i], t_new[i] = z_try, t_peak
+        owners.append(np.full(int(kept.sum()), i))
+        for out, values in zip((times, fluxes, errors, band_out, det_out),
+                               (mjd, flux, err, band, det), strict=True):
+            out.append(values[kept])
+    nan = np.full(n, np.nan)
+    metadata = {**batch.metadata, "hostgal_photoz": nan, "hostgal_photoz_err": nan,
+                "mwebv": np.zeros(n)}
+    return LightCurveBatch.from_observations(
+        target, batch.alert_id, batch.object_id, _cat(owners, np.int64), _cat(times, float),
+        _cat(fluxes, float), _cat(errors, float), _cat(band_out, np.int8),
+        _cat(det_out, bool), metadata=metadata, reject=reject,
+        extra={**batch.extra, "redshift": z_new, "peak_mjd": t_new})

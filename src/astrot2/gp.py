@@ -397,8 +397,8 @@ def fit_gp(
     _run_ranges(run, _balanced_ranges(counts, n_threads), n_threads)
 
     fitted = status != STATUS_SKIPPED
-    mean *= scale[:, None, None]
-    std *= scale[:, None, None]
+    mean[fitted] *= scale[fitted, None, None]  # the other rows are unwritten memory
+    std[fitted] *= scale[fitted, None, None]
     mean[~fitted] = np.nan
     std[~fitted] = np.nan
     status = np.where((status == STATUS_OK) & thinned, STATUS_THINNED, status).astype(np.int8)
