@@ -158,7 +158,7 @@ class CompanionConfig:
 
 
 def views_features(clf, views: list[LightCurveBatch], feature_set: str,
-                    with_logits: bool = True) -> tuple[list, list, list]:
+                   with_logits: bool = True) -> tuple[list, list, list]:
     """Companion features (:func:`companion_features`) and (``with_logits``) network logits
     of the usable light curves of each view, and which light curves those are (band
     selection passed, GP fitted)."""
@@ -266,7 +266,7 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
         val.update({f"representative/{k}": v for k, v in representative_views(
             part, m.gp, augment_config, rep, "validation").items()})
     x_tr, _, ok_tr = views_features(clf, [v for v, _ in train], config.feature_set,
-                                     with_logits=False)
+                                    with_logits=False)
     x_va, z_va, ok_va = views_features(clf, [v for v, _ in val.values()], config.feature_set)
     return CompanionData(
         x_train=np.concatenate(x_tr),
