@@ -9,7 +9,8 @@ detections only, so far from Rubin's depth, but real light curves where every ot
 the `lsst` model is a simulation.  Its control (``control_plasticc_whole``): the `lsst`
 model's own PLAsTiCC validation SNe Ia and II reduced to what a BTS source has (g, r,
 detections only, no photo-z): what the same reduction does to objects like those it
-learned from.
+learned from (``control_plasticc_unreduced``: the same objects with all their bands and
+forced photometry, without photo-z).
 
 ``--transplant K`` adds K copies of each object moved to LSST (``augment.transplanted``: the
 object's 2D GP moved to a redshift 0.1-1.0, observed at every visit of a PLAsTiCC LSST field
@@ -103,10 +104,10 @@ def transplanted_views(batch: LightCurveBatch, is_ia: np.ndarray, copies: int, p
                for cut in CUTS}}
 
 
-def plasticc_sources(ia: int, ii: int) -> tuple[LightCurveBatch, np.ndarray]:
-    """The control: the `lsst` model's PLAsTiCC validation SNe Ia and II reduced to what a
-    BTS source has (g and r, detections only), with their spectroscopic redshift to move
-    them; and which are SNe Ia."""
+def plasticc_sources(ia: int, ii: int) -> tuple[LightCurveBatch, LightCurveBatch, np.ndarray]:
+    """The control: the `lsst` model's PLAsTiCC validation SNe Ia and II as they are, and
+    reduced to what a BTS source has (g and r, detections only) with their spectroscopic
+    redshift to move them; and which are SNe Ia."""
     from astrot2.classes import class_index
     from astrot2.modelref import resolve_model
     from astrot2.recipe import split_indices
@@ -122,7 +123,7 @@ def plasticc_sources(ia: int, ii: int) -> tuple[LightCurveBatch, np.ndarray]:
         LSST, val.alert_id, val.object_id, owner, val.time[keep], val.flux[keep],
         val.flux_err[keep], val.band[keep], val.detected[keep], metadata=val.metadata,
         extra={**val.extra, "redshift": val.extra["hostgal_specz"]})
-    return source, class_index(val.extra["target"]) == ia
+    return val, source, class_index(val.extra["target"]) == ia
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = np.arange(len(batch))
     views = {"whole": (as_lsst_bands(batch), is_ia, rows),
              **{cut: (as_lsst_bands(evaluation_cut(batch, cut)), is_ia, rows) for cut in CUTS}}
-    source, source_ia = plasticc_sources(ia, ii)
-    views["control_plasticc_whole"] = (without_redshift(source), source_ia,
-                                       np.arange(len(source)))
+    full, source, source_ia = plasticc_sources(ia, ii)
+    controls = np.arange(len(source))
+    views["control_plasticc_unreduced"] = (without_redshift(full), source_ia, controls)
+    views["control_plasticc_whole"] = (without_redshift(source), source_ia, controls)
     if args.transplant:
         views.update(transplanted_views(batch, is_ia, args.transplant, "lsst_depth"))
         views.update(transplanted_views(source, source_ia, args.transplant,
