@@ -13,7 +13,7 @@ their representative copies) is scored beside.
 Writes ``benchmarks/results/representative[-NAME].json``.
 
 Usage: python -m benchmarks.representative [--models lsst DIR ...] [--split validation]
-       [--baseline] [--name LABEL]
+       [--baseline] [--no-bandwidth] [--name LABEL]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from astrot2.augment import AugmentConfig, training_copies, without_redshift
+from astrot2.augment import AugmentConfig, RedshiftConfig, training_copies, without_redshift
 from astrot2.classes import CLASSES, class_index
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.metrics import classification_report
@@ -112,10 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["lsst"])
     parser.add_argument("--split", default="validation", choices=("validation", "test"))
     parser.add_argument("--baseline", action="store_true")
+    parser.add_argument("--no-bandwidth", action="store_true",
+                        help="the copies as before 2026-12-05: dimmed by the distance modulus "
+                        "alone, without (1+z')/(1+z) (the figures of lsst 0.2-0.4's docs)")
     parser.add_argument("--name", default=None)
     args = parser.parse_args(argv)
     batch = plasticc_objects()
-    config = RepresentativeConfig()
+    config = RepresentativeConfig(redshift=RedshiftConfig(bandwidth=not args.no_bandwidth))
     out: dict = {"split": args.split, "config": repr(config), "models": {}}
     views = None
     for model in args.models:

@@ -63,8 +63,9 @@ def test_redshifted_dims_by_distance_modulus_and_dilates_time():
         z_new = out.extra["hostgal_specz"][0]
         assert 0.1 < z_new <= 0.3 + 1e-9
         stretch = (1 + z_new) / 1.1
-        dim = 10 ** (-0.4 * (distance_modulus(np.array([z_new]))[0]
-                             - distance_modulus(np.array([0.1]))[0]))
+        # the distance modulus and the flux density's (1+z')/(1+z) (matched-band K-correction)
+        dim = stretch * 10 ** (-0.4 * (distance_modulus(np.array([z_new]))[0]
+                                       - distance_modulus(np.array([0.1]))[0]))
         lc = out[0]
         red = lc.band == 5
         # a Gaussian fitted to the new y-band points (the GP's own uncertainty between
@@ -79,6 +80,19 @@ def test_redshifted_dims_by_distance_modulus_and_dilates_time():
         assert out.metadata["hostgal_photoz_err"][0] == pytest.approx(0.02 * stretch)
         # observer-frame visits only: no new times
         assert set(np.round(lc.time, 6)) <= set(np.round(src.time, 6))
+
+
+def test_dimming_factor_and_runs_recorded_before_the_bandwidth_term():
+    """Moving z -> z' multiplies an AB flux density by (1+z')/(1+z) 10^(-0.4 dmu); runs
+    recorded before the term (the shipped lsst) read back without it, so they reproduce."""
+    from astrot2.augment import dimming_factor
+    from astrot2.representative import folder_config
+
+    dmu = np.diff(distance_modulus(np.array([0.1, 0.5])))[0]
+    assert dimming_factor(0.1, 0.5) == pytest.approx(1.5 / 1.1 * 10 ** (-0.4 * dmu))
+    assert dimming_factor(0.1, 0.5, bandwidth=False) == pytest.approx(10 ** (-0.4 * dmu))
+    assert folder_config(resolve_model("lsst")).redshift.bandwidth is False
+    assert RedshiftConfig().bandwidth is True
 
 
 def test_redshifted_never_extrapolates_bluer_than_measured():
@@ -135,7 +149,7 @@ def test_transplanted_moves_a_ztf_object_onto_lsst_visits():
     config = TransplantConfig(min_z=0.29, max_z=0.29 + 1e-9, photon_noise=0.0)
     out = transplanted(src, gp.amplitude, gp.length_scale, pointings, LSST, config, 0)
     stretch = 1.29 / 1.05
-    dim = 10 ** (-0.4 * np.diff(distance_modulus(np.array([0.05, 0.29])))[0])
+    dim = stretch * 10 ** (-0.4 * np.diff(distance_modulus(np.array([0.05, 0.29])))[0])
     lc = out[0]
     assert set(lc.band) == {2, 3}  # r, i: g would need bluer than ZTF g, z redder than r
     lam = LSST.wavelength_array[lc.band] / stretch
@@ -188,5 +202,6 @@ def test_folder_config_reads_the_run_settings(tmp_path):
     config = folder_config(shipped)
     doc = json.loads((shipped / REPRESENTATIVE_FILE).read_text())["representative"]
     assert config is not None and config.n_train == doc["n_train"]
-    assert config.redshift == RedshiftConfig(**doc["redshift"])
+    # recorded before the bandwidth term: read back without it
+    assert config.redshift == RedshiftConfig(**doc["redshift"], bandwidth=False)
     assert folder_config(tmp_path) is None

@@ -238,6 +238,25 @@ def _cat(parts: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
+def dimming_factor(z: np.ndarray | float, z_new: np.ndarray | float, bandwidth: bool = True
+                   ) -> np.ndarray:
+    """The factor on a source's AB flux density (FLUXCAL) when it moves from redshift ``z``
+    to ``z_new``, read in the band that sees the same rest-frame light.
+
+    ``10 ** (-0.4 (mu(z_new) - mu(z)))`` (the distance modulus difference) times, with
+    ``bandwidth``, ``(1 + z_new) / (1 + z)``: a flux *density* per unit frequency gains
+    ``1 + z`` as the source's frequencies are compressed (the matched-band K-correction
+    ``-2.5 log10(1 + z)`` of AB magnitudes, Hogg et al. 2002; sncosmo's model fluxes, hence
+    :mod:`astrot2.simulate`, have it).  ``bandwidth=False``: the distance modulus alone
+    (avocado's augmentation, and this project's before 2026-12-05; kept for the runs
+    recorded with it).
+    """
+    z = np.nan_to_num(np.asarray(z, dtype=np.float64))
+    z_new = np.nan_to_num(np.asarray(z_new, dtype=np.float64))
+    factor = 10 ** (-0.4 * (distance_modulus(z_new) - distance_modulus(z)))
+    return factor * (1.0 + z_new) / (1.0 + z) if bandwidth else factor
+
+
 def _posterior_at(t: np.ndarray, lam: np.ndarray, y: np.ndarray, var: np.ndarray,
                   tq: np.ndarray, lamq: np.ndarray, amplitude: float,
                   length_scale: float, wavelength_scale: float) -> tuple[np.ndarray, ...]:
@@ -484,6 +503,9 @@ class FainterConfig:
     p_nondetections : float
         Probability that a copy keeps lost points as non-detections (0 +/- limit/5, as the
         ZTF alert reader turns upper limits) rather than dropping them.
+    bandwidth : bool
+        The flux gains ``(1+z')/(1+z)`` beside the distance modulus (:func:`dimming_factor`);
+        False in runs recorded before the option (read back as such).
     """
 
     max_dz: float = 0.1
@@ -491,6 +513,7 @@ class FainterConfig:
     max_peak_mag: float = 19.5
     max_wavelength_shift: float = 600.0
     p_nondetections: float = 0.3
+    bandwidth: bool = True
 
 
 def fainter(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.ndarray,
@@ -503,7 +526,7 @@ def fainter(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.ndar
     batch) is evaluated at the source-frame times and wavelengths of the new redshift:
     times dilated by ``(1+z')/(1+z)`` from the first detection (the same visits, thinned
     by that factor to keep the cadence), band wavelengths divided by it; the flux is dimmed
-    by the distance modulus difference and re-noised with ZTF's error model
+    by :func:`dimming_factor` and re-noised with ZTF's error model
     (``sigma^2 = sigma_sky^2 + (sigma_old^2 - sigma_sky^2) f'/f``: sky noise from the
     visit's limiting magnitude plus the source's photon noise, scaled; the GP's own
     uncertainty is added to the noise drawn).  Points under the
@@ -529,18 +552,16 @@ def fainter(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.ndar
     # the largest z' keeping the peak visible and the band shift within bounds
     z_grid = z[:, None] + np.linspace(0.0, config.max_dz, 41)[None, :]
     with np.errstate(invalid="ignore"):
-        dmu = distance_modulus(np.nan_to_num(z_grid)) - distance_modulus(np.nan_to_num(z))[
-            :, None]
+        dmag = -2.5 * np.log10(dimming_factor(z[:, None], z_grid, config.bandwidth))
         stretch_grid = (1.0 + z_grid) / (1.0 + z[:, None])
-        allowed = ((peak_mag[:, None] + dmu <= config.max_peak_mag)
+        allowed = ((peak_mag[:, None] + dmag <= config.max_peak_mag)
                    & (lam.min() / stretch_grid >= lam.min() - config.max_wavelength_shift))
     z_max = np.where(allowed.any(axis=1),
                      np.nanmax(np.where(allowed, z_grid, np.nan), axis=1, initial=-1.0), z)
     usable = np.isfinite(z) & (z > 0) & np.isfinite(amplitude * length_scale) & batch.ok
     z_new = np.where(usable, z + rng.random(n) * np.maximum(z_max - z, 0.0), z)
     stretch = np.where(usable, (1.0 + z_new) / (1.0 + z), 1.0)
-    dimming = np.where(usable, 10 ** (-0.4 * (distance_modulus(np.nan_to_num(z_new))
-                                               - distance_modulus(np.nan_to_num(z)))), 1.0)
+    dimming = np.where(usable, dimming_factor(z, z_new, config.bandwidth), 1.0)
     keep_nondet = rng.random(n) < config.p_nondetections
     owners, times, fluxes, errors, band_out, det_out = [], [], [], [], [], []
     reject = batch.reject.copy()
@@ -607,6 +628,10 @@ class RedshiftConfig:
     photoz_scale : bool
         The new host photo-z is ``z' + (photoz - z) (1 + z') / (1 + z)`` and its error
         scaled by ``(1 + z') / (1 + z)`` (photo-z errors grow as ``1 + z``).
+    bandwidth : bool
+        The flux gains ``(1+z')/(1+z)`` beside the distance modulus (:func:`dimming_factor`);
+        False in runs recorded before the option (read back as such: the shipped ``lsst``
+        0.2-0.4 and their representative figures).
     """
 
     max_z: float = 1.5
@@ -615,6 +640,7 @@ class RedshiftConfig:
     n_tries: int = 3
     detection_snr: float = 5.0
     max_wavelength_shift: float = 0.0
+    bandwidth: bool = True
 
 
 def visit_sky(lc) -> np.ndarray:
@@ -644,8 +670,8 @@ def redshifted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.n
     is moved to ``z'`` (:class:`RedshiftConfig`), every visit kept at its observer-frame
     time and band, with the visit's own sky noise (:func:`visit_sky`: WFD and DDF depths
     come with the object's own visits) and the source's photon noise scaled; the source
-    is read through its 2D GP at ``lambda / stretch`` and dimmed by the distance modulus
-    difference.  Points whose source-frame wavelength would need extrapolation are not
+    is read through its 2D GP at ``lambda / stretch`` and dimmed by
+    :func:`dimming_factor`.  Points whose source-frame wavelength would need extrapolation are not
     kept; the others are forced photometry (detected or not, as the new flux says).  The
     host photo-z moves with the object.  Galactic objects are carried over unchanged.
     Copies with fewer than ``min_detections`` detections are rejected (``not_detected``).
@@ -682,8 +708,7 @@ def redshifted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.n
             sky = visit_sky(lc)
             for z_try in draws[i]:
                 stretch = (1.0 + z_try) / (1.0 + z[i])
-                dimming = 10 ** (-0.4 * float(np.diff(distance_modulus(
-                    np.array([z[i], z_try])))[0]))
+                dimming = float(dimming_factor(z[i], z_try, config.bandwidth))
                 visit = lam[lc.band] / stretch >= lam.min() - config.max_wavelength_shift
                 flux, err, det = _reobserved(lc, visit, stretch, dimming, sky[visit], rng,
                                              lam, amplitude[i], length_scale[i],
@@ -756,8 +781,8 @@ def transplanted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np
     ``pointings`` (``astrot2.simulate.pointings_from_light_curves``: e.g. PLAsTiCC's LSST
     cadences, each visit with its 5-sigma depth), its peak (the brightest source point) at
     a random time of the field's span: source-frame time ``t_peak_src + (t - t_peak) /
-    stretch``, wavelength ``lambda / stretch`` (``stretch = (1+z')/(1+z)``), flux dimmed
-    by the distance-modulus difference, noise from the visit's depth plus photon noise
+    stretch``, wavelength ``lambda / stretch`` (``stretch = (1+z')/(1+z)``), flux times
+    :func:`dimming_factor`, noise from the visit's depth plus photon noise
     plus the GP's own variance.  Only visits whose source-frame wavelength lies within
     the wavelengths the source measured (no extrapolation: two ZTF bands give one to
     three LSST bands) and whose source-frame time is near a source point are kept;
@@ -814,8 +839,7 @@ def transplanted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np
                 mean[kept], var[kept] = _posterior_at(
                     lc.time, src_lam[lc.band], lc.flux, lc.flux_err ** 2, t_src[kept],
                     lam[kept], amplitude[i], length_scale[i], wavelength_scale)
-            dimming = 10 ** (-0.4 * float(np.diff(distance_modulus(
-                np.array([z[i], z_try])))[0]))
+            dimming = float(dimming_factor(z[i], z_try))
             true = np.maximum(mean * dimming, 0.0)
             err = np.sqrt((10 ** (-0.4 * (depth - 27.5)) / 5.0) ** 2
                           + config.photon_noise * true)

@@ -90,7 +90,8 @@ def folder_config(folder: str | Path) -> RepresentativeConfig | None:
     if not path.is_file():
         return None
     section = dict(json.loads(path.read_text())["representative"])
-    return RepresentativeConfig(redshift=RedshiftConfig(**section.pop("redshift")), **section)
+    redshift = {"bandwidth": False, **section.pop("redshift")}  # absent: recorded before it
+    return RepresentativeConfig(redshift=RedshiftConfig(**redshift), **section)
 
 
 #: Seed offset of each split's representative copies.
