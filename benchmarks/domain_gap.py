@@ -7,9 +7,11 @@ photo-z: ``companion_fit.companion_data``), on the companion's features (``point
 The simulation passes through the representative run's own alert cuts
 (``representative.simulated_cuts``, 4 per object), as ``astrot2 companion --simulated``
 would use it.  Reported per class: the 3-fold cross-validated ROC AUC of that classifier
-(0.5: indistinguishable), and the features that differ most on their own (univariate AUC,
-medians and the share of rows where the feature exists).  A simulation a model should learn
-from is one whose gap is small and physical, not an artefact of how it observes.
+(0.5: indistinguishable; the folds split rows, not objects, so copies of one object can sit
+on both sides and the figure is an upper bound), and the features that differ most on their
+own (univariate AUC, medians and the share of rows where the feature exists: no such leak).
+A simulation a model should learn from is one whose gap is small and physical, not an
+artefact of how it observes.
 Writes ``benchmarks/results/domain_gap[-NAME].json``.
 
 Usage: python -m benchmarks.domain_gap SIM.parquet [SIM2.parquet ...] [--model lsst]

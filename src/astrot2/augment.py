@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from astrot2.lightcurves import LightCurveBatch
-from astrot2.photometry import distance_modulus
+from astrot2.photometry import distance_modulus, limit_to_fluxcal_err
 
 __all__ = [
     "AugmentConfig",
@@ -571,7 +571,7 @@ def fainter(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.ndar
             continue
         visit = rng.random(len(lc.time)) < 1.0 / stretch[i]  # thin to the same cadence
         limit = rng.uniform(*config.limit_mag, int(visit.sum()))
-        sky = 10 ** (-0.4 * (limit - 27.5)) / 5.0
+        sky = limit_to_fluxcal_err(limit)
         flux, err, det = _reobserved(lc, visit, stretch[i], dimming[i], sky, rng, lam,
                                      amplitude[i], length_scale[i], wavelength_scale)
         if not det.any():
@@ -802,12 +802,19 @@ def transplanted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np
     config : TransplantConfig
     seed : int
     wavelength_scale : float
+
+    Raises
+    ------
+    ValueError
+        ``pointings`` without a field.
     """
+    starts = pointings["field_start"]
+    if len(starts) < 2:
+        raise ValueError("transplanted needs pointings with at least one field")
     rng = np.random.default_rng(seed)
     n = batch.n_objects
     z = np.nan_to_num(np.asarray(batch.extra["redshift"], dtype=np.float64), nan=0.0)
     src_lam, tgt_lam = batch.survey.wavelength_array, target.wavelength_array
-    starts = pointings["field_start"]
     z_new = np.full(n, np.nan)
     t_new = np.full(n, np.nan)
     owners, times, fluxes, errors, band_out, det_out = [], [], [], [], [], []
@@ -841,8 +848,7 @@ def transplanted(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np
                     lam[kept], amplitude[i], length_scale[i], wavelength_scale)
             dimming = float(dimming_factor(z[i], z_try))
             true = np.maximum(mean * dimming, 0.0)
-            err = np.sqrt((10 ** (-0.4 * (depth - 27.5)) / 5.0) ** 2
-                          + config.photon_noise * true)
+            err = np.sqrt(limit_to_fluxcal_err(depth) ** 2 + config.photon_noise * true)
             flux = true + rng.normal(0.0, 1.0, len(mjd)) * np.sqrt(err ** 2
                                                                    + var * dimming ** 2)
             det = kept & (flux >= config.detection_snr * err)

@@ -65,7 +65,7 @@ from astrot2.augment import visit_sky
 from astrot2.classes import CLASSES
 from astrot2.errors import ConfigError, DataFetchError
 from astrot2.lightcurves import LightCurveBatch
-from astrot2.photometry import distance_modulus
+from astrot2.photometry import distance_modulus, limit_to_fluxcal_err
 from astrot2.surveys import LSST, ZTF, Survey
 
 __all__ = ["CLASSES_SIMULATED", "IA_MODELS", "SIM_SURVEYS", "SPANS", "TEMPLATE_FAMILIES",
@@ -601,7 +601,7 @@ def _observe(model, seen: tuple[np.ndarray, ...], t_peak: float, sim: SimSurvey,
                                                  zpsys="ab"), 0.0)
     if _too_faint(true.max(), config.limit_mag):
         return None
-    sky = 10 ** (-0.4 * (depth - 27.5)) / 5.0
+    sky = limit_to_fluxcal_err(depth)
     sigma = np.sqrt(sky ** 2 + sim.photon_noise * true)
     measured = true + rng.normal(0.0, 1.0, len(t)) * sigma
     detected = measured >= 5.0 * sigma
