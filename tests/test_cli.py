@@ -362,6 +362,29 @@ def test_set_reads_numbers_and_flags_of_a_config():
             settings_from(bad, RepresentativeTrainConfig)
 
 
+def test_set_reaches_nested_settings():
+    """A dotted ``--set`` key reaches a nested config: how the runs recorded before the
+    (1+z) flux term re-create (``representative.redshift.bandwidth=false``,
+    ``real.fainter.bandwidth=false``); a wrong nested key is a ConfigError."""
+    from astrot2.errors import ConfigError
+    from astrot2.manifest import with_settings
+    from astrot2.train_real import FinetuneConfig
+    from astrot2.train_representative import RepresentativeTrainConfig
+
+    base = RepresentativeTrainConfig()
+    got = with_settings(base, ["steps=10", "representative.redshift.bandwidth=false",
+                               "representative.n_train=2"])
+    assert got.steps == 10 and got.representative.n_train == 2
+    assert got.representative.redshift.bandwidth is False
+    assert base.representative.redshift.bandwidth is True  # the default is untouched
+    real = with_settings(FinetuneConfig(), ["real.fainter.bandwidth=false"])
+    assert real.real.fainter.bandwidth is False
+    for bad in (["representative.redshift.bogus=1"], ["steps.x=1"],
+                ["representative.redshift.bandwidth=2"]):
+        with pytest.raises(ConfigError, match="--set"):
+            with_settings(base, bad)
+
+
 @pytest.mark.parametrize("args", [
     ["train", "--model", "lsst", "--representative", "--set", "bogus=1"],
     ["train", "--model", "lsst", "--representative", "--set", "sparsity=1.5"],

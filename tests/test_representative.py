@@ -93,6 +93,11 @@ def test_dimming_factor_and_runs_recorded_before_the_bandwidth_term():
     assert dimming_factor(0.1, 0.5, bandwidth=False) == pytest.approx(10 ** (-0.4 * dmu))
     assert folder_config(resolve_model("lsst")).redshift.bandwidth is False
     assert RedshiftConfig().bandwidth is True
+    from astrot2.augment import FainterConfig
+    from astrot2.train_real import read_finetune_config
+
+    assert read_finetune_config(resolve_model("ztf")).real.fainter.bandwidth is False
+    assert FainterConfig().bandwidth is True
 
 
 def test_redshifted_never_extrapolates_bluer_than_measured():

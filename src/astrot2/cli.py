@@ -291,7 +291,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
 
     from astrot2.errors import ConfigError
     from astrot2.io.labelled import read_labelled
-    from astrot2.manifest import settings_from
+    from astrot2.manifest import with_settings
     from astrot2.train_real import FinetuneConfig, train_real
 
     if args.model != "ztf":
@@ -305,7 +305,7 @@ def _train_real(args: argparse.Namespace, device: str) -> int:
         config = replace(config, seed=args.seed, real=replace(config.real, seed=args.seed))
     if args.members is not None:
         config = replace(config, members=args.members)
-    config = replace(config, **settings_from(args.set, FinetuneConfig))
+    config = with_settings(config, args.set)
     simulated, record = _read_simulated(args.simulated)
     plasticc = None
     try:  # the PLAsTiCC classes the real sets lack, and its g, r figures after training
@@ -365,7 +365,7 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
     from dataclasses import replace
 
     from astrot2.errors import ConfigError
-    from astrot2.manifest import settings_from
+    from astrot2.manifest import with_settings
     from astrot2.train_representative import RepresentativeTrainConfig, train_representative
 
     if args.model != "lsst":
@@ -376,7 +376,7 @@ def _train_representative(args: argparse.Namespace, device: str) -> int:
         config = replace(config, seed=args.seed)
     if args.members is not None:
         config = replace(config, members=args.members)
-    config = replace(config, **settings_from(args.set, RepresentativeTrainConfig))
+    config = with_settings(config, args.set)
     plasticc = _plasticc(args)
     simulated, record = _read_simulated(args.simulated)
     out = args.out or Path("models") / "lsst"

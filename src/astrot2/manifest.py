@@ -105,6 +105,33 @@ def settings_from(items: Sequence[str], cls: type) -> dict[str, int | float | bo
     return values
 
 
+def with_settings(config: T, items: Sequence[str]) -> T:
+    """``config`` (a dataclass) with a command's ``--set KEY=VALUE`` items applied
+    (:func:`settings_from`); a dotted ``KEY`` reaches into a nested config dataclass, e.g.
+    ``representative.redshift.bandwidth=false``.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`settings_from`, at whichever level the key is wrong.
+    """
+    from dataclasses import is_dataclass, replace
+
+    nested: dict[str, list[str]] = {}
+    own = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        head, dot, rest = key.partition(".")
+        if sep and dot and is_dataclass(getattr(config, head, None)):
+            nested.setdefault(head, []).append(f"{rest}={text}")
+        else:
+            own.append(item)
+    values: dict[str, Any] = dict(settings_from(own, type(config)))
+    values.update({head: with_settings(getattr(config, head), sub)
+                   for head, sub in nested.items()})
+    return replace(config, **values)
+
+
 def write_manifest(folder: Path, *, name: str, version: str, survey: Survey, gp: GPConfig,
                    features: FeatureConfig, model: dict[str, Any], model_file: str,
                    training: dict[str, Any], metrics: dict[str, Any]) -> Path:
