@@ -169,6 +169,13 @@ def test_transplanted_moves_a_ztf_object_onto_lsst_visits():
     assert out.extra["redshift"][0] == pytest.approx(0.29)
     assert np.isnan(out.metadata["hostgal_photoz"]).all()
     assert out.reject[1] == "no_source_fit"  # no redshift to move it from
+    # only visits whose source-frame time lies near a source point (here: within its span)
+    t_src = 60050.0 + (lc.time - out.extra["peak_mjd"][0]) / stretch
+    assert (t_src >= 60000.0 - 40.0 - config.max_gap - 1e-6).all()
+    assert (t_src <= 60000.0 + 160.3 + config.max_gap + 1e-6).all()
+    unseen = transplanted(src, gp.amplitude, gp.length_scale, pointings, LSST,
+                          TransplantConfig(min_detections=10_000), 0)
+    assert unseen.reject[0] == "not_detected"
     again = transplanted(src, gp.amplitude, gp.length_scale, pointings, LSST, config, 0)
     other = transplanted(src, gp.amplitude, gp.length_scale, pointings, LSST, config, 1)
     np.testing.assert_array_equal(out.flux, again.flux)
