@@ -57,10 +57,7 @@ def cut_at_age(batch: LightCurveBatch, age: np.ndarray,
     if max_history is not None:
         keep &= batch.time >= cut - max_history
     keep |= batch.detected & (batch.time == first[batch.owner])
-    return LightCurveBatch.from_observations(
-        batch.survey, batch.alert_id, batch.object_id, batch.owner[keep], batch.time[keep],
-        batch.flux[keep], batch.flux_err[keep], batch.band[keep], batch.detected[keep],
-        metadata=batch.metadata, reject=batch.reject, extra=batch.extra)
+    return batch.keep_points(keep)
 
 
 def age_views(part: LightCurveBatch, max_history: float | None,

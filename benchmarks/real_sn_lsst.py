@@ -117,12 +117,9 @@ def plasticc_sources(ia: int, ii: int) -> tuple[LightCurveBatch, LightCurveBatch
     val = batch.take(split_indices(batch, resolve_model("lsst"), "validation"))
     y = class_index(val.extra["target"])
     val = val.take(np.flatnonzero(np.isin(y, [ia, ii])))
-    keep = np.isin(val.band, LSST.band_index(np.array(["g", "r"]))) & val.detected
-    owner = np.repeat(np.arange(len(val)), np.diff(val.offsets))[keep]
-    source = LightCurveBatch.from_observations(
-        LSST, val.alert_id, val.object_id, owner, val.time[keep], val.flux[keep],
-        val.flux_err[keep], val.band[keep], val.detected[keep], metadata=val.metadata,
-        extra={**val.extra, "redshift": val.extra["hostgal_specz"]})
+    gr = np.isin(val.band, LSST.band_index(np.array(["g", "r"])))
+    source = val.keep_points(gr & val.detected)
+    source = replace(source, extra={**val.extra, "redshift": val.extra["hostgal_specz"]})
     return val, source, class_index(val.extra["target"]) == ia
 
 

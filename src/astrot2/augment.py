@@ -153,11 +153,7 @@ def cut_at(batch: LightCurveBatch, times: np.ndarray, max_history: float | None 
     if max_history is not None:
         keep &= batch.time >= times[owner] - max_history
     n_det = np.bincount(owner[keep & batch.detected], minlength=len(batch))
-    cut = LightCurveBatch.from_observations(
-        batch.survey, batch.alert_id, batch.object_id, owner[keep], batch.time[keep],
-        batch.flux[keep], batch.flux_err[keep], batch.band[keep], batch.detected[keep],
-        metadata=batch.metadata, reject=batch.reject, extra=batch.extra)
-    return cut.with_reject(n_det == 0, "no_detection")
+    return batch.keep_points(keep).with_reject(n_det == 0, "no_detection")
 
 
 def without_redshift(batch: LightCurveBatch, which: np.ndarray | None = None

@@ -116,11 +116,7 @@ def select_bands(batch: LightCurveBatch, config: FeatureConfig) -> LightCurveBat
     wanted = np.array([survey.bands.index(b) for b in config.bands])
     if len(wanted) == survey.n_bands:
         return batch
-    keep = np.isin(batch.band, wanted)
-    return LightCurveBatch.from_observations(
-        survey, batch.alert_id, batch.object_id, batch.owner[keep], batch.time[keep],
-        batch.flux[keep], batch.flux_err[keep], batch.band[keep], batch.detected[keep],
-        metadata=batch.metadata, reject=batch.reject, extra=batch.extra)
+    return batch.keep_points(np.isin(batch.band, wanted))
 
 
 def build_inputs(

@@ -336,6 +336,16 @@ class LightCurveBatch:
         for start in range(0, len(self), size):
             yield self.take(np.arange(start, min(start + size, len(self))))
 
+    def keep_points(self, keep: np.ndarray) -> LightCurveBatch:
+        """The same light curves with only the observations ``keep`` (boolean, one per
+        observation), rebuilt by :meth:`from_observations`: reject reasons, metadata and
+        ``extra`` carried over; a light curve left without points is rejected (``empty``)."""
+        keep = np.asarray(keep, dtype=bool)
+        return LightCurveBatch.from_observations(
+            self.survey, self.alert_id, self.object_id, self.owner[keep], self.time[keep],
+            self.flux[keep], self.flux_err[keep], self.band[keep], self.detected[keep],
+            metadata=self.metadata, reject=self.reject, extra=self.extra)
+
     def with_reject(self, mask: np.ndarray, reason: str) -> LightCurveBatch:
         """Return a copy where light curves in ``mask`` without a reason get ``reason``."""
         reasons = self.reject.copy()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,8 +115,6 @@ def with_settings(config: T, items: Sequence[str]) -> T:
     ConfigError
         As :func:`settings_from`, at whichever level the key is wrong.
     """
-    from dataclasses import is_dataclass, replace
-
     nested: dict[str, list[str]] = {}
     own = []
     for item in items:
