@@ -35,6 +35,7 @@ __all__ = [
     "cut_at",
     "fainter",
     "first_detection",
+    "recorded_move",
     "redshifted",
     "resample_seeds",
     "resample_to_survey",
@@ -510,6 +511,13 @@ class FainterConfig:
     max_wavelength_shift: float = 600.0
     p_nondetections: float = 0.3
     bandwidth: bool = True
+
+
+def recorded_move(config_type: type, section: dict):
+    """A :class:`RedshiftConfig` or :class:`FainterConfig` read back from a model folder's
+    recorded ``section``: a section recorded before ``bandwidth`` existed keeps the
+    behaviour it was trained with (``bandwidth=False``, the distance modulus alone)."""
+    return config_type(**{"bandwidth": False, **section})
 
 
 def fainter(batch: LightCurveBatch, amplitude: np.ndarray, length_scale: np.ndarray,

@@ -33,6 +33,7 @@ from astrot2.augment import (
     RedshiftConfig,
     alert_windows,
     augment,
+    recorded_move,
     redshifted,
     without_redshift,
 )
@@ -90,8 +91,8 @@ def folder_config(folder: str | Path) -> RepresentativeConfig | None:
     if not path.is_file():
         return None
     section = dict(json.loads(path.read_text())["representative"])
-    redshift = {"bandwidth": False, **section.pop("redshift")}  # absent: recorded before it
-    return RepresentativeConfig(redshift=RedshiftConfig(**redshift), **section)
+    redshift = recorded_move(RedshiftConfig, section.pop("redshift"))
+    return RepresentativeConfig(redshift=redshift, **section)
 
 
 #: Seed offset of each split's representative copies.

@@ -280,13 +280,12 @@ def read_finetune_config(folder: str | Path) -> FinetuneConfig:
     """The :class:`FinetuneConfig` of a fine-tuned model folder (its :data:`FINETUNE_FILE`;
     settings absent from an older file keep their defaults, except ``fainter.bandwidth``:
     False, the behaviour such a file was recorded with)."""
-    from astrot2.augment import FainterConfig
+    from astrot2.augment import FainterConfig, recorded_move
     from astrot2.recipe import json_tuples
 
     doc = json.loads((Path(folder) / FINETUNE_FILE).read_text())
     real = dict(doc.pop("real"))
-    fainter = FainterConfig(**{"bandwidth": False,  # absent: recorded before it
-                               **json_tuples(real.pop("fainter"))})
+    fainter = recorded_move(FainterConfig, json_tuples(real.pop("fainter")))
     return FinetuneConfig(**json_tuples(doc),
                           real=RealSkyConfig(**json_tuples(real), fainter=fainter))
 
