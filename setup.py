@@ -38,6 +38,8 @@ def compile_flags() -> list[str]:
 setup(
     ext_modules=[
         Extension("astrot2._gpcore", sources=["src/astrot2/_gpcore.c"],
-                  extra_compile_args=compile_flags())
+                  extra_compile_args=compile_flags()),
+        Extension("astrot2._templatecore", sources=["src/astrot2/_templatecore.c"],
+                  extra_compile_args=compile_flags()),
     ]
 )

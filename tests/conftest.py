@@ -26,6 +26,27 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def sncosmo_dir(shared_data, tmp_path_factory) -> Path:
+    """sncosmo's templates unpacked from the data folder (astrot2 data fetch sncosmo), and
+    sncosmo pointed at them; skips without sncosmo."""
+    sncosmo = pytest.importorskip("sncosmo")
+    from astrot2.data import fetch_dataset
+
+    old = os.environ.get("ASTROT2_DATA")
+    os.environ["ASTROT2_DATA"] = str(shared_data)
+    try:
+        path = fetch_dataset("sncosmo", tmp_path_factory.mktemp("cache"), source="local",
+                             progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("ASTROT2_DATA")
+        else:
+            os.environ["ASTROT2_DATA"] = old
+    sncosmo.conf.data_dir = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def ztf_model(tmp_path_factory, fixtures) -> Path:
     """A real (tiny) ztf model folder trained on the PLAsTiCC fixture; needs torch."""
     pytest.importorskip("torch")

@@ -234,6 +234,8 @@ def test_companion_feature_sets():
     assert with_gp[:len(feature_names(lsst.bands, 4))] == feature_names(lsst.bands, 4)
     assert "gp_peak_absolute_mag" in with_gp
     assert "gp_peak_absolute_mag" not in companion_feature_names(ztf, 0, "points+gp")
+    with_salt2 = companion_feature_names(lsst, 4, "points+gp+salt2")
+    assert with_salt2[:len(with_gp)] == with_gp and with_salt2[-1] == "salt2_pz_log_x0_mu"
 
 
 @pytest.mark.parametrize("name, folder", [("lsst", "elasticc"), ("ztf", "ztf")])
@@ -254,3 +256,44 @@ def test_the_companion_reuses_the_networks_statistics(name, folder, fixtures):
     args = (inputs.selected, inputs.extra, inputs.gp, m.features, section["feature_set"])
     np.testing.assert_array_equal(companion_features(*args, inputs.statistics),
                                   companion_features(*args))
+
+
+@pytest.mark.shared
+def test_salt2_companion_ships_its_checked_table(ztf_model, fixtures, tmp_path, sncosmo_dir):
+    """A "points+gp+salt2" companion writes the SALT2 table beside its trees (sha256 in the
+    section), classifies with it (one finite row per light curve), and is refused when the
+    table is modified or missing."""
+    pytest.importorskip("sklearn")
+    from astrot2.companion import TEMPLATES_FILE
+    from astrot2.companion_fit import CompanionConfig, fit_companion
+    from astrot2.io.plasticc import read_plasticc
+    from astrot2.runtime import Classifier
+    from astrot2.templates import TEMPLATE_FEATURES
+
+    folder = tmp_path / "ztf"
+    shutil.copytree(ztf_model, folder)
+    sample = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
+                           fixtures / "plasticc" / "plasticc_meta_sample.csv")
+    section = fit_companion(folder, sample, CompanionConfig(feature_set="points+gp+salt2"),
+                            metrics=False, log=lambda *_: None)
+    assert section["features"][-len(TEMPLATE_FEATURES):] == [
+        f"salt2_{n}" for n in TEMPLATE_FEATURES]
+    record = section["templates"]
+    assert record["file"] == TEMPLATES_FILE and record["source"] == "salt2-2.4"
+    clf = Classifier.load(f"{folder}+companion", threads=1)
+    assert clf.companion.templates is not None
+    view = sample.take(np.arange(20))
+    pred = clf.predict(view, check_survey=False)
+    assert len(pred.status) == 20
+    assert np.isfinite(pred.probabilities[pred.status == "ok"]).all()
+
+    grid = folder / TEMPLATES_FILE
+    data = bytearray(grid.read_bytes())
+    data[len(data) // 2] ^= 1
+    grid.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        Classifier.load(f"{folder}+companion")
+    grid.unlink()
+    with pytest.raises(ModelError, match="missing"):
+        Classifier.load(f"{folder}+companion")
+    assert Classifier.load(folder).companion is None

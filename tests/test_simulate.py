@@ -18,27 +18,6 @@ pytestmark = pytest.mark.shared
 
 
 @pytest.fixture(scope="module")
-def sncosmo_dir(shared_data, tmp_path_factory):
-    """sncosmo's templates unpacked from the data folder (astrot2 data fetch sncosmo)."""
-    import os
-
-    from astrot2.data import fetch_dataset
-
-    old = os.environ.get("ASTROT2_DATA")
-    os.environ["ASTROT2_DATA"] = str(shared_data)
-    try:
-        path = fetch_dataset("sncosmo", tmp_path_factory.mktemp("cache"), source="local",
-                             progress=False)
-    finally:
-        if old is None:
-            os.environ.pop("ASTROT2_DATA")
-        else:
-            os.environ["ASTROT2_DATA"] = old
-    sncosmo.conf.data_dir = str(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def pointings(shared_data):
     from astrot2.simulate import read_pointings
 

@@ -23,7 +23,10 @@ PLAsTiCC's absolute brightness.  Two feature sets (:data:`FEATURE_SETS`, recorde
 section): the raw points' statistics alone ("points", the first companions), or those and
 the GP's shape around its peak ("points+gp": colours at four epochs, rise and fall times,
 per-band peak delays, and, for a network reading brightness and photo-z, the peak absolute
-magnitude and rest-frame timescales, avocado's strongest features). It is trained on the
+magnitude and rest-frame timescales, avocado's strongest features), or those and how well
+a SN Ia template explains the raw points ("points+gp+salt2": a batched SALT2 grid fit,
+:mod:`astrot2.templates`; its band-flux table ships beside the trees, sha256 in the
+section's ``templates``). It is trained on the
 network's own training views (the ``train`` objects of ``split.json``, augmented and
 re-observed copies as in training; for a network with host photo-z inputs, every view also
 without it, as real alerts come), stored as ONNX (``companion.onnx``, sha256 in the
@@ -52,11 +55,13 @@ from astrot2.features import (
 from astrot2.gp import GPResult
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.sessions import onnx_session
+from astrot2.templates import TEMPLATE_FEATURES, TemplateGrid, template_features
 from astrot2.utils import sha256_file
 
 __all__ = [
     "COMPANION_FILE",
     "FEATURE_SETS",
+    "TEMPLATES_FILE",
     "Combination",
     "Companion",
     "companion_feature_names",
@@ -64,30 +69,44 @@ __all__ = [
     "feature_names",
     "onnx_probabilities",
     "summary_features",
+    "uses_templates",
 ]
 
 #: File name of the companion inside a model folder.
 COMPANION_FILE = "companion.onnx"
 #: The companion's feature sets: the raw points' statistics (:func:`summary_features`,
 #: the first companions, and a section without ``feature_set``), and those followed by the
-#: GP's shape around its peak (:func:`astrot2.features.gp_summary_features`).
-FEATURE_SETS = ("points", "points+gp")
+#: GP's shape around its peak (:func:`astrot2.features.gp_summary_features`), and those
+#: followed by the SALT2 grid fit's (:func:`astrot2.templates.template_features`).
+FEATURE_SETS = ("points", "points+gp", "points+gp+salt2")
+#: File name of the SALT2 band-flux table of a "points+gp+salt2" companion.
+TEMPLATES_FILE = "salt2_grid.npz"
+
+
+def uses_templates(feature_set: str) -> bool:
+    """Whether a companion of ``feature_set`` reads the SALT2 grid fit."""
+    return feature_set.endswith("+salt2")
 
 
 def companion_feature_names(features: FeatureConfig, n_extra: int, feature_set: str
                             ) -> list[str]:
     """Names of the columns of :func:`companion_features`."""
     names = feature_names(features.bands, n_extra)
-    if feature_set == "points+gp":
+    if feature_set != "points":
         names += gp_summary_names(features.bands, features.use_luminosity)
+    if uses_templates(feature_set):
+        names += [f"salt2_{name}" for name in TEMPLATE_FEATURES]
     return names
 
 
 def companion_features(selected: LightCurveBatch, extra: np.ndarray, gp: GPResult,
                        features: FeatureConfig, feature_set: str,
-                       statistics: np.ndarray | None = None) -> np.ndarray:
+                       statistics: np.ndarray | None = None,
+                       templates: TemplateGrid | None = None, n_threads: int | None = None
+                       ) -> np.ndarray:
     """The companion's inputs (float32, NaN for missing values): :func:`summary_features`
-    and, for ``feature_set`` "points+gp", :func:`astrot2.features.gp_summary_features`.
+    and, for ``feature_set`` "points+gp", :func:`astrot2.features.gp_summary_features`;
+    "points+gp+salt2" adds :func:`astrot2.templates.template_features`.
 
     Parameters
     ----------
@@ -103,6 +122,15 @@ def companion_features(selected: LightCurveBatch, extra: np.ndarray, gp: GPResul
         light curves (:func:`astrot2.features.prepare_with_statistics`): the columns they
         share (the raw points' statistics, and the GP-shape ones of a network reading
         them) are taken from there, not computed again; the values are the same.
+    templates : TemplateGrid, optional
+        The SALT2 table (needed by "points+gp+salt2").
+    n_threads : int, optional
+        Threads of the template fit (default: all cores).
+
+    Raises
+    ------
+    ModelError
+        "points+gp+salt2" without ``templates``.
     """
     n_points = len(features.bands) * len(BAND_STATS) + 1  # per band, then n_points
     if statistics is None:
@@ -115,14 +143,21 @@ def companion_features(selected: LightCurveBatch, extra: np.ndarray, gp: GPResul
     n_gp = len(gp_summary_names(features.bands, features.use_luminosity))
     shape = (statistics[:, -n_gp:] if statistics is not None and features.gp_statistics
              else gp_summary_features(selected, gp, features.bands, features.use_luminosity))
-    return np.column_stack([points, shape])
+    if not uses_templates(feature_set):
+        return np.column_stack([points, shape])
+    if templates is None:
+        raise ModelError(f"the {feature_set!r} companion features need the SALT2 table")
+    return np.column_stack([points, shape, template_features(selected, templates, n_threads)])
 
 
 class Companion:
     """A loaded, verified companion: ONNX Runtime session and combination weights."""
 
-    def __init__(self, session, section: dict, features: FeatureConfig) -> None:
+    def __init__(self, session, section: dict, features: FeatureConfig,
+                 templates: TemplateGrid | None = None, threads: int | None = None) -> None:
         self.session = session
+        self.templates = templates
+        self.threads = threads
         self.section = section
         self.combination = Combination(**section["combination"])
         self.features = features
@@ -169,14 +204,23 @@ class Companion:
         if section.get("features") != companion_feature_names(features, n_extra, feature_set):
             raise ModelError(f"{folder}: the companion was fitted on other features than "
                              "this astrot2 computes; fit it again (astrot2 companion)")
-        if not file.is_file():
-            raise ModelError(f"{folder}: companion file {file.name} is missing")
-        if sha256_file(file) != sha:
-            raise ModelError(f"{file}: sha256 does not match the manifest's companion "
-                             "section; the file was modified or corrupted")
+        _check_file(folder, file, sha)
+        templates = None
+        if uses_templates(feature_set):
+            try:
+                record = section["templates"]
+                grid_file, grid_sha = folder / record["file"], record["sha256"]
+            except (KeyError, TypeError) as exc:
+                raise ModelError(f"{folder}: malformed companion section ({exc})") from exc
+            _check_file(folder, grid_file, grid_sha)
+            templates = TemplateGrid.load(grid_file)
+            if not set(features.bands) <= set(templates.bands):
+                raise ModelError(f"{grid_file}: SALT2 table of bands {templates.bands}, "
+                                 f"not of the model's {features.bands}")
         # no spin-waiting: a second spinning thread pool beside the network's tripled the
         # single-alert p99 (5.6 vs 2.0 ms, measured); batches still use the threads
-        return cls(onnx_session(str(file), file, threads, spinning=False), section, features)
+        return cls(onnx_session(str(file), file, threads, spinning=False), section, features,
+                   templates, threads)
 
     def probabilities(self, selected: LightCurveBatch, extra: np.ndarray, gp: GPResult,
                       statistics: np.ndarray | None = None) -> np.ndarray:
@@ -186,13 +230,23 @@ class Companion:
         takes them.
         """
         return onnx_probabilities(self.session, companion_features(
-            selected, extra, gp, self.features, self.feature_set, statistics), self.classes)
+            selected, extra, gp, self.features, self.feature_set, statistics,
+            self.templates, self.threads), self.classes)
 
     def combine(self, logits: np.ndarray, prob: np.ndarray,
                 selected: LightCurveBatch) -> np.ndarray:
         """The network's logits combined with the companion's probabilities ``prob`` for
         the light curves of ``selected`` (:class:`Combination`)."""
         return self.combination.logits(logits, prob, np.diff(selected.offsets))
+
+
+def _check_file(folder: Path, file: Path, sha: str) -> None:
+    """Raise :class:`ModelError` unless ``file`` exists with sha256 ``sha``."""
+    if not file.is_file():
+        raise ModelError(f"{folder}: companion file {file.name} is missing")
+    if sha256_file(file) != sha:
+        raise ModelError(f"{file}: sha256 does not match the manifest's companion "
+                         "section; the file was modified or corrupted")
 
 
 def onnx_probabilities(session, features: np.ndarray, classes: list[int] | None = None

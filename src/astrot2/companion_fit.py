@@ -14,14 +14,17 @@ import numpy as np
 from astrot2.companion import (
     COMPANION_FILE,
     FEATURE_SETS,
+    TEMPLATES_FILE,
     Combination,
     companion_feature_names,
     companion_features,
     onnx_probabilities,
+    uses_templates,
 )
 from astrot2.errors import ConfigError, ModelError
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.modelref import ModelRef
+from astrot2.templates import TemplateGrid
 from astrot2.utils import sha256_file
 
 __all__ = ["CompanionConfig", "CompanionData", "companion_data", "fit_combination",
@@ -158,10 +161,12 @@ class CompanionConfig:
 
 
 def views_features(clf, views: list[LightCurveBatch], feature_set: str,
-                   with_logits: bool = True) -> tuple[list, list, list]:
-    """Companion features (:func:`companion_features`) and (``with_logits``) network logits
-    of the usable light curves of each view, and which light curves those are (band
-    selection passed, GP fitted)."""
+                   with_logits: bool = True, templates: TemplateGrid | None = None
+                   ) -> tuple[list, list, list]:
+    """Companion features (:func:`companion_features`; ``templates``: the SALT2 table of
+    a "points+gp+salt2" set) and (``with_logits``) network logits of the usable light
+    curves of each view, and which light curves those are (band selection passed, GP
+    fitted)."""
     from astrot2.features import prepare_with_statistics
 
     m = clf.manifest
@@ -171,7 +176,7 @@ def views_features(clf, views: list[LightCurveBatch], feature_set: str,
                                                                 n_threads=clf.threads)
         ok = selected.ok & gp.converged
         feats.append(companion_features(selected, extra, gp, m.features, feature_set,
-                                        stats)[ok])
+                                        stats, templates, clf.threads)[ok])
         if with_logits:
             logits.append(clf.logits({"x": x[ok], **({"extra": extra[ok]} if m.n_extra
                                                      else {})}))
@@ -195,6 +200,8 @@ class CompanionData:
         Usable light curves of each validation view (rows of ``x_val``, in order).
     names : list of str
         The feature names.
+    templates : TemplateGrid or None
+        The SALT2 table the features were computed with ("points+gp+salt2").
     """
 
     x_train: np.ndarray
@@ -205,6 +212,7 @@ class CompanionData:
     val_views: list[str]
     val_sizes: list[int]
     names: list[str]
+    templates: TemplateGrid | None = None
 
 
 def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionConfig,
@@ -265,16 +273,23 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
         part = batch.take(split_indices(batch, folder, "validation"))
         val.update({f"representative/{k}": v for k, v in representative_views(
             part, m.gp, augment_config, rep, "validation").items()})
+    templates = None
+    if uses_templates(config.feature_set):
+        from astrot2.simulate import salt2_grid
+
+        templates = salt2_grid(m.survey.name)
     x_tr, _, ok_tr = views_features(clf, [v for v, _ in train], config.feature_set,
-                                    with_logits=False)
-    x_va, z_va, ok_va = views_features(clf, [v for v, _ in val.values()], config.feature_set)
+                                    with_logits=False, templates=templates)
+    x_va, z_va, ok_va = views_features(clf, [v for v, _ in val.values()], config.feature_set,
+                                       templates=templates)
     return CompanionData(
         x_train=np.concatenate(x_tr),
         y_train=np.concatenate([y[ok] for (_, y), ok in zip(train, ok_tr, strict=True)]),
         x_val=np.concatenate(x_va), z_val=np.concatenate(z_va),
         y_val=np.concatenate([y[ok] for (_, y), ok in zip(val.values(), ok_va, strict=True)]),
         val_views=list(val), val_sizes=[int(ok.sum()) for ok in ok_va],
-        names=companion_feature_names(m.features, m.n_extra, config.feature_set))
+        names=companion_feature_names(m.features, m.n_extra, config.feature_set),
+        templates=templates)
 
 
 def _balanced(y: np.ndarray) -> np.ndarray:
@@ -403,6 +418,13 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         path.write_bytes(onx.SerializeToString())
         section["sha256"] = sha256_file(path)
         section["bytes"] = path.stat().st_size
+        if data.templates is not None:
+            grid = folder / TEMPLATES_FILE
+            data.templates.save(grid)
+            section["templates"] = {
+                "file": TEMPLATES_FILE, "sha256": sha256_file(grid),
+                "bytes": grid.stat().st_size, "source": data.templates.source,
+                "built_by": "astrot2.simulate.salt2_grid (sncosmo)"}
 
         rewrite_manifest(folder, lambda doc: doc.__setitem__("companion", section))
         if metrics:

@@ -48,8 +48,6 @@ curve with no usable point is skipped (``STATUS_SKIPPED``) and its outputs are N
 from __future__ import annotations
 
 import functools
-import itertools
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -57,6 +55,7 @@ import numpy as np
 
 from astrot2.errors import ConfigError
 from astrot2.lightcurves import LightCurveBatch, segment_reduce
+from astrot2.utils import balanced_ranges, run_ranges
 
 __all__ = [
     "CLASSIFIED_STATUSES",
@@ -394,7 +393,9 @@ def fit_gp(
     def run(lo_hi: tuple[int, int]) -> None:
         _gpcore.fit_range(*args, lo_hi[0], lo_hi[1], *tail)
 
-    _run_ranges(run, _balanced_ranges(counts, n_threads), n_threads)
+    # a light curve's cost ~ n_points**3 (its Cholesky factorisations)
+    run_ranges(run, balanced_ranges(counts.astype(np.float64) ** 3 + 50.0, n_threads),
+               n_threads)
 
     fitted = status != STATUS_SKIPPED
     mean[fitted] *= scale[fitted, None, None]  # the other rows are unwritten memory
@@ -432,32 +433,6 @@ def iter_fit_gp(
     for start in range(0, batch.n_objects, chunk_size):
         sl = slice(start, min(start + chunk_size, batch.n_objects))
         yield sl, fit_gp(batch.take(np.arange(sl.start, sl.stop)), config, n_threads=n_threads)
-
-
-def _balanced_ranges(counts: np.ndarray, n_threads: int | None) -> list[tuple[int, int]]:
-    """Split objects into contiguous ranges of similar cost (~ n_points**3)."""
-    n = len(counts)
-    workers = n_threads or os.cpu_count() or 1
-    pieces = min(n, 8 * workers)
-    if pieces <= 1:
-        return [(0, n)]
-    cost = np.cumsum(counts.astype(np.float64) ** 3 + 50.0)
-    cuts = np.searchsorted(cost, cost[-1] * np.arange(1, pieces) / pieces)
-    bounds = np.unique(np.concatenate([[0], cuts, [n]]))
-    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
-
-
-def _run_ranges(run, ranges: list[tuple[int, int]], n_threads: int | None) -> None:
-    """Run ``run`` on every range, in threads (the C core releases the GIL)."""
-    workers = min(n_threads or os.cpu_count() or 1, len(ranges))
-    if workers <= 1:
-        for r in ranges:
-            run(r)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(run, ranges))
 
 
 def log_marginal_likelihood(

@@ -67,11 +67,13 @@ from astrot2.errors import ConfigError, DataFetchError
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.photometry import distance_modulus, limit_to_fluxcal_err
 from astrot2.surveys import LSST, ZTF, Survey
+from astrot2.templates import TemplateGrid
 
 __all__ = ["CLASSES_SIMULATED", "IA_MODELS", "SIM_SURVEYS", "SPANS", "TEMPLATE_FAMILIES",
            "SimClass", "SimSurvey",
            "SimulateConfig",
-           "pointings_from_light_curves", "read_pointings", "set_parameters", "simulate"]
+           "pointings_from_light_curves", "read_pointings", "salt2_grid", "set_parameters",
+           "simulate"]
 
 #: Source photon noise of the ZTF noise model, FLUXCAL (a 17 mag point: sigma_m ~ 0.02).
 PHOTON_NOISE = 4.4
@@ -732,6 +734,73 @@ def _run_chunks(plan: _Plan, tasks: list[tuple[int, int]], workers: int,
     return kept
 
 
+def _use_data_dir(data_dir: str | Path | None) -> str | Path | None:
+    """Point sncosmo at its data folder: ``data_dir``, else ``ASTROT2_SNCOSMO_DIR``, else
+    the cache's ``sncosmo/`` of ``astrot2 data fetch sncosmo``, else sncosmo's own (None).
+    Returns the folder chosen."""
+    import sncosmo
+
+    data_dir = data_dir or os.environ.get("ASTROT2_SNCOSMO_DIR")
+    if data_dir is None:
+        from astrot2.data import default_data_dir
+
+        cached = default_data_dir() / "sncosmo"  # astrot2 data fetch sncosmo
+        data_dir = cached if cached.is_dir() else None
+    if data_dir:
+        sncosmo.conf.data_dir = str(data_dir)
+    return data_dir
+
+
+#: The SALT2 grid of :func:`salt2_grid`: redshifts, colours, rest-frame phases (days).
+SALT2_GRID = {"z": np.geomspace(0.03, 1.3, 32), "c": np.linspace(-0.3, 0.5, 9),
+              "phase": (-20.0, 1.0, 71)}
+
+
+def salt2_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
+    """SALT2's band fluxes through ``survey``'s bandpasses on :data:`SALT2_GRID`, for
+    :func:`astrot2.templates.template_features` (a few seconds; sncosmo and astropy).
+
+    Band fluxes are sncosmo's (zero point 27.5, AB) at ``x0 = 1``: ``M0`` with ``x1 = 0``
+    and ``M1`` as the difference made by ``x1 = 1``; NaN where the band does not overlap
+    the model at that redshift.  Distance moduli in sncosmo's default cosmology (WMAP9).
+
+    Raises
+    ------
+    DataFetchError
+        sncosmo missing, or the template not obtainable (``data_dir`` as :func:`simulate`).
+    """
+    try:
+        import sncosmo
+    except ImportError as exc:
+        raise DataFetchError("the SALT2 grid needs sncosmo: pip install 'astrot2[train]'"
+                             ) from exc
+    _use_data_dir(data_dir)
+    name, version = IA_MODELS["salt2"]
+    try:
+        model = sncosmo.Model(source=sncosmo.get_source(name, version=version))
+    except Exception as exc:  # sncosmo raises several kinds when it cannot download
+        raise DataFetchError(f"sncosmo could not obtain {name} {version}: {exc}") from exc
+    zgrid, cgrid = SALT2_GRID["z"], SALT2_GRID["c"]
+    phase0, dphase, n_phases = SALT2_GRID["phase"]
+    phases = phase0 + dphase * np.arange(n_phases)
+    bandpasses = SIM_SURVEYS[survey].bandpasses
+    table = np.full((2, len(zgrid), len(cgrid), len(bandpasses), n_phases), np.nan)
+    for iz, z in enumerate(zgrid):
+        for ic, c in enumerate(cgrid):
+            for ib, bp in enumerate(bandpasses):
+                model.set(x0=1.0, x1=0.0, c=c, z=z, t0=0.0)
+                if not model.bandoverlap(bp):
+                    continue
+                m0 = model.bandflux(bp, phases * (1.0 + z), zp=27.5, zpsys="ab")
+                model.set(x1=1.0)
+                table[0, iz, ic, ib] = m0
+                table[1, iz, ic, ib] = model.bandflux(bp, phases * (1.0 + z), zp=27.5,
+                                                      zpsys="ab") - m0
+    return TemplateGrid(table=table, zgrid=zgrid, cgrid=cgrid, distmod=_distmod(zgrid),
+                        phase0=phase0, dphase=dphase, bands=SIM_SURVEYS[survey].survey.bands,
+                        source=f"{name}-{version}")
+
+
 def simulate(n: int, pointings: dict[str, np.ndarray], config: SimulateConfig | None = None,
              seed: int = 0, *, data_dir: str | Path | None = None,
              workers: int | None = 1) -> LightCurveBatch:
@@ -778,14 +847,7 @@ def simulate(n: int, pointings: dict[str, np.ndarray], config: SimulateConfig | 
     made_for = str(pointings.get("survey", [config.survey])[0])
     if made_for != config.survey:
         raise ConfigError(f"pointings of {made_for} given to a {config.survey} simulation")
-    data_dir = data_dir or os.environ.get("ASTROT2_SNCOSMO_DIR")
-    if data_dir is None:
-        from astrot2.data import default_data_dir
-
-        cached = default_data_dir() / "sncosmo"  # astrot2 data fetch sncosmo
-        data_dir = cached if cached.is_dir() else None
-    if data_dir:
-        sncosmo.conf.data_dir = str(data_dir)
+    data_dir = _use_data_dir(data_dir)
     classes = tuple(c for c in CLASSES_SIMULATED if c.name in config.classes)
     bandpasses = [sncosmo.get_bandpass(name) for name in sim.bandpasses]
     p_class, cdfs, z_grid, mu_grid = _redshift_law(list(classes), sim, config)

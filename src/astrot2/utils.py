@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "check_writable", "sha256_file"]
+import numpy as np
+
+__all__ = ["atomic_path", "balanced_ranges", "check_writable", "run_ranges", "sha256_file"]
 
 
 @contextlib.contextmanager
@@ -80,3 +83,30 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def balanced_ranges(cost: np.ndarray, n_threads: int | None) -> list[tuple[int, int]]:
+    """Split items of the given ``cost`` into contiguous ranges of similar total cost,
+    about 8 per worker thread (default: all cores), for :func:`run_ranges`."""
+    n = len(cost)
+    workers = n_threads or os.cpu_count() or 1
+    pieces = min(n, 8 * workers)
+    if pieces <= 1:
+        return [(0, n)]
+    total = np.cumsum(cost)
+    cuts = np.searchsorted(total, total[-1] * np.arange(1, pieces) / pieces)
+    bounds = np.unique(np.concatenate([[0], cuts, [n]]))
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def run_ranges(run, ranges: list[tuple[int, int]], n_threads: int | None) -> None:
+    """Run ``run`` on every range, in threads (for C cores that release the GIL)."""
+    workers = min(n_threads or os.cpu_count() or 1, len(ranges))
+    if workers <= 1:
+        for r in ranges:
+            run(r)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(run, ranges))
