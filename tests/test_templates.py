@@ -95,7 +95,7 @@ def test_a_type_ii_supernova_fits_worse(grid, sncosmo_dir):
 
 def test_each_light_curve_is_its_own_and_threads_do_not_matter(grid, sncosmo_dir):
     models = [_salt2(sncosmo_dir, z, 0.0, 0.0) for z in (0.1, 0.3, 0.5)]
-    batch = _observe(models + [_type_ii(sncosmo_dir, 0.05)], [0.1, np.nan, 0.5, 0.05])
+    batch = _observe([*models, _type_ii(sncosmo_dir, 0.05)], [0.1, np.nan, 0.5, 0.05])
     together = template_features(batch, grid, n_threads=2)
     np.testing.assert_array_equal(together, template_features(batch, grid, n_threads=1))
     for i in range(batch.n_objects):
