@@ -741,7 +741,10 @@ def build_parser() -> argparse.ArgumentParser:
                     default=CompanionConfig.max_leaf_nodes, help="leaves of each tree")
     cp.add_argument("--features", choices=FEATURE_SETS, default=CompanionConfig.feature_set,
                     help="points: statistics of the raw points; points+gp: also the GP's "
-                    "colours, timescales and (models reading host photo-z) peak luminosity")
+                    "colours, timescales and (models reading host photo-z) peak luminosity; "
+                    "points+gp+salt2: also a SALT2 grid fit to the raw points (needs "
+                    "sncosmo's salt2 template: ASTROT2_SNCOSMO_DIR or astrot2 data fetch "
+                    "sncosmo)")
     cp.add_argument("--real", type=Path, default=None, metavar="DIR",
                     help="for a network fine-tuned on real light curves (ztf): the real "
                     "labelled light curves it learned from (astrot2 train --real)")

@@ -15,11 +15,13 @@ supernovae) to the raw points of every light curve of a batch, on a grid:
   with sncosmo by :func:`astrot2.simulate.salt2_grid`), read by linear interpolation in
   rest-frame phase: no sncosmo at inference.
 
-Points within :data:`WINDOW` days of the brightest detection are fitted; the others count
-as unexplained flux (a SN Ia is gone a year later).  The per-hypothesis work runs in a small
-C core (:mod:`astrot2._templatecore`, GIL released, threads over light curves); the
-features (:data:`TEMPLATE_FEATURES`) come from the best hypothesis, free in redshift, and
-from the best one under the host photo-z as a prior when the light curve has one.
+Points within :data:`WINDOW` days of the brightest detection are fitted and measured (the
+chi-square per point and the share of the signal explained are the window's: a survey's
+three-year light curve would dilute a supernova's misfit with its noise-only points).  The
+per-hypothesis work runs in a small C core (:mod:`astrot2._templatecore`, GIL released,
+threads over light curves); the features (:data:`TEMPLATE_FEATURES`) come from the best
+hypothesis, free in redshift, and from the best one under the host photo-z as a prior when
+the light curve has one.
 """
 
 from __future__ import annotations
@@ -120,8 +122,7 @@ class TemplateGrid:
 def _window_points(batch: LightCurveBatch) -> tuple[np.ndarray, ...]:
     """Which light curves have a detection; which points lie inside :data:`WINDOW` of the
     brightest one and their times from it; every point's weight (inverse variance with
-    the model error); the chi-square of no source over all points and over the outside
-    ones, per light curve."""
+    the model error); the chi-square of no source over the window, per light curve."""
     n = batch.n_objects
     owner = batch.owner
     weight = 1.0 / (batch.flux_err ** 2 + (MODEL_ERROR * np.maximum(batch.flux, 0.0)) ** 2)
@@ -135,10 +136,8 @@ def _window_points(batch: LightCurveBatch) -> tuple[np.ndarray, ...]:
     t_ref[which] = batch.time[at_best[first]]
     dt = batch.time - t_ref[owner]
     inside = (dt > WINDOW[0]) & (dt < WINDOW[1]) & has[owner]
-    chi2_zero = weight * batch.flux ** 2
-    total = np.bincount(owner, chi2_zero, minlength=n)
-    outside = np.bincount(owner, np.where(inside, 0.0, chi2_zero), minlength=n)
-    return has, inside, dt, weight, total, outside
+    null = np.bincount(owner, np.where(inside, weight * batch.flux ** 2, 0.0), minlength=n)
+    return has, inside, dt, weight, null
 
 
 def template_features(batch: LightCurveBatch, grid: TemplateGrid,
@@ -146,8 +145,8 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
     """SALT2 grid-fit features of every light curve (float32, NaN where not defined).
 
     Columns (:data:`TEMPLATE_FEATURES`), from the best hypothesis free in redshift:
-    ``chi2_per_point`` (its chi-square over all the light curve's points),
-    ``explained`` (1 - its chi-square over that of no source at all), its ``z``, ``c``,
+    ``chi2_per_point`` (its chi-square per point of the window), ``explained`` (1 - its
+    chi-square over that of no source, in the window), its ``z``, ``c``,
     ``x1`` and ``log_x0_mu`` (``log10 x0 + 0.4 mu(z)``: the amplitude a SN Ia of standard
     brightness has at every redshift, so the Hubble diagram's consistency); then, under the
     host photo-z (a Gaussian prior on z) when the light curve has one above 0.01, the best
@@ -169,7 +168,7 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
     out = np.full((n, len(TEMPLATE_FEATURES)), np.nan, dtype=np.float32)
     if n == 0 or tuple(batch.survey.bands) != grid.bands:
         return out
-    has, inside, dt, weight, total, outside = _window_points(batch)
+    has, inside, dt, weight, null = _window_points(batch)
     owner = batch.owner[inside]
     counts = np.bincount(owner, minlength=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
@@ -190,9 +189,8 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
         _templatecore.fit_range(*args, lo_hi[0], lo_hi[1], chi2, x0, x1)
 
     run_ranges(run, balanced_ranges(counts * float(nz * nt) + 1.0, n_threads), n_threads)
-    chi2 += outside[:, None, None, None]
     flat = chi2.reshape(n, -1)
-    n_points = np.maximum(np.diff(batch.offsets), 1)
+    n_points = np.maximum(counts, 1)
     rows = np.arange(n)
     free = np.argmin(flat, axis=1)
     photoz = batch.metadata["hostgal_photoz"]
@@ -208,7 +206,7 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
         best = flat[rows, pick] / n_points
         if col == 0:
             out[:, 0] = best
-            out[:, 1] = 1.0 - flat[rows, pick] / np.maximum(total, 1e-12)
+            out[:, 1] = 1.0 - flat[rows, pick] / np.maximum(null, 1e-12)
             out[:, 2] = grid.zgrid[iz]
             out[:, 3] = grid.cgrid[ic]
             out[:, 4] = x1.reshape(n, -1)[rows, pick]
