@@ -254,8 +254,9 @@ def test_the_companion_reuses_the_networks_statistics(name, folder, fixtures):
     assert inputs.statistics is not None
     m, section = clf.manifest, clf.companion.section
     args = (inputs.selected, inputs.extra, inputs.gp, m.features, section["feature_set"])
-    np.testing.assert_array_equal(companion_features(*args, inputs.statistics),
-                                  companion_features(*args))
+    grid = {"templates": clf.companion.templates}  # the SALT2 table of a "+salt2" set
+    np.testing.assert_array_equal(companion_features(*args, inputs.statistics, **grid),
+                                  companion_features(*args, **grid))
 
 
 @pytest.mark.shared

@@ -87,6 +87,7 @@ def test_wheel_holds_every_model_file_and_the_demo_data(wheel):
     assert any("/parent/" in n for n in expected)  # the case that was missing
     assert sorted(expected - names) == []
     assert any(n.startswith("astrot2/_gpcore") for n in names)
+    assert any(n.startswith("astrot2/_templatecore") for n in names)
 
 
 @pytest.mark.slow
@@ -95,7 +96,7 @@ def test_sdist_holds_the_sources_the_models_and_the_demo_data(dists):
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     expected = {f"src/{n}" for n in _tracked("models") | _tracked("demo_data")}
     expected |= {"setup.py", "pyproject.toml", "README.md", "src/astrot2/_gpcore.c",
-                 "src/astrot2/cli.py"}
+                 "src/astrot2/_templatecore.c", "src/astrot2/cli.py"}
     assert sorted(expected - names) == []
 
 
