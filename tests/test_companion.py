@@ -255,21 +255,26 @@ def test_the_companion_reuses_the_networks_statistics(name, folder, fixtures):
     m, section = clf.manifest, clf.companion.section
     args = (inputs.selected, inputs.extra, inputs.gp, m.features, section["feature_set"])
     grid = {"templates": clf.companion.templates}  # the SALT2 table of a "+salt2" set
-    np.testing.assert_array_equal(companion_features(*args, inputs.statistics, **grid),
-                                  companion_features(*args, **grid))
+    reused = companion_features(*args, inputs.statistics, **grid)
+    np.testing.assert_array_equal(reused, companion_features(*args, **grid))
+    if section["feature_set"].endswith("+salt2"):  # the shipped lsst's: the fit ran
+        fitted = np.isfinite(reused[:, section["features"].index("salt2_chi2_per_point")])
+        assert fitted.mean() > 0.5
 
 
 @pytest.mark.shared
 def test_salt2_companion_ships_its_checked_table(ztf_model, fixtures, tmp_path, sncosmo_dir):
     """A "points+gp+salt2" companion writes the SALT2 table beside its trees (sha256 in the
-    section), classifies with it (one finite row per light curve), and is refused when the
-    table is modified or missing."""
+    section) and classifies with it (one finite row per light curve; light curves of
+    another survey than the table's, here PLAsTiCC's LSST ones for a ZTF table, get the
+    fit's columns missing, which the trees route), and is refused when the table is
+    modified or missing."""
     pytest.importorskip("sklearn")
     from astrot2.companion import TEMPLATES_FILE
     from astrot2.companion_fit import CompanionConfig, fit_companion
     from astrot2.io.plasticc import read_plasticc
     from astrot2.runtime import Classifier
-    from astrot2.templates import TEMPLATE_FEATURES
+    from astrot2.templates import TEMPLATE_FEATURES, template_features
 
     folder = tmp_path / "ztf"
     shutil.copytree(ztf_model, folder)
@@ -287,6 +292,8 @@ def test_salt2_companion_ships_its_checked_table(ztf_model, fixtures, tmp_path, 
     pred = clf.predict(view, check_survey=False)
     assert len(pred.status) == 20
     assert np.isfinite(pred.probabilities[pred.status == "ok"]).all()
+    assert clf.companion.templates.bands == ("g", "r", "i")  # the ZTF survey's table
+    assert np.isnan(template_features(view, clf.companion.templates)).all()
 
     grid = folder / TEMPLATES_FILE
     data = bytearray(grid.read_bytes())

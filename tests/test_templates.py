@@ -132,3 +132,43 @@ def test_table_round_trip_and_refusal(grid, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ModelError, match="not a template grid"):
         TemplateGrid.load(tmp_path / "junk.npz")
+
+
+def test_the_fit_finds_the_constrained_optimum(grid, fixtures):
+    """On real PLAsTiCC light curves, the best hypothesis is at least as good as a brute
+    force over the same grid with x1 on a fine grid and the best x0 >= 0 for each, and
+    never worse than no source at all (x0 = 0 is allowed)."""
+    from astrot2.io.plasticc import read_plasticc
+    from astrot2.templates import LATE_DECAY, T0_OFFSETS, _window_points
+
+    sample = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
+                           fixtures / "plasticc" / "plasticc_meta_sample.csv")
+    feats = template_features(sample, grid)
+    fitted = np.isfinite(feats[:, COL["chi2_per_point"]])
+    assert fitted.sum() >= 5
+    assert (feats[fitted, COL["explained"]] >= -1e-6).all()
+    _, inside, dt, weight, _ = _window_points(sample)
+    phases = grid.phase0 + grid.dphase * np.arange(grid.table.shape[4])
+    x1s = np.linspace(-3.0, 3.0, 121)
+    for i in np.flatnonzero(fitted)[:3]:
+        pts = np.flatnonzero(inside & (sample.owner == i))
+        t, b, f, w = dt[pts], sample.band[pts], sample.flux[pts], weight[pts]
+        best = np.inf
+        for iz, z in enumerate(grid.zgrid):
+            for t0 in (1.0 + z) / 1.3 * T0_OFFSETS:
+                p = (t - t0) / (1.0 + z)
+                q = np.clip(p, phases[0], phases[-1])
+                fade = np.where(p > phases[-1], 10 ** (-0.4 * LATE_DECAY * (p - phases[-1])), 1.0)
+                for ic in range(len(grid.cgrid)):
+                    m0, m1 = (np.array([np.interp(q[k], phases, grid.table[c, iz, ic, b[k]])
+                                        for k in range(len(q))]) * fade * (p >= phases[0])
+                              for c in (0, 1))
+                    lost = ~np.isfinite(m0 + m1)
+                    model = m0[None, :] + x1s[:, None] * m1[None, :]  # (x1, point)
+                    model[:, lost] = 0.0
+                    den = (w * model ** 2).sum(1)
+                    x0 = np.where(den > 0, np.maximum((w * model * f).sum(1) / np.where(
+                        den > 0, den, 1.0), 0.0), 0.0)
+                    chi2 = (w * (f - x0[:, None] * model) ** 2).sum(1)
+                    best = min(best, chi2.min())
+        assert feats[i, COL["chi2_per_point"]] * len(pts) <= best * (1 + 1e-6)  # float32

@@ -10,9 +10,11 @@
  * with the band fluxes M0, M1 tabulated on a regular rest-frame phase grid (linear
  * interpolation; zero before the first phase, the last value fading by `late_decay`
  * magnitudes per rest-frame day after the last one).  The model is linear in (x0, x0 x1):
- * weighted least squares gives them in closed form; where that answer is not a supernova
- * (x0 <= 0, |x1| > x1_max) x1 is clipped and x0 alone fitted again (x0 >= 0).  A point
- * whose band the table does not cover at that z (NaN) counts as unexplained, w f^2.
+ * weighted least squares gives them in closed form.  The allowed set (x0 >= 0,
+ * |x1| <= x1_max) is a convex cone in (x0, x0 x1): where the unconstrained answer lies
+ * outside it, or is not unique, the optimum lies on one of its two edges x1 = +-x1_max
+ * (x0 >= 0 fitted on each; x0 = 0 is the no-source end of both).  A point whose band the
+ * table does not cover at that z (NaN) counts as unexplained, w f^2.
  *
  * Writes chi2, x0 and x1 of every hypothesis: arrays (n, nz, nc, nt).  Releases the GIL;
  * light curves are independent of each other (results do not depend on the batch).
@@ -30,6 +32,15 @@ typedef struct {
     const double *zgrid; /* nz */
     const double *t0;    /* (nz, nt): observer-frame offsets of t0 */
 } Grid;
+
+/* Chi-square with x1 fixed and the best x0 >= 0 (written to *x0). */
+static double edge_chi2(double x1, double a00, double a01, double a11, double b0, double b1,
+                        double ff, double *x0)
+{
+    const double den = a00 + 2.0 * x1 * a01 + x1 * x1 * a11;
+    *x0 = den > 0.0 ? fmax((b0 + x1 * b1) / den, 0.0) : 0.0;
+    return ff - 2.0 * *x0 * (b0 + x1 * b1) + *x0 * *x0 * den;
+}
 
 /* One hypothesis (z, t0) of one light curve: every colour at once. */
 static void fit_hypothesis(const Grid *g, Py_ssize_t iz, Py_ssize_t it, Py_ssize_t n,
@@ -82,16 +93,26 @@ static void fit_hypothesis(const Grid *g, Py_ssize_t iz, Py_ssize_t it, Py_ssize
             b1 += wf * m1;
             ff += wf * f[k];
         }
+        double x0, x1, c2;
         const double det = a00 * a11 - a01 * a01;
-        double x0 = (a11 * b0 - a01 * b1) / det;
-        double x1 = (a00 * b1 - a01 * b0) / det / x0;
-        if (!(isfinite(x1) && x0 > 0.0 && fabs(x1) <= g->x1_max)) {
-            x1 = isfinite(x1) ? fmax(-g->x1_max, fmin(g->x1_max, x1)) : 0.0;
-            const double den = a00 + 2.0 * x1 * a01 + x1 * x1 * a11;
-            x0 = den > 0.0 ? fmax((b0 + x1 * b1) / den, 0.0) : 0.0;
+        x0 = (a11 * b0 - a01 * b1) / det;
+        x1 = (a00 * b1 - a01 * b0) / det / x0;
+        if (a00 > 0.0 && det > 1e-12 * a00 * a11 && isfinite(x1) && x0 > 0.0
+            && fabs(x1) <= g->x1_max) {
+            c2 = ff - 2.0 * x0 * (b0 + x1 * b1)
+                 + x0 * x0 * (a00 + 2.0 * x1 * a01 + x1 * x1 * a11);
+        } else { /* the optimum lies on an edge x1 = +-x1_max of the allowed cone */
+            double x0m;
+            const double cp = edge_chi2(g->x1_max, a00, a01, a11, b0, b1, ff, &x0);
+            const double cm = edge_chi2(-g->x1_max, a00, a01, a11, b0, b1, ff, &x0m);
+            x1 = g->x1_max;
+            c2 = cp;
+            if (cm < cp) {
+                x0 = x0m;
+                x1 = -g->x1_max;
+                c2 = cm;
+            }
         }
-        const double c2 = ff - 2.0 * x0 * (b0 + x1 * b1)
-                          + x0 * x0 * (a00 + 2.0 * x1 * a01 + x1 * x1 * a11);
         const Py_ssize_t at = ic * stride;
         chi2[at] = fmax(c2, 0.0) + lost;
         x0o[at] = x0;
@@ -115,12 +136,24 @@ static PyObject *fit_range(PyObject *self, PyObject *args)
     g.nt = b_t0.len / (Py_ssize_t)sizeof(double) / (g.nz > 0 ? g.nz : 1);
     const int64_t *off = b_off.buf;
     const Py_ssize_t n_max = b_off.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    const Py_ssize_t d = (Py_ssize_t)sizeof(double), n_pts = b_dt.len / d;
+    const Py_ssize_t per = g.nz * nc * g.nt;
     int ok = nph >= 2 && g.nz > 0 && g.nt > 0 && nc > 0 && nb > 0 && 0 <= lo && lo <= hi
-             && hi <= n_max
-             && b_table.len == (Py_ssize_t)sizeof(double) * 2 * g.nz * nc * nb * nph;
+             && hi <= n_max && isfinite(phase0) && dphase > 0.0
+             && b_t0.len == d * g.nz * g.nt
+             && b_table.len == d * 2 * g.nz * nc * nb * nph
+             && b_band.len == (Py_ssize_t)sizeof(int64_t) * n_pts && b_f.len == d * n_pts
+             && b_w.len == d * n_pts && off[n_max] <= n_pts
+             && b_chi2.len >= d * hi * per && b_x0.len >= d * hi * per
+             && b_x1.len >= d * hi * per;
     Py_ssize_t m = 0;
-    for (Py_ssize_t o = lo; ok && o < hi; o++)
-        if (off[o + 1] - off[o] > m) m = off[o + 1] - off[o];
+    const int64_t *band_in = b_band.buf;
+    for (Py_ssize_t o = lo; ok && o < hi; o++) {
+        if (off[o] < 0 || off[o + 1] < off[o]) ok = 0;
+        else if (off[o + 1] - off[o] > m) m = off[o + 1] - off[o];
+        for (Py_ssize_t k = off[o]; ok && k < off[o + 1]; k++)
+            if (band_in[k] < 0 || band_in[k] >= nb) ok = 0;
+    }
     Py_ssize_t *idx = NULL;
     double *work = NULL;
     if (ok) {
@@ -132,7 +165,6 @@ static PyObject *fit_range(PyObject *self, PyObject *args)
         const double *dt = b_dt.buf, *f = b_f.buf, *w = b_w.buf;
         const int64_t *band = b_band.buf;
         double *chi2 = b_chi2.buf, *x0 = b_x0.buf, *x1 = b_x1.buf;
-        const Py_ssize_t per = g.nz * nc * g.nt;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t o = lo; o < hi; o++) {
             const Py_ssize_t a = off[o], n = off[o + 1] - off[o];

@@ -54,9 +54,11 @@ X1_MAX = 3.0
 LATE_DECAY = 0.02
 #: Smallest host photo-z error assumed, and the one assumed when none is given.
 PHOTOZ_ERR = (0.02, 0.1)
+#: Light curves fitted at once (the hypotheses' arrays: ~44 KB per light curve each).
+CHUNK = 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TemplateGrid:
     """SALT2's band fluxes tabulated for one survey's bands.
 
@@ -152,70 +154,90 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
     host photo-z (a Gaussian prior on z) when the light curve has one above 0.01, the best
     hypothesis's ``pz_chi2_per_point``, its excess over the free one, and its ``x1``,
     ``c`` and ``log_x0_mu``.  All NaN for a light curve without a detection, rejected, or
-    of bands other than the grid's.
+    of another survey than the table's (its bands differ: a ZTF ``g`` is not an LSST
+    ``g``); the fitted parameters NaN where no source (``x0 = 0``) explains it best.
 
     Parameters
     ----------
     batch : LightCurveBatch
     grid : TemplateGrid
-        Built for ``batch``'s survey.
     n_threads : int, optional
         Worker threads of the C core (default: all cores); results do not depend on it.
     """
-    from astrot2 import _templatecore
-
     n = batch.n_objects
     out = np.full((n, len(TEMPLATE_FEATURES)), np.nan, dtype=np.float32)
     if n == 0 or tuple(batch.survey.bands) != grid.bands:
         return out
+    band = batch.band.astype(np.int64)
     has, inside, dt, weight, null = _window_points(batch)
-    owner = batch.owner[inside]
-    counts = np.bincount(owner, minlength=n)
+    photoz = batch.metadata["hostgal_photoz"]
+    err = np.maximum(np.nan_to_num(batch.metadata["hostgal_photoz_err"], nan=PHOTOZ_ERR[1]),
+                     PHOTOZ_ERR[0])
+    known = np.isfinite(photoz) & (photoz > 0.01)
+    for lo in range(0, n, CHUNK):
+        rows = np.arange(lo, min(lo + CHUNK, n))
+        points = slice(batch.offsets[lo], batch.offsets[rows[-1] + 1])
+        chi2, x0, x1 = _fit(batch.owner[points] - lo, len(rows), inside[points], dt[points],
+                            band[points], batch.flux[points], weight[points], grid, n_threads)
+        counts = np.maximum(np.bincount(batch.owner[inside], minlength=n)[rows], 1)
+        free = chi2.argmin(axis=1)
+        out[rows, :6] = _best(free, chi2, x0, x1, grid, counts)
+        out[rows, 1] = 1.0 - np.take_along_axis(chi2, free[:, None], 1)[:, 0] / np.maximum(
+            null[rows], 1e-12)
+        at = np.flatnonzero(known[rows])
+        if len(at):
+            shape = (len(grid.zgrid), -1)
+            prior = ((grid.zgrid[None, :] - photoz[rows[at], None]) / err[rows[at], None]) ** 2
+            pick = (chi2[at].reshape(len(at), *shape) + prior[:, :, None]).reshape(
+                len(at), -1).argmin(axis=1)
+            best = _best(pick, chi2[at], x0[at], x1[at], grid, counts[at])
+            out[rows[at], 6] = best[:, 0]
+            out[rows[at], 7] = best[:, 0] - out[rows[at], 0]
+            out[rows[at], 8:] = best[:, [4, 3, 5]]
+    out[~has] = np.nan
+    return out
+
+
+def _fit(owner: np.ndarray, n: int, inside: np.ndarray, dt: np.ndarray, band: np.ndarray,
+         flux: np.ndarray, weight: np.ndarray, grid: TemplateGrid, n_threads: int | None
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chi-square, x0 and x1 of every hypothesis (arrays (n, n_z * n_c * n_t)) of ``n``
+    light curves (the points' ``owner`` in 0..n-1, sorted), from their ``inside`` (window)
+    points, in the C core."""
+    from astrot2 import _templatecore
+
+    counts = np.bincount(owner[inside], minlength=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    dt = np.ascontiguousarray(dt[inside])
-    band = np.ascontiguousarray(batch.band[inside], dtype=np.int64)
-    flux = np.ascontiguousarray(batch.flux[inside])
-    w = np.ascontiguousarray(weight[inside])
     nz, nc, nt = len(grid.zgrid), len(grid.cgrid), len(T0_OFFSETS)
     t0 = np.ascontiguousarray((1.0 + grid.zgrid)[:, None] / 1.3 * T0_OFFSETS[None, :])
-    chi2 = np.empty((n, nz, nc, nt))
+    chi2 = np.empty((n, nz * nc * nt))
     x0 = np.empty_like(chi2)
     x1 = np.empty_like(chi2)
-    args = (offsets, dt, band, flux, w, grid.table, grid.zgrid, t0, nc, len(grid.bands),
-            grid.table.shape[4], grid.phase0, grid.dphase, LATE_DECAY, X1_MAX)
+    args = (offsets, np.ascontiguousarray(dt[inside]), np.ascontiguousarray(band[inside]),
+            np.ascontiguousarray(flux[inside]), np.ascontiguousarray(weight[inside]), grid.table,
+            grid.zgrid, t0, nc, len(grid.bands), grid.table.shape[4], grid.phase0,
+            grid.dphase, LATE_DECAY, X1_MAX)
 
     def run(lo_hi: tuple[int, int]) -> None:
         _templatecore.fit_range(*args, lo_hi[0], lo_hi[1], chi2, x0, x1)
 
     run_ranges(run, balanced_ranges(counts * float(nz * nt) + 1.0, n_threads), n_threads)
-    flat = chi2.reshape(n, -1)
-    n_points = np.maximum(counts, 1)
-    rows = np.arange(n)
-    free = np.argmin(flat, axis=1)
-    photoz = batch.metadata["hostgal_photoz"]
-    known = np.isfinite(photoz) & (photoz > 0.01)
-    err = np.maximum(np.nan_to_num(batch.metadata["hostgal_photoz_err"], nan=PHOTOZ_ERR[1]),
-                     PHOTOZ_ERR[0])
-    prior = ((grid.zgrid[None, :] - np.nan_to_num(photoz)[:, None]) / err[:, None]) ** 2
-    at_photoz = np.argmin((chi2 + prior[:, :, None, None]).reshape(n, -1), axis=1)
-    for col, pick in ((0, free), (6, at_photoz)):
-        iz, ic, _ = np.unravel_index(pick, (nz, nc, nt))
-        amp = x0.reshape(n, -1)[rows, pick]
-        log_x0_mu = np.log10(np.maximum(amp, 1e-30)) + 0.4 * grid.distmod[iz]
-        best = flat[rows, pick] / n_points
-        if col == 0:
-            out[:, 0] = best
-            out[:, 1] = 1.0 - flat[rows, pick] / np.maximum(null, 1e-12)
-            out[:, 2] = grid.zgrid[iz]
-            out[:, 3] = grid.cgrid[ic]
-            out[:, 4] = x1.reshape(n, -1)[rows, pick]
-            out[:, 5] = log_x0_mu
-        else:
-            out[:, 6] = np.where(known, best, np.nan)
-            out[:, 7] = np.where(known, best - out[:, 0], np.nan)
-            out[:, 8] = np.where(known, x1.reshape(n, -1)[rows, pick], np.nan)
-            out[:, 9] = np.where(known, grid.cgrid[ic], np.nan)
-            out[:, 10] = np.where(known, log_x0_mu, np.nan)
-    out[~(has & batch.ok)] = np.nan
-    return out
+    return chi2, x0, x1
+
+
+def _best(pick: np.ndarray, chi2: np.ndarray, x0: np.ndarray, x1: np.ndarray,
+          grid: TemplateGrid, counts: np.ndarray) -> np.ndarray:
+    """The features of hypothesis ``pick`` of each light curve: chi-square per window
+    point, 0 (the caller's "explained"), z, c, x1 and ``log10 x0 + 0.4 mu(z)``; the
+    parameters NaN where the best amplitude is 0 (no source)."""
+    iz, ic, _ = np.unravel_index(pick, (len(grid.zgrid), len(grid.cgrid), len(T0_OFFSETS)))
+    amp = np.take_along_axis(x0, pick[:, None], 1)[:, 0]
+    source = amp > 0
+    with np.errstate(divide="ignore"):
+        log_x0_mu = np.log10(amp) + 0.4 * grid.distmod[iz]
+    return np.column_stack([
+        np.take_along_axis(chi2, pick[:, None], 1)[:, 0] / counts, np.zeros(len(pick)),
+        np.where(source, grid.zgrid[iz], np.nan), np.where(source, grid.cgrid[ic], np.nan),
+        np.where(source, np.take_along_axis(x1, pick[:, None], 1)[:, 0], np.nan),
+        np.where(source, log_x0_mu, np.nan)])
