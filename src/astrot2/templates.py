@@ -174,12 +174,13 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
     err = np.maximum(np.nan_to_num(batch.metadata["hostgal_photoz_err"], nan=PHOTOZ_ERR[1]),
                      PHOTOZ_ERR[0])
     known = np.isfinite(photoz) & (photoz > 0.01)
+    n_window = np.maximum(np.bincount(batch.owner[inside], minlength=n), 1)
     for lo in range(0, n, CHUNK):
         rows = np.arange(lo, min(lo + CHUNK, n))
         points = slice(batch.offsets[lo], batch.offsets[rows[-1] + 1])
         chi2, x0, x1 = _fit(batch.owner[points] - lo, len(rows), inside[points], dt[points],
                             band[points], batch.flux[points], weight[points], grid, n_threads)
-        counts = np.maximum(np.bincount(batch.owner[inside], minlength=n)[rows], 1)
+        counts = n_window[rows]
         free = chi2.argmin(axis=1)
         out[rows, :6] = _best(free, chi2, x0, x1, grid, counts)
         out[rows, 1] = 1.0 - np.take_along_axis(chi2, free[:, None], 1)[:, 0] / np.maximum(
