@@ -111,6 +111,8 @@ def test_models_lists_the_shipped_models_and_their_companions(capsys):
         if "companion" in row:
             assert row["companion"]["use"] == f"{row['name']}+companion"
             assert row["companion"]["flat_log_loss"]["whole"] < row["flat_log_loss"]["whole"]
+            templates = "+salt2" in row["companion"]["feature_set"]  # its tables counted
+            assert (row["companion"]["table_bytes"] > 100_000) == templates
 
 
 def test_closed_pipe_and_signals_end_with_one_line(tmp_path):

@@ -236,6 +236,8 @@ def test_companion_feature_sets():
     assert "gp_peak_absolute_mag" not in companion_feature_names(ztf, 0, "points+gp")
     with_salt2 = companion_feature_names(lsst, 4, "points+gp+salt2")
     assert with_salt2[:len(with_gp)] == with_gp and with_salt2[-1] == "salt2_pz_log_x0_mu"
+    with_cc = companion_feature_names(lsst, 4, "points+gp+salt2+cc")
+    assert with_cc[:len(with_salt2)] == with_salt2 and with_cc[-1] == "cc_pz_ia_minus_cc"
 
 
 @pytest.mark.parametrize("name, folder", [("lsst", "elasticc"), ("ztf", "ztf")])
@@ -254,40 +256,47 @@ def test_the_companion_reuses_the_networks_statistics(name, folder, fixtures):
     assert inputs.statistics is not None
     m, section = clf.manifest, clf.companion.section
     args = (inputs.selected, inputs.extra, inputs.gp, m.features, section["feature_set"])
-    grid = {"templates": clf.companion.templates}  # the SALT2 table of a "+salt2" set
+    grid = {"templates": clf.companion.templates,  # the tables of "+salt2" and "+cc" sets
+            "cc_templates": clf.companion.cc_templates}
     reused = companion_features(*args, inputs.statistics, **grid)
     np.testing.assert_array_equal(reused, companion_features(*args, **grid))
-    if section["feature_set"].endswith("+salt2"):  # the shipped lsst's: the fit ran
+    if "+salt2" in section["feature_set"]:  # the shipped lsst's: the fit ran
         fitted = np.isfinite(reused[:, section["features"].index("salt2_chi2_per_point")])
         assert fitted.mean() > 0.5
 
 
 @pytest.mark.shared
-def test_salt2_companion_ships_its_checked_table(ztf_model, fixtures, tmp_path, sncosmo_dir):
+@pytest.mark.parametrize("feature_set", ["points+gp+salt2", "points+gp+salt2+cc"])
+def test_template_companion_ships_its_checked_tables(ztf_model, fixtures, tmp_path,
+                                                     sncosmo_dir, feature_set):
     """A "points+gp+salt2" companion writes the SALT2 table beside its trees (sha256 in the
-    section) and classifies with it (one finite row per light curve; light curves of
-    another survey than the table's, here PLAsTiCC's LSST ones for a ZTF table, get the
-    fit's columns missing, which the trees route), and is refused when the table is
-    modified or missing."""
+    section; "+cc" the core-collapse templates' table too) and classifies with it (one
+    finite row per light curve; light curves of another survey than the table's, here
+    PLAsTiCC's LSST ones for a ZTF table, get the fit's columns missing, which the trees
+    route), and is refused when a table is modified or missing."""
     pytest.importorskip("sklearn")
-    from astrot2.companion import TEMPLATES_FILE
+    from astrot2.companion import CC_TEMPLATES_FILE, TEMPLATES_FILE
     from astrot2.companion_fit import CompanionConfig, fit_companion
     from astrot2.io.plasticc import read_plasticc
     from astrot2.runtime import Classifier
-    from astrot2.templates import TEMPLATE_FEATURES, template_features
+    from astrot2.templates import CC_FEATURES, TEMPLATE_FEATURES, template_features
 
     folder = tmp_path / "ztf"
     shutil.copytree(ztf_model, folder)
     sample = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
                            fixtures / "plasticc" / "plasticc_meta_sample.csv")
-    section = fit_companion(folder, sample, CompanionConfig(feature_set="points+gp+salt2"),
+    section = fit_companion(folder, sample, CompanionConfig(feature_set=feature_set),
                             metrics=False, log=lambda *_: None)
-    assert section["features"][-len(TEMPLATE_FEATURES):] == [
-        f"salt2_{n}" for n in TEMPLATE_FEATURES]
+    names = [f"salt2_{n}" for n in TEMPLATE_FEATURES]
+    cc = feature_set.endswith("+cc")
+    names += [f"cc_{n}" for n in CC_FEATURES] if cc else []
+    assert section["features"][-len(names):] == names
     record = section["templates"]
     assert record["file"] == TEMPLATES_FILE and record["source"] == "salt2-2.4"
+    assert ("cc_templates" in section) == cc
     clf = Classifier.load(f"{folder}+companion", threads=1)
     assert clf.companion.templates is not None
+    assert (clf.companion.cc_templates is not None) == cc
     view = sample.take(np.arange(20))
     pred = clf.predict(view, check_survey=False)
     assert len(pred.status) == 20
@@ -295,7 +304,7 @@ def test_salt2_companion_ships_its_checked_table(ztf_model, fixtures, tmp_path, 
     assert clf.companion.templates.bands == ("g", "r", "i")  # the ZTF survey's table
     assert np.isnan(template_features(view, clf.companion.templates)).all()
 
-    grid = folder / TEMPLATES_FILE
+    grid = folder / (CC_TEMPLATES_FILE if cc else TEMPLATES_FILE)
     data = bytearray(grid.read_bytes())
     data[len(data) // 2] ^= 1
     grid.write_bytes(bytes(data))
@@ -305,3 +314,8 @@ def test_salt2_companion_ships_its_checked_table(ztf_model, fixtures, tmp_path, 
     with pytest.raises(ModelError, match="missing"):
         Classifier.load(f"{folder}+companion")
     assert Classifier.load(folder).companion is None
+    # refitted without templates: the tables it no longer reads are removed
+    fit_companion(folder, sample, CompanionConfig(feature_set="points+gp"), metrics=False,
+                  log=lambda *_: None)
+    assert not (folder / TEMPLATES_FILE).exists() and not (folder / CC_TEMPLATES_FILE).exists()
+    assert Classifier.load(f"{folder}+companion", threads=1).companion.templates is None

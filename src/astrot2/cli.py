@@ -239,6 +239,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
             ctest = companion.get("metrics", {}).get("test_split", {})
             rows[-1]["companion"] = {
                 "use": f"{name}{COMPANION_SUFFIX}", "bytes": companion["bytes"],
+                "feature_set": companion.get("feature_set", "points"),
+                "table_bytes": sum(companion[k]["bytes"] for k in ("templates", "cc_templates")
+                                   if k in companion),
                 "flat_log_loss": {k: round(v["flat_log_loss"], 4) for k, v in ctest.items()},
                 "accuracy": {k: round(v["accuracy"], 4) for k, v in ctest.items()}}
     print(json.dumps(rows, indent=2))
@@ -744,7 +747,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "colours, timescales and (models reading host photo-z) peak luminosity; "
                     "points+gp+salt2: also a SALT2 grid fit to the raw points (needs "
                     "sncosmo's salt2 template: ASTROT2_SNCOSMO_DIR or astrot2 data fetch "
-                    "sncosmo)")
+                    "sncosmo); points+gp+salt2+cc: also Vincenzi et al. 2019's "
+                    "core-collapse templates fitted against it (the same folder)")
     cp.add_argument("--real", type=Path, default=None, metavar="DIR",
                     help="for a network fine-tuned on real light curves (ztf): the real "
                     "labelled light curves it learned from (astrot2 train --real)")

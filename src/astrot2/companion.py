@@ -26,7 +26,9 @@ per-band peak delays, and, for a network reading brightness and photo-z, the pea
 magnitude and rest-frame timescales, avocado's strongest features), or those and how well
 a SN Ia template explains the raw points ("points+gp+salt2": a batched SALT2 grid fit,
 :mod:`astrot2.templates`; its band-flux table ships beside the trees, sha256 in the
-section's ``templates``). It is trained on the
+section's ``templates``), or those and how well core-collapse templates explain them
+against SALT2 ("points+gp+salt2+cc": :func:`astrot2.templates.cc_features`; a second
+table, ``cc_grid.npz``, sha256 in ``cc_templates``). It is trained on the
 network's own training views (the ``train`` objects of ``split.json``, augmented and
 re-observed copies as in training; for a network with host photo-z inputs, every view also
 without it, as real alerts come), stored as ONNX (``companion.onnx``, sha256 in the
@@ -55,10 +57,17 @@ from astrot2.features import (
 from astrot2.gp import GPResult
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.sessions import onnx_session
-from astrot2.templates import TEMPLATE_FEATURES, TemplateGrid, template_features
+from astrot2.templates import (
+    CC_FEATURES,
+    TEMPLATE_FEATURES,
+    TemplateGrid,
+    cc_features,
+    template_features,
+)
 from astrot2.utils import sha256_file
 
 __all__ = [
+    "CC_TEMPLATES_FILE",
     "COMPANION_FILE",
     "FEATURE_SETS",
     "TEMPLATES_FILE",
@@ -69,6 +78,7 @@ __all__ = [
     "feature_names",
     "onnx_probabilities",
     "summary_features",
+    "uses_cc_templates",
     "uses_templates",
 ]
 
@@ -77,15 +87,23 @@ COMPANION_FILE = "companion.onnx"
 #: The companion's feature sets: the raw points' statistics (:func:`summary_features`,
 #: the first companions, and a section without ``feature_set``), and those followed by the
 #: GP's shape around its peak (:func:`astrot2.features.gp_summary_features`), and those
-#: followed by the SALT2 grid fit's (:func:`astrot2.templates.template_features`).
-FEATURE_SETS = ("points", "points+gp", "points+gp+salt2")
+#: followed by the SALT2 grid fit's (:func:`astrot2.templates.template_features`), and
+#: those followed by the core-collapse templates' (:func:`astrot2.templates.cc_features`).
+FEATURE_SETS = ("points", "points+gp", "points+gp+salt2", "points+gp+salt2+cc")
 #: File name of the SALT2 band-flux table of a "points+gp+salt2" companion.
 TEMPLATES_FILE = "salt2_grid.npz"
+#: File name of the core-collapse templates' table of a "points+gp+salt2+cc" companion.
+CC_TEMPLATES_FILE = "cc_grid.npz"
 
 
 def uses_templates(feature_set: str) -> bool:
     """Whether a companion of ``feature_set`` reads the SALT2 grid fit."""
-    return feature_set.endswith("+salt2")
+    return "+salt2" in feature_set
+
+
+def uses_cc_templates(feature_set: str) -> bool:
+    """Whether a companion of ``feature_set`` reads the core-collapse template fits."""
+    return feature_set.endswith("+cc")
 
 
 def companion_feature_names(features: FeatureConfig, n_extra: int, feature_set: str
@@ -96,17 +114,20 @@ def companion_feature_names(features: FeatureConfig, n_extra: int, feature_set: 
         names += gp_summary_names(features.bands, features.use_luminosity)
     if uses_templates(feature_set):
         names += [f"salt2_{name}" for name in TEMPLATE_FEATURES]
+    if uses_cc_templates(feature_set):
+        names += [f"cc_{name}" for name in CC_FEATURES]
     return names
 
 
 def companion_features(selected: LightCurveBatch, extra: np.ndarray, gp: GPResult,
                        features: FeatureConfig, feature_set: str,
                        statistics: np.ndarray | None = None,
-                       templates: TemplateGrid | None = None, n_threads: int | None = None
-                       ) -> np.ndarray:
+                       templates: TemplateGrid | None = None, n_threads: int | None = None,
+                       cc_templates: TemplateGrid | None = None) -> np.ndarray:
     """The companion's inputs (float32, NaN for missing values): :func:`summary_features`
     and, for ``feature_set`` "points+gp", :func:`astrot2.features.gp_summary_features`;
-    "points+gp+salt2" adds :func:`astrot2.templates.template_features`.
+    "points+gp+salt2" adds :func:`astrot2.templates.template_features`, and
+    "points+gp+salt2+cc" :func:`astrot2.templates.cc_features` after them.
 
     Parameters
     ----------
@@ -126,11 +147,13 @@ def companion_features(selected: LightCurveBatch, extra: np.ndarray, gp: GPResul
         The SALT2 table (needed by "points+gp+salt2").
     n_threads : int, optional
         Threads of the template fit (default: all cores).
+    cc_templates : TemplateGrid, optional
+        The core-collapse table (needed by "points+gp+salt2+cc").
 
     Raises
     ------
     ModelError
-        "points+gp+salt2" without ``templates``.
+        A "+salt2" set without ``templates``, "+cc" without ``cc_templates``.
     """
     n_points = len(features.bands) * len(BAND_STATS) + 1  # per band, then n_points
     if statistics is None:
@@ -147,16 +170,25 @@ def companion_features(selected: LightCurveBatch, extra: np.ndarray, gp: GPResul
         return np.column_stack([points, shape])
     if templates is None:
         raise ModelError(f"the {feature_set!r} companion features need the SALT2 table")
-    return np.column_stack([points, shape, template_features(selected, templates, n_threads)])
+    salt2 = template_features(selected, templates, n_threads)
+    if not uses_cc_templates(feature_set):
+        return np.column_stack([points, shape, salt2])
+    if cc_templates is None:
+        raise ModelError(f"the {feature_set!r} companion features need the core-collapse "
+                         "table")
+    return np.column_stack([points, shape, salt2,
+                            cc_features(selected, cc_templates, salt2, n_threads)])
 
 
 class Companion:
     """A loaded, verified companion: ONNX Runtime session and combination weights."""
 
     def __init__(self, session, section: dict, features: FeatureConfig,
-                 templates: TemplateGrid | None = None, threads: int | None = None) -> None:
+                 templates: TemplateGrid | None = None, threads: int | None = None,
+                 cc_templates: TemplateGrid | None = None) -> None:
         self.session = session
         self.templates = templates
+        self.cc_templates = cc_templates
         self.threads = threads
         self.section = section
         self.combination = Combination(**section["combination"])
@@ -205,22 +237,14 @@ class Companion:
             raise ModelError(f"{folder}: the companion was fitted on other features than "
                              "this astrot2 computes; fit it again (astrot2 companion)")
         _check_file(folder, file, sha)
-        templates = None
-        if uses_templates(feature_set):
-            try:
-                record = section["templates"]
-                grid_file, grid_sha = folder / record["file"], record["sha256"]
-            except (KeyError, TypeError) as exc:
-                raise ModelError(f"{folder}: malformed companion section ({exc})") from exc
-            _check_file(folder, grid_file, grid_sha)
-            templates = TemplateGrid.load(grid_file)
-            if not set(features.bands) <= set(templates.bands):
-                raise ModelError(f"{grid_file}: SALT2 table of bands {templates.bands}, "
-                                 f"not of the model's {features.bands}")
+        templates = (_load_table(folder, section, "templates", features)
+                     if uses_templates(feature_set) else None)
+        cc_templates = (_load_table(folder, section, "cc_templates", features)
+                        if uses_cc_templates(feature_set) else None)
         # no spin-waiting: a second spinning thread pool beside the network's tripled the
         # single-alert p99 (5.6 vs 2.0 ms, measured); batches still use the threads
         return cls(onnx_session(str(file), file, threads, spinning=False), section, features,
-                   templates, threads)
+                   templates, threads, cc_templates)
 
     def probabilities(self, selected: LightCurveBatch, extra: np.ndarray, gp: GPResult,
                       statistics: np.ndarray | None = None) -> np.ndarray:
@@ -231,13 +255,36 @@ class Companion:
         """
         return onnx_probabilities(self.session, companion_features(
             selected, extra, gp, self.features, self.feature_set, statistics,
-            self.templates, self.threads), self.classes)
+            self.templates, self.threads, self.cc_templates), self.classes)
 
     def combine(self, logits: np.ndarray, prob: np.ndarray,
                 selected: LightCurveBatch) -> np.ndarray:
         """The network's logits combined with the companion's probabilities ``prob`` for
         the light curves of ``selected`` (:class:`Combination`)."""
         return self.combination.logits(logits, prob, np.diff(selected.offsets))
+
+
+def _load_table(folder: Path, section: dict, key: str, features: FeatureConfig
+                ) -> TemplateGrid:
+    """The template table of the section's record ``key`` (``templates``, ``cc_templates``),
+    its sha256 checked.
+
+    Raises
+    ------
+    ModelError
+        Malformed record, missing or modified file, a table of other bands.
+    """
+    try:
+        record = section[key]
+        grid_file, grid_sha = folder / record["file"], record["sha256"]
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"{folder}: malformed companion section ({exc})") from exc
+    _check_file(folder, grid_file, grid_sha)
+    grid = TemplateGrid.load(grid_file)
+    if not set(features.bands) <= set(grid.bands):
+        raise ModelError(f"{grid_file}: template table of bands {grid.bands}, not of the "
+                         f"model's {features.bands}")
+    return grid
 
 
 def _check_file(folder: Path, file: Path, sha: str) -> None:

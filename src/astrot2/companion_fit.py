@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from astrot2.companion import (
+    CC_TEMPLATES_FILE,
     COMPANION_FILE,
     FEATURE_SETS,
     TEMPLATES_FILE,
@@ -19,6 +20,7 @@ from astrot2.companion import (
     companion_feature_names,
     companion_features,
     onnx_probabilities,
+    uses_cc_templates,
     uses_templates,
 )
 from astrot2.errors import ConfigError, ModelError
@@ -161,12 +163,12 @@ class CompanionConfig:
 
 
 def views_features(clf, views: list[LightCurveBatch], feature_set: str,
-                   with_logits: bool = True, templates: TemplateGrid | None = None
-                   ) -> tuple[list, list, list]:
+                   with_logits: bool = True, templates: TemplateGrid | None = None,
+                   cc_templates: TemplateGrid | None = None) -> tuple[list, list, list]:
     """Companion features (:func:`companion_features`; ``templates``: the SALT2 table of
-    a "points+gp+salt2" set) and (``with_logits``) network logits of the usable light
-    curves of each view, and which light curves those are (band selection passed, GP
-    fitted)."""
+    a "+salt2" set, ``cc_templates`` the core-collapse one of "+cc") and (``with_logits``)
+    network logits of the usable light curves of each view, and which light curves those
+    are (band selection passed, GP fitted)."""
     from astrot2.features import prepare_with_statistics
 
     m = clf.manifest
@@ -176,7 +178,7 @@ def views_features(clf, views: list[LightCurveBatch], feature_set: str,
                                                                 n_threads=clf.threads)
         ok = selected.ok & gp.converged
         feats.append(companion_features(selected, extra, gp, m.features, feature_set,
-                                        stats, templates, clf.threads)[ok])
+                                        stats, templates, clf.threads, cc_templates)[ok])
         if with_logits:
             logits.append(clf.logits({"x": x[ok], **({"extra": extra[ok]} if m.n_extra
                                                      else {})}))
@@ -201,7 +203,9 @@ class CompanionData:
     names : list of str
         The feature names.
     templates : TemplateGrid or None
-        The SALT2 table the features were computed with ("points+gp+salt2").
+        The SALT2 table the features were computed with ("+salt2" sets).
+    cc_templates : TemplateGrid or None
+        The core-collapse table ("+cc").
     """
 
     x_train: np.ndarray
@@ -213,6 +217,7 @@ class CompanionData:
     val_sizes: list[int]
     names: list[str]
     templates: TemplateGrid | None = None
+    cc_templates: TemplateGrid | None = None
 
 
 def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionConfig,
@@ -273,15 +278,14 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
         part = batch.take(split_indices(batch, folder, "validation"))
         val.update({f"representative/{k}": v for k, v in representative_views(
             part, m.gp, augment_config, rep, "validation").items()})
-    templates = None
-    if uses_templates(config.feature_set):
-        from astrot2.simulate import salt2_grid
+    from astrot2.simulate import cc_grid, salt2_grid
 
-        templates = salt2_grid(m.survey.name)
+    templates = salt2_grid(m.survey.name) if uses_templates(config.feature_set) else None
+    cc = cc_grid(m.survey.name) if uses_cc_templates(config.feature_set) else None
     x_tr, _, ok_tr = views_features(clf, [v for v, _ in train], config.feature_set,
-                                    with_logits=False, templates=templates)
+                                    with_logits=False, templates=templates, cc_templates=cc)
     x_va, z_va, ok_va = views_features(clf, [v for v, _ in val.values()], config.feature_set,
-                                       templates=templates)
+                                       templates=templates, cc_templates=cc)
     return CompanionData(
         x_train=np.concatenate(x_tr),
         y_train=np.concatenate([y[ok] for (_, y), ok in zip(train, ok_tr, strict=True)]),
@@ -289,7 +293,7 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
         y_val=np.concatenate([y[ok] for (_, y), ok in zip(val.values(), ok_va, strict=True)]),
         val_views=list(val), val_sizes=[int(ok.sum()) for ok in ok_va],
         names=companion_feature_names(m.features, m.n_extra, config.feature_set),
-        templates=templates)
+        templates=templates, cc_templates=cc)
 
 
 def _balanced(y: np.ndarray) -> np.ndarray:
@@ -418,13 +422,18 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         path.write_bytes(onx.SerializeToString())
         section["sha256"] = sha256_file(path)
         section["bytes"] = path.stat().st_size
-        if data.templates is not None:
-            grid = folder / TEMPLATES_FILE
-            data.templates.save(grid)
-            section["templates"] = {
-                "file": TEMPLATES_FILE, "sha256": sha256_file(grid),
-                "bytes": grid.stat().st_size, "source": data.templates.source,
-                "built_by": "astrot2.simulate.salt2_grid (sncosmo)"}
+        for key, file, grid, built_by in (
+                ("templates", TEMPLATES_FILE, data.templates, "salt2_grid"),
+                ("cc_templates", CC_TEMPLATES_FILE, data.cc_templates, "cc_grid")):
+            if grid is not None:
+                grid.save(folder / file)
+                section[key] = {
+                    "file": file, "sha256": sha256_file(folder / file),
+                    "bytes": (folder / file).stat().st_size, "source": grid.source,
+                    "built_by": f"astrot2.simulate.{built_by} (sncosmo)"}
+            elif (folder / file).is_file():  # a previous companion's table: no longer read
+                (folder / file).unlink()
+                log(f"companion: removed {file} (the new feature set reads no such table)")
 
         rewrite_manifest(folder, lambda doc: doc.__setitem__("companion", section))
         if metrics:

@@ -67,13 +67,12 @@ from astrot2.errors import ConfigError, DataFetchError
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.photometry import distance_modulus, limit_to_fluxcal_err
 from astrot2.surveys import LSST, ZTF, Survey
-from astrot2.templates import TemplateGrid
+from astrot2.templates import LATE_DECAY, TemplateGrid
 
 __all__ = ["CLASSES_SIMULATED", "IA_MODELS", "SIM_SURVEYS", "SPANS", "TEMPLATE_FAMILIES",
            "SimClass", "SimSurvey",
-           "SimulateConfig",
-           "pointings_from_light_curves", "read_pointings", "salt2_grid", "set_parameters",
-           "simulate"]
+           "SimulateConfig", "cc_grid", "pointings_from_light_curves", "read_pointings",
+           "salt2_grid", "set_parameters", "simulate"]
 
 #: Source photon noise of the ZTF noise model, FLUXCAL (a 17 mag point: sigma_m ~ 0.02).
 PHOTON_NOISE = 4.4
@@ -799,6 +798,74 @@ def salt2_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
     return TemplateGrid(table=table, zgrid=zgrid, cgrid=cgrid, distmod=_distmod(zgrid),
                         phase0=phase0, dphase=dphase, bands=SIM_SURVEYS[survey].survey.bands,
                         source=f"{name}-{version}")
+
+
+#: The core-collapse grid of :func:`cc_grid`: its template family (:data:`TEMPLATE_FAMILIES`),
+#: redshifts, host E(B-V) (Cardelli et al. 1989's law, R_V = 3.1, rest frame) and rest-frame
+#: phases (days from the template's phase 0).
+CC_GRID = {"family": "v19", "z": np.geomspace(0.02, 1.0, 24), "ebv": (0.0, 0.3),
+           "phase": (-50.0, 2.0, 101)}
+
+
+def cc_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
+    """Core-collapse templates' band fluxes through ``survey``'s bandpasses on
+    :data:`CC_GRID`, for :func:`astrot2.templates.cc_features` (seconds; sncosmo).
+
+    One column per template of the family and host E(B-V) (``kinds``: its type, ``names``:
+    its sncosmo name); ``M1`` zero (one amplitude).  Each redshift's column is scaled to a
+    largest flux of 1 and rounded to float32 (its file stores it so).  Past a template's last
+    phase its flux fades by :data:`astrot2.templates.LATE_DECAY`; before its first, none;
+    NaN where the band does not overlap it at that redshift.
+
+    Raises
+    ------
+    DataFetchError
+        sncosmo missing, or no template of both groups obtainable.
+    """
+    try:
+        import sncosmo
+    except ImportError as exc:
+        raise DataFetchError("the core-collapse grid needs sncosmo: pip install "
+                             "'astrot2[train]'") from exc
+    _use_data_dir(data_dir)
+    by_kind = _obtainable(_templates(("SNII", "SNIbc"), CC_GRID["family"]))
+    members = [(kind, name, version) for kind in sorted(by_kind)
+               for name, version in by_kind[kind] if kind != "SN Ia"]
+    if not members:
+        raise DataFetchError(f"sncosmo could not obtain any {CC_GRID['family']} template")
+    zgrid, ebvs = CC_GRID["z"], CC_GRID["ebv"]
+    phase0, dphase, n_phases = CC_GRID["phase"]
+    phases = phase0 + dphase * np.arange(n_phases)
+    bandpasses = SIM_SURVEYS[survey].bandpasses
+    columns = [(m, ebv) for m in members for ebv in ebvs]
+    table = np.full((2, len(zgrid), len(columns), len(bandpasses), n_phases), np.nan)
+    table[1] = 0.0
+    for ic, ((_, name, version), ebv) in enumerate(columns):
+        model = sncosmo.Model(source=sncosmo.get_source(name, version=version),
+                              effects=[sncosmo.CCM89Dust()], effect_names=["host"],
+                              effect_frames=["rest"])
+        last = min(model.source.maxphase(), phases[-1])
+        seen = phases[phases <= last]
+        fade = 10.0 ** (-0.4 * LATE_DECAY * np.maximum(phases - seen[-1], 0.0))
+        for iz, z in enumerate(zgrid):
+            model.set(z=z, t0=0.0, hostebv=ebv, hostr_v=3.1,
+                      **{model.source.param_names[0]: 1.0})
+            for ib, bp in enumerate(bandpasses):
+                if model.bandoverlap(bp):
+                    flux = model.bandflux(bp, seen * (1.0 + z), zp=27.5, zpsys="ab")
+                    table[0, iz, ic, ib] = np.concatenate(
+                        [flux, flux[-1] * fade[len(seen):]])
+            peak = np.nanmax(np.abs(table[0, iz, ic]), initial=0.0)
+            if peak > 0:
+                table[0, iz, ic] /= peak
+    table[0] = table[0].astype(np.float32)
+    return TemplateGrid(table=table, zgrid=zgrid, cgrid=np.array([e for _, e in columns]),
+                        distmod=_distmod(zgrid), phase0=phase0, dphase=dphase,
+                        bands=SIM_SURVEYS[survey].survey.bands,
+                        source=f"{CC_GRID['family']} core-collapse templates x host E(B-V) "
+                               f"{', '.join(str(e) for e in ebvs)}",
+                        kinds=tuple(m[0] for m, _ in columns),
+                        names=tuple(m[1] for m, _ in columns))
 
 
 def simulate(n: int, pointings: dict[str, np.ndarray], config: SimulateConfig | None = None,

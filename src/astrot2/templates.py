@@ -22,6 +22,11 @@ per-hypothesis work runs in a small C core (:mod:`astrot2._templatecore`, GIL re
 threads over light curves); the features (:data:`TEMPLATE_FEATURES`) come from the best
 hypothesis, free in redshift, and from the best one under the host photo-z as a prior when
 the light curve has one.
+
+The same machinery fits core-collapse spectral templates (one amplitude each: a table whose
+``M1`` is zero; the colour axis holds template x host extinction): :func:`cc_features` gives
+how well the best SN II-like and the best stripped-envelope template explain the light curve,
+and the SALT2 fit's chi-square per point minus theirs (a likelihood ratio, as PSNID's).
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from astrot2.errors import ModelError
 from astrot2.lightcurves import LightCurveBatch
 from astrot2.utils import balanced_ranges, run_ranges
 
-__all__ = ["TEMPLATE_FEATURES", "WINDOW", "TemplateGrid", "template_features"]
+__all__ = ["CC_FEATURES", "CC_GROUPS", "TEMPLATE_FEATURES", "WINDOW", "TemplateGrid",
+           "cc_features", "template_features"]
 
 #: Observer-frame days around the brightest detection whose points the template explains.
 WINDOW = (-40.0, 120.0)
@@ -48,19 +54,32 @@ TEMPLATE_FEATURES = ("chi2_per_point", "explained", "z", "c", "x1", "log_x0_mu",
 T0_OFFSETS = np.arange(-30.0, 15.01, 2.5)
 #: Fractional model error added to each point's flux error (SALT2 is not exact).
 MODEL_ERROR = 0.03
+#: The same for the core-collapse templates of :func:`cc_features`: each is one supernova,
+#: standing for a population that differs from it by ~10-20 % (SALT2 is a model trained
+#: on a population).
+CC_MODEL_ERROR = 0.10
 #: |x1| allowed (SALT2's trained range).
 X1_MAX = 3.0
 #: Fading after the last tabulated phase, magnitudes per rest-frame day.
 LATE_DECAY = 0.02
 #: Smallest host photo-z error assumed, and the one assumed when none is given.
 PHOTOZ_ERR = (0.02, 0.1)
-#: Light curves fitted at once (the hypotheses' arrays: ~44 KB per light curve each).
-CHUNK = 1024
+#: Hypotheses (light curves x grid points) fitted at once: three float64 arrays of this
+#: many values (~130 MB), so the SALT2 grid's 5,472 hypotheses take ~1,000 light curves.
+CHUNK = 1 << 22
+#: The columns of :func:`cc_features` (``pz_``: under the host photo-z prior).
+CC_FEATURES = ("ii_chi2_per_point", "se_chi2_per_point", "ia_minus_cc",
+               "pz_ii_chi2_per_point", "pz_se_chi2_per_point", "pz_ia_minus_cc")
+#: Core-collapse template types of each group of :func:`cc_features`: hydrogen-rich SNe II,
+#: and the stripped-envelope SNe (IIb with them: their light curves are Ib-like).
+CC_GROUPS = {"ii": ("SN II", "SN IIP", "SN IIL", "SN IIn"),
+             "se": ("SN IIb", "SN Ib", "SN Ic", "SN Ic-BL")}
 
 
 @dataclass(frozen=True, eq=False)
 class TemplateGrid:
-    """SALT2's band fluxes tabulated for one survey's bands.
+    """A spectral model's band fluxes tabulated for one survey's bands: SALT2's, or
+    core-collapse templates' (one component: ``M1`` zero).
 
     Attributes
     ----------
@@ -69,7 +88,8 @@ class TemplateGrid:
         and of ``M1`` (per unit ``x1``), at each redshift, colour, band (the survey's order)
         and rest-frame phase; NaN where the band lies outside the model at that redshift.
     zgrid, cgrid : ndarray
-        The redshifts and colours of the table.
+        The redshifts and colours of the table (core-collapse templates: each column's
+        host E(B-V)).
     distmod : ndarray
         Distance modulus of each ``zgrid`` redshift (``log_x0_mu`` features).
     phase0, dphase : float
@@ -78,6 +98,9 @@ class TemplateGrid:
         The survey's bands, in the table's order.
     source : str
         The model it was built from (``salt2-2.4``).
+    kinds, names : tuple of str
+        Core-collapse tables: each column's template type (``SN IIn``) and sncosmo name;
+        empty for SALT2.
     """
 
     table: np.ndarray
@@ -88,12 +111,23 @@ class TemplateGrid:
     dphase: float
     bands: tuple[str, ...]
     source: str
+    kinds: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
 
     def save(self, path: str | Path) -> None:
-        """Write an ``.npz`` file (plain arrays: read back without pickle)."""
-        np.savez(path, table=self.table, zgrid=self.zgrid, cgrid=self.cgrid,
+        """Write an ``.npz`` file (plain arrays: read back without pickle).  A table of
+        templates (``kinds``) is stored as its ``M0`` alone, in float32 where that loses
+        nothing (:func:`astrot2.simulate.cc_grid` rounds it so)."""
+        extra = {}
+        table = self.table
+        if self.kinds:
+            table = table[:1]
+            if np.array_equal(table.astype(np.float32), table, equal_nan=True):
+                table = table.astype(np.float32)
+            extra = {"kinds": np.array(self.kinds), "names": np.array(self.names)}
+        np.savez(path, table=table, zgrid=self.zgrid, cgrid=self.cgrid,
                  distmod=self.distmod, phases=np.array([self.phase0, self.dphase]),
-                 bands=np.array(self.bands), source=np.array(self.source))
+                 bands=np.array(self.bands), source=np.array(self.source), **extra)
 
     @classmethod
     def load(cls, path: str | Path) -> TemplateGrid:
@@ -106,28 +140,37 @@ class TemplateGrid:
         """
         try:
             with np.load(path, allow_pickle=False) as f:
-                grid = cls(table=np.ascontiguousarray(f["table"], dtype=np.float64),
+                kinds = tuple(str(k) for k in f["kinds"]) if "kinds" in f else ()
+                table = np.asarray(f["table"], dtype=np.float64)
+                if kinds and table.ndim == 5 and table.shape[0] == 1:  # M1 of templates: 0
+                    table = np.concatenate([table, np.zeros_like(table)])
+                grid = cls(table=np.ascontiguousarray(table),
                            zgrid=f["zgrid"].astype(np.float64),
                            cgrid=f["cgrid"].astype(np.float64),
                            distmod=f["distmod"].astype(np.float64),
                            phase0=float(f["phases"][0]), dphase=float(f["phases"][1]),
-                           bands=tuple(str(b) for b in f["bands"]), source=str(f["source"]))
+                           bands=tuple(str(b) for b in f["bands"]), source=str(f["source"]),
+                           kinds=kinds,
+                           names=tuple(str(k) for k in f["names"]) if kinds else ())
         except (OSError, KeyError, ValueError, IndexError) as exc:
             raise ModelError(f"{path}: not a template grid ({exc})") from exc
         shape = (2, len(grid.zgrid), len(grid.cgrid), len(grid.bands))
         if (grid.table.ndim != 5 or grid.table.shape[:4] != shape or grid.table.shape[4] < 2
-                or grid.distmod.shape != grid.zgrid.shape or not grid.dphase > 0):
+                or grid.distmod.shape != grid.zgrid.shape or not grid.dphase > 0
+                or (grid.kinds and len(grid.kinds) != len(grid.cgrid))
+                or len(grid.names) != len(grid.kinds)):
             raise ModelError(f"{path}: inconsistent template grid (table {grid.table.shape})")
         return grid
 
 
-def _window_points(batch: LightCurveBatch) -> tuple[np.ndarray, ...]:
+def _window_points(batch: LightCurveBatch, model_error: float = MODEL_ERROR
+                   ) -> tuple[np.ndarray, ...]:
     """Which light curves have a detection; which points lie inside :data:`WINDOW` of the
     brightest one and their times from it; every point's weight (inverse variance with
-    the model error); the chi-square of no source over the window, per light curve."""
+    ``model_error``); the chi-square of no source over the window, per light curve."""
     n = batch.n_objects
     owner = batch.owner
-    weight = 1.0 / (batch.flux_err ** 2 + (MODEL_ERROR * np.maximum(batch.flux, 0.0)) ** 2)
+    weight = 1.0 / (batch.flux_err ** 2 + (model_error * np.maximum(batch.flux, 0.0)) ** 2)
     key = np.where(batch.detected & batch.ok[owner], batch.flux, -np.inf)
     best = np.full(n, -np.inf)
     np.maximum.at(best, owner, key)
@@ -140,6 +183,34 @@ def _window_points(batch: LightCurveBatch) -> tuple[np.ndarray, ...]:
     inside = (dt > WINDOW[0]) & (dt < WINDOW[1]) & has[owner]
     null = np.bincount(owner, np.where(inside, weight * batch.flux ** 2, 0.0), minlength=n)
     return has, inside, dt, weight, null
+
+
+def _photoz(batch: LightCurveBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Host photo-z, its error (floored, :data:`PHOTOZ_ERR`) and whether it is known."""
+    photoz = batch.metadata["hostgal_photoz"]
+    err = np.maximum(np.nan_to_num(batch.metadata["hostgal_photoz_err"], nan=PHOTOZ_ERR[1]),
+                     PHOTOZ_ERR[0])
+    return photoz, err, np.isfinite(photoz) & (photoz > 0.01)
+
+
+def _chunks(batch: LightCurveBatch, grid: TemplateGrid, window: tuple[np.ndarray, ...],
+            n_threads: int | None):
+    """Fit ``grid`` to the batch's light curves, :data:`CHUNK` hypotheses at a time: yield
+    each chunk's rows and their chi-square, x0 and x1 (:func:`_fit`)."""
+    _, inside, dt, weight, _ = window
+    band = batch.band.astype(np.int64)
+    step = max(1, CHUNK // (len(grid.zgrid) * len(grid.cgrid) * len(T0_OFFSETS)))
+    for lo in range(0, batch.n_objects, step):
+        rows = np.arange(lo, min(lo + step, batch.n_objects))
+        points = slice(batch.offsets[lo], batch.offsets[rows[-1] + 1])
+        yield (rows, *_fit(batch.owner[points] - lo, len(rows), inside[points], dt[points],
+                           band[points], batch.flux[points], weight[points], grid, n_threads))
+
+
+def _prior(grid: TemplateGrid, photoz: np.ndarray, err: np.ndarray) -> np.ndarray:
+    """The host photo-z's Gaussian prior as a chi-square term on each ``grid`` redshift,
+    shape (len(photoz), n_z)."""
+    return ((grid.zgrid[None, :] - photoz[:, None]) / err[:, None]) ** 2
 
 
 def template_features(batch: LightCurveBatch, grid: TemplateGrid,
@@ -168,18 +239,11 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
     out = np.full((n, len(TEMPLATE_FEATURES)), np.nan, dtype=np.float32)
     if n == 0 or tuple(batch.survey.bands) != grid.bands:
         return out
-    band = batch.band.astype(np.int64)
-    has, inside, dt, weight, null = _window_points(batch)
-    photoz = batch.metadata["hostgal_photoz"]
-    err = np.maximum(np.nan_to_num(batch.metadata["hostgal_photoz_err"], nan=PHOTOZ_ERR[1]),
-                     PHOTOZ_ERR[0])
-    known = np.isfinite(photoz) & (photoz > 0.01)
+    window = _window_points(batch)
+    has, inside, null = window[0], window[1], window[4]
+    photoz, err, known = _photoz(batch)
     n_window = np.maximum(np.bincount(batch.owner[inside], minlength=n), 1)
-    for lo in range(0, n, CHUNK):
-        rows = np.arange(lo, min(lo + CHUNK, n))
-        points = slice(batch.offsets[lo], batch.offsets[rows[-1] + 1])
-        chi2, x0, x1 = _fit(batch.owner[points] - lo, len(rows), inside[points], dt[points],
-                            band[points], batch.flux[points], weight[points], grid, n_threads)
+    for rows, chi2, x0, x1 in _chunks(batch, grid, window, n_threads):
         counts = n_window[rows]
         free = chi2.argmin(axis=1)
         out[rows, :6] = _best(free, chi2, x0, x1, grid, counts)
@@ -188,7 +252,7 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
         at = np.flatnonzero(known[rows])
         if len(at):
             shape = (len(grid.zgrid), -1)
-            prior = ((grid.zgrid[None, :] - photoz[rows[at], None]) / err[rows[at], None]) ** 2
+            prior = _prior(grid, photoz[rows[at]], err[rows[at]])
             pick = (chi2[at].reshape(len(at), *shape) + prior[:, :, None]).reshape(
                 len(at), -1).argmin(axis=1)
             best = _best(pick, chi2[at], x0[at], x1[at], grid, counts[at])
@@ -196,6 +260,64 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
             out[rows[at], 7] = best[:, 0] - out[rows[at], 0]
             out[rows[at], 8:] = best[:, [4, 3, 5]]
     out[~has] = np.nan
+    return out
+
+
+def cc_features(batch: LightCurveBatch, grid: TemplateGrid, salt2: np.ndarray,
+                n_threads: int | None = None) -> np.ndarray:
+    """Core-collapse template-fit features of every light curve (float32, NaN where not
+    defined), beside the SALT2 fit's.
+
+    Columns (:data:`CC_FEATURES`): the chi-square per window point of the best SN II-like
+    and of the best stripped-envelope template of ``grid`` (:data:`CC_GROUPS`; any
+    redshift, time of maximum and host extinction of the table, the amplitude fitted,
+    ``x0 >= 0``; :data:`CC_MODEL_ERROR`), and ``ia_minus_cc``: the SALT2 fit's
+    chi-square per point minus the better of the two (negative: SN Ia-like); then the
+    same under the host photo-z prior (with the SALT2 fit's ``pz_chi2_per_point``), NaN
+    without one.  NaN where :func:`template_features` is (no detection, another survey).
+
+    Parameters
+    ----------
+    batch : LightCurveBatch
+    grid : TemplateGrid
+        A core-collapse table (:func:`astrot2.simulate.cc_grid`; ``kinds`` set).
+    salt2 : ndarray
+        :func:`template_features` of the same batch.
+    n_threads : int, optional
+        Worker threads of the C core; results do not depend on it.
+
+    Raises
+    ------
+    ModelError
+        ``grid`` is not a core-collapse table or lacks a group.
+    """
+    n = batch.n_objects
+    out = np.full((n, len(CC_FEATURES)), np.nan, dtype=np.float32)
+    groups = [np.isin(np.array(grid.kinds), kinds) for kinds in CC_GROUPS.values()]
+    if not all(g.any() for g in groups):
+        raise ModelError(f"not a core-collapse table of both groups: {grid.kinds}")
+    if n == 0 or tuple(batch.survey.bands) != grid.bands:
+        return out
+    window = _window_points(batch, CC_MODEL_ERROR)
+    photoz, err, known = _photoz(batch)
+    n_window = np.maximum(np.bincount(batch.owner[window[1]], minlength=n), 1)
+    shape = (len(grid.zgrid), len(grid.cgrid), len(T0_OFFSETS))
+    for rows, chi2, _, _ in _chunks(batch, grid, window, n_threads):
+        chi2 = chi2.reshape(len(rows), *shape) / n_window[rows, None, None, None]
+        for j, member in enumerate(groups):
+            out[rows, j] = chi2[:, :, member].min(axis=(1, 2, 3))
+        at = np.flatnonzero(known[rows])
+        if len(at):
+            penalty = (_prior(grid, photoz[rows[at]], err[rows[at]])
+                       / n_window[rows[at], None])[:, :, None, None]
+            for j, member in enumerate(groups):
+                # the prior's term is left out of the reported chi-square, as SALT2's
+                pick = (chi2[at][:, :, member] + penalty).reshape(len(at), -1).argmin(axis=1)
+                out[rows[at], 3 + j] = np.take_along_axis(
+                    chi2[at][:, :, member].reshape(len(at), -1), pick[:, None], 1)[:, 0]
+    out[:, 2] = salt2[:, 0] - np.minimum(out[:, 0], out[:, 1])
+    out[:, 5] = salt2[:, 6] - np.minimum(out[:, 3], out[:, 4])
+    out[~window[0]] = np.nan
     return out
 
 
