@@ -319,3 +319,32 @@ def test_template_companion_ships_its_checked_tables(ztf_model, fixtures, tmp_pa
                   log=lambda *_: None)
     assert not (folder / TEMPLATES_FILE).exists() and not (folder / CC_TEMPLATES_FILE).exists()
     assert Classifier.load(f"{folder}+companion", threads=1).companion.templates is None
+
+
+@pytest.mark.shared
+def test_core_collapse_columns_reach_the_companion(fixtures, sncosmo_dir):
+    """On ELAsTiCC alerts through the `lsst` network's preprocessing, a "points+gp+salt2+cc"
+    set ends with the SALT2 fit's columns and then the core-collapse fits' (the same values
+    as computed directly), finite wherever the SALT2 fit ran."""
+    from astrot2.companion import companion_feature_names, companion_features
+    from astrot2.io import read_alerts
+    from astrot2.runtime import Classifier
+    from astrot2.simulate import cc_grid, salt2_grid
+    from astrot2.templates import CC_FEATURES, cc_features, template_features
+
+    clf = Classifier.load("lsst", threads=1)
+    files = sorted(p for p in (fixtures / "elasticc").rglob("*")
+                   if p.suffix in (".avro", ".parquet"))
+    inputs = clf.model_inputs(read_alerts(files))
+    m = clf.manifest
+    salt2, cc = salt2_grid("lsst", sncosmo_dir), cc_grid("lsst", sncosmo_dir)
+    x = companion_features(inputs.selected, inputs.extra, inputs.gp, m.features,
+                           "points+gp+salt2+cc", inputs.statistics, salt2, 1, cc)
+    assert x.shape[1] == len(companion_feature_names(m.features, m.n_extra,
+                                                     "points+gp+salt2+cc"))
+    fit = template_features(inputs.selected, salt2, 1)
+    k = len(CC_FEATURES)
+    np.testing.assert_array_equal(x[:, -k - fit.shape[1]:-k], fit)
+    np.testing.assert_array_equal(x[:, -k:], cc_features(inputs.selected, cc, fit, 1))
+    fitted = np.isfinite(fit[:, 0])
+    assert fitted.mean() > 0.5 and np.isfinite(x[fitted, -k:-k + 3]).all()

@@ -221,22 +221,23 @@ def test_core_collapse_features_are_each_light_curves_own(grid, cc, sncosmo_dir)
     assert np.isfinite(together[0]).all()
     pz = [CC[n] for n in CC_FEATURES if n.startswith("pz_")]
     assert np.isnan(together[1, pz]).all() and np.isfinite(together[1, :pz[0]]).all()
+    # no detection: every column missing, as the SALT2 fit's
+    quiet = LightCurveBatch.from_observations(
+        LSST, ["q"], ["q"], np.zeros(len(batch.time) // 2, int),
+        batch.time[:len(batch.time) // 2], np.zeros(len(batch.time) // 2),
+        batch.flux_err[:len(batch.time) // 2], batch.band[:len(batch.time) // 2],
+        np.zeros(len(batch.time) // 2, bool))
+    assert np.isnan(cc_features(quiet, cc, template_features(quiet, grid))).all()
 
 
 def test_core_collapse_fit_finds_the_best_template(grid, cc, sncosmo_dir):
     """The best SN II-like chi-square is that of a brute force over the table (every
     redshift, time of maximum and column of the group; the best amplitude >= 0)."""
-    from astrot2.templates import (
-        CC_GROUPS,
-        CC_MODEL_ERROR,
-        LATE_DECAY,
-        T0_OFFSETS,
-        _window_points,
-    )
+    from astrot2.templates import CC_GROUPS, LATE_DECAY, T0_OFFSETS, _window_points
 
-    batch = _observe([_type_ii(sncosmo_dir, 0.15, "snana-2004hx", "1.0")], [np.nan])
+    batch = _observe([_type_ii(sncosmo_dir, 0.15, "snana-2004hx", "1.0")], [0.15])
     fit = cc_features(batch, cc, template_features(batch, grid))[0]
-    _, inside, dt, weight, _ = _window_points(batch, CC_MODEL_ERROR)
+    _, inside, dt, weight, _ = _window_points(batch)
     t, b, f, w = dt[inside], batch.band[inside], batch.flux[inside], weight[inside]
     phases = cc.phase0 + cc.dphase * np.arange(cc.table.shape[4])
     best = np.inf
@@ -251,6 +252,9 @@ def test_core_collapse_fit_finds_the_best_template(grid, cc, sncosmo_dir):
                 x0 = max((w * m * f).sum() / (w * m * m).sum(), 0.0)
                 best = min(best, (w * (f - x0 * m) ** 2).sum())
     assert fit[CC["ii_chi2_per_point"]] * len(t) == pytest.approx(best, rel=1e-5)
+    # under the photo-z prior the best hypothesis is another one, never a better fit
+    assert fit[CC["pz_ii_chi2_per_point"]] >= fit[CC["ii_chi2_per_point"]]
+    assert fit[CC["pz_se_chi2_per_point"]] >= fit[CC["se_chi2_per_point"]]
 
 
 def test_core_collapse_table_round_trip(cc, grid, sncosmo_dir, tmp_path):
@@ -265,6 +269,20 @@ def test_core_collapse_table_round_trip(cc, grid, sncosmo_dir, tmp_path):
     np.testing.assert_array_equal(back.table, cc.table)
     assert back.kinds == cc.kinds and back.names == cc.names
     assert (tmp_path / "cc.npz").stat().st_size < cc.table.nbytes / 3
+    one = _observe([_type_ii(sncosmo_dir, 0.1)], [0.1])
     with pytest.raises(ModelError, match="core-collapse"):
-        cc_features(_observe([_type_ii(sncosmo_dir, 0.1)], [0.1]), grid,
-                    np.zeros((1, len(TEMPLATE_FEATURES))))
+        cc_features(one, grid, np.zeros((1, len(TEMPLATE_FEATURES))))
+    with pytest.raises(ModelError, match="SALT2 features"):
+        cc_features(one, cc, np.zeros((2, len(TEMPLATE_FEATURES))))
+    # a table of templates has one component: a second one is refused, saved or read
+    from dataclasses import replace
+
+    two = replace(cc, table=cc.table + np.array([0.0, 1.0])[:, None, None, None, None])
+    with pytest.raises(ModelError, match="one component"):
+        two.save(tmp_path / "two.npz")
+    np.savez(tmp_path / "two.npz", table=two.table, zgrid=cc.zgrid, cgrid=cc.cgrid,
+             distmod=cc.distmod, phases=np.array([cc.phase0, cc.dphase]),
+             bands=np.array(cc.bands), source=np.array("x"), kinds=np.array(cc.kinds),
+             names=np.array(cc.names))
+    with pytest.raises(ModelError, match="inconsistent"):
+        TemplateGrid.load(tmp_path / "two.npz")

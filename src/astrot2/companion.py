@@ -62,6 +62,7 @@ from astrot2.templates import (
     TEMPLATE_FEATURES,
     TemplateGrid,
     cc_features,
+    cc_groups,
     template_features,
 )
 from astrot2.utils import sha256_file
@@ -272,7 +273,8 @@ def _load_table(folder: Path, section: dict, key: str, features: FeatureConfig
     Raises
     ------
     ModelError
-        Malformed record, missing or modified file, a table of other bands.
+        Malformed record, missing or modified file, a table of other bands, a
+        ``cc_templates`` table without both groups of core-collapse templates.
     """
     try:
         record = section[key]
@@ -284,6 +286,11 @@ def _load_table(folder: Path, section: dict, key: str, features: FeatureConfig
     if not set(features.bands) <= set(grid.bands):
         raise ModelError(f"{grid_file}: template table of bands {grid.bands}, not of the "
                          f"model's {features.bands}")
+    if key == "cc_templates":
+        try:
+            cc_groups(grid)
+        except ModelError as exc:
+            raise ModelError(f"{grid_file}: {exc}") from exc
     return grid
 
 

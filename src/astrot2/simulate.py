@@ -800,27 +800,32 @@ def salt2_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
                         source=f"{name}-{version}")
 
 
-#: The core-collapse grid of :func:`cc_grid`: its template family (:data:`TEMPLATE_FAMILIES`),
-#: redshifts, host E(B-V) (Cardelli et al. 1989's law, R_V = 3.1, rest frame) and rest-frame
-#: phases (days from the template's phase 0).
-CC_GRID = {"family": "v19", "z": np.geomspace(0.02, 1.0, 24), "ebv": (0.0, 0.3),
-           "phase": (-50.0, 2.0, 101)}
+#: The core-collapse grid of :func:`cc_grid`: its templates (Vincenzi et al. 2019's 18, as
+#: sncosmo names them; pinned, so that the table does not depend on which of sncosmo's
+#: variants a cache holds), redshifts, host E(B-V) (Cardelli et al. 1989's law, R_V = 3.1,
+#: rest frame) and rest-frame phases (days from the template's phase 0).
+CC_GRID = {"templates": ("v19-2009kr", "v19-2009n", "v19-2013fs", "v19-2006t", "v19-2011ei",
+                         "v19-2006aa", "v19-2008fq", "v19-2009ip", "v19-2010al", "v19-2004gv",
+                         "v19-2005bf", "v19-2007y", "v19-2004fe", "v19-2013ge", "v19-1998bw",
+                         "v19-2006aj", "v19-2009bb", "v19-2012ap"),
+           "z": np.geomspace(0.02, 1.0, 24), "ebv": (0.0, 0.3), "phase": (-50.0, 2.0, 101)}
 
 
 def cc_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
     """Core-collapse templates' band fluxes through ``survey``'s bandpasses on
     :data:`CC_GRID`, for :func:`astrot2.templates.cc_features` (seconds; sncosmo).
 
-    One column per template of the family and host E(B-V) (``kinds``: its type, ``names``:
-    its sncosmo name); ``M1`` zero (one amplitude).  Each redshift's column is scaled to a
-    largest flux of 1 and rounded to float32 (its file stores it so).  Past a template's last
-    phase its flux fades by :data:`astrot2.templates.LATE_DECAY`; before its first, none;
-    NaN where the band does not overlap it at that redshift.
+    One column per template and host E(B-V) (``kinds``: its type in sncosmo's registry,
+    ``names``: its sncosmo name); ``M1`` zero (one amplitude).  Each redshift's column is
+    scaled to a largest flux of 1 and rounded to float32 (its file stores it so).  Past a
+    template's last phase its flux fades by :data:`astrot2.templates.LATE_DECAY`; before its
+    first, none; NaN where the band does not overlap it at that redshift.
 
     Raises
     ------
     DataFetchError
-        sncosmo missing, or no template of both groups obtainable.
+        sncosmo missing, or one of the templates not obtainable (``data_dir`` as
+        :func:`simulate`).
     """
     try:
         import sncosmo
@@ -828,11 +833,15 @@ def cc_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
         raise DataFetchError("the core-collapse grid needs sncosmo: pip install "
                              "'astrot2[train]'") from exc
     _use_data_dir(data_dir)
-    by_kind = _obtainable(_templates(("SNII", "SNIbc"), CC_GRID["family"]))
-    members = [(kind, name, version) for kind in sorted(by_kind)
-               for name, version in by_kind[kind] if kind != "SN Ia"]
-    if not members:
-        raise DataFetchError(f"sncosmo could not obtain any {CC_GRID['family']} template")
+    registry = sncosmo.registry._get_registry(sncosmo.Source)
+    kinds = {meta["name"]: meta.get("type") for meta in registry.get_loaders_metadata()}
+    members = []
+    for name in CC_GRID["templates"]:
+        try:
+            sncosmo.get_source(name)
+        except Exception as exc:  # sncosmo raises several kinds when it cannot download
+            raise DataFetchError(f"sncosmo could not obtain {name}: {exc}") from exc
+        members.append((kinds[name], name, None))
     zgrid, ebvs = CC_GRID["z"], CC_GRID["ebv"]
     phase0, dphase, n_phases = CC_GRID["phase"]
     phases = phase0 + dphase * np.arange(n_phases)
@@ -862,7 +871,8 @@ def cc_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
     return TemplateGrid(table=table, zgrid=zgrid, cgrid=np.array([e for _, e in columns]),
                         distmod=_distmod(zgrid), phase0=phase0, dphase=dphase,
                         bands=SIM_SURVEYS[survey].survey.bands,
-                        source=f"{CC_GRID['family']} core-collapse templates x host E(B-V) "
+                        source=f"Vincenzi et al. 2019 core-collapse templates "
+                               f"({len(members)}) x host E(B-V) "
                                f"{', '.join(str(e) for e in ebvs)}",
                         kinds=tuple(m[0] for m, _ in columns),
                         names=tuple(m[1] for m, _ in columns))
