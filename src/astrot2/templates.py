@@ -248,9 +248,11 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
     for rows, chi2, x0, x1 in _chunks(batch, grid, window, n_threads):
         counts = n_window[rows]
         free = chi2.argmin(axis=1)
-        out[rows, :6] = _best(free, chi2, x0, x1, grid, counts)
+        best = _best(free, chi2, x0, x1, grid, counts)
+        out[rows, 0] = best[:, 0]
         out[rows, 1] = 1.0 - np.take_along_axis(chi2, free[:, None], 1)[:, 0] / np.maximum(
             null[rows], 1e-12)
+        out[rows, 2:6] = best[:, 1:]
         at = np.flatnonzero(known[rows])
         if len(at):
             shape = (len(grid.zgrid), -1)
@@ -260,7 +262,7 @@ def template_features(batch: LightCurveBatch, grid: TemplateGrid,
             best = _best(pick, chi2[at], x0[at], x1[at], grid, counts[at])
             out[rows[at], 6] = best[:, 0]
             out[rows[at], 7] = best[:, 0] - out[rows[at], 0]
-            out[rows[at], 8:] = best[:, [4, 3, 5]]
+            out[rows[at], 8:] = best[:, [3, 2, 4]]  # x1, c, log_x0_mu
     out[~has] = np.nan
     return out
 
@@ -371,15 +373,15 @@ def _fit(owner: np.ndarray, n: int, inside: np.ndarray, dt: np.ndarray, band: np
 def _best(pick: np.ndarray, chi2: np.ndarray, x0: np.ndarray, x1: np.ndarray,
           grid: TemplateGrid, counts: np.ndarray) -> np.ndarray:
     """The features of hypothesis ``pick`` of each light curve: chi-square per window
-    point, 0 (the caller's "explained"), z, c, x1 and ``log10 x0 + 0.4 mu(z)``; the
-    parameters NaN where the best amplitude is 0 (no source)."""
+    point, z, c, x1 and ``log10 x0 + 0.4 mu(z)``; the parameters NaN where the best
+    amplitude is 0 (no source)."""
     iz, ic, _ = np.unravel_index(pick, (len(grid.zgrid), len(grid.cgrid), len(T0_OFFSETS)))
     amp = np.take_along_axis(x0, pick[:, None], 1)[:, 0]
     source = amp > 0
     with np.errstate(divide="ignore"):
         log_x0_mu = np.log10(amp) + 0.4 * grid.distmod[iz]
     return np.column_stack([
-        np.take_along_axis(chi2, pick[:, None], 1)[:, 0] / counts, np.zeros(len(pick)),
+        np.take_along_axis(chi2, pick[:, None], 1)[:, 0] / counts,
         np.where(source, grid.zgrid[iz], np.nan), np.where(source, grid.cgrid[ic], np.nan),
         np.where(source, np.take_along_axis(x1, pick[:, None], 1)[:, 0], np.nan),
         np.where(source, log_x0_mu, np.nan)])
