@@ -7,9 +7,10 @@ photo-z: ``companion_fit.companion_data``), on the companion's features (``point
 The simulation passes through the representative run's own alert cuts
 (``representative.simulated_cuts``, 4 per object), as ``astrot2 companion --simulated``
 would use it.  Reported per class: the 3-fold cross-validated ROC AUC of that classifier
-(0.5: indistinguishable; the folds split rows, not objects, so copies of one object can sit
-on both sides and the figure is an upper bound), and the features that differ most on their
-own (univariate AUC, medians and the share of rows where the feature exists: no such leak).
+(0.5: indistinguishable; the folds are random sets of objects with the two sources in the
+same proportion, so an object's copies and cuts sit on one side only), and the features
+that differ most on their own (univariate AUC, medians and the share of rows where the
+feature exists).
 A simulation a model should learn from is one whose gap is small and physical, not an
 artefact of how it observes.
 Writes ``benchmarks/results/domain_gap[-NAME].json``.
@@ -40,17 +41,20 @@ SUPERNOVAE = ("SNIa", "SNII", "SNIbc")
 
 
 def class_gap(plasticc: np.ndarray, simulated: np.ndarray, names: list[str],
-              top: int = 8) -> dict:
-    """Cross-validated domain AUC of ``simulated`` rows against ``plasticc`` rows, and the
-    ``top`` features whose univariate AUC is farthest from 0.5."""
+              groups: tuple[np.ndarray, np.ndarray], top: int = 8) -> dict:
+    """Cross-validated domain AUC of ``simulated`` rows against ``plasticc`` rows (folds by
+    object: ``groups``, the object of each row of either), and the ``top`` features whose
+    univariate AUC is farthest from 0.5."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import cross_val_predict
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
     x = np.concatenate([plasticc, simulated])
     y = np.r_[np.zeros(len(plasticc)), np.ones(len(simulated))]
+    objects = np.r_[[f"plasticc:{g}" for g in groups[0]], [f"sim:{g}" for g in groups[1]]]
     gbm = HistGradientBoostingClassifier(max_iter=200, max_leaf_nodes=8, random_state=0)
-    p = cross_val_predict(gbm, x, y, cv=3, method="predict_proba")[:, 1]
+    folds = StratifiedGroupKFold(3, shuffle=True, random_state=0)  # random objects per fold
+    p = cross_val_predict(gbm, x, y, cv=folds, groups=objects, method="predict_proba")[:, 1]
     features = []
     for j, name in enumerate(names):
         a, b = plasticc[:, j], simulated[:, j]
@@ -89,11 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         views = simulated_cuts(sim, augment_config, rep, config.n_sim_cuts)
         x, _, ok = views_features(clf, views, config.feature_set, with_logits=False)
         y = np.concatenate([class_index(sim.extra["target"])[o] for o in ok])
+        ids = np.concatenate([np.asarray(v.object_id, dtype=str)[o]
+                              for v, o in zip(views, ok, strict=True)])
         x = np.concatenate(x)
         res: dict = {"sha256": sha256_file(path)}
         for name in SUPERNOVAE:
             k = NAMES.index(name)
-            res[name] = class_gap(data.x_train[data.y_train == k], x[y == k], data.names)
+            mine = data.y_train == k
+            res[name] = class_gap(data.x_train[mine], x[y == k], data.names,
+                                  (data.groups_train[mine], ids[y == k]))
         out["simulations"][path.name] = res
         print(path.name, {c: res[c]["domain_auc"] for c in SUPERNOVAE},
               [f["feature"] for f in res["SNIa"]["features"][:4]], flush=True)

@@ -206,6 +206,8 @@ class CompanionData:
         The SALT2 table the features were computed with ("+salt2" sets).
     cc_templates : TemplateGrid or None
         The core-collapse table ("+cc").
+    groups_train : ndarray or None
+        The object each training row comes from (copies of one object share it).
     """
 
     x_train: np.ndarray
@@ -218,6 +220,7 @@ class CompanionData:
     names: list[str]
     templates: TemplateGrid | None = None
     cc_templates: TemplateGrid | None = None
+    groups_train: np.ndarray | None = None
 
 
 def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionConfig,
@@ -293,7 +296,9 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
         y_val=np.concatenate([y[ok] for (_, y), ok in zip(val.values(), ok_va, strict=True)]),
         val_views=list(val), val_sizes=[int(ok.sum()) for ok in ok_va],
         names=companion_feature_names(m.features, m.n_extra, config.feature_set),
-        templates=templates, cc_templates=cc)
+        templates=templates, cc_templates=cc,
+        groups_train=np.concatenate([np.asarray(v.object_id, dtype=str)[ok]
+                                     for (v, _), ok in zip(train, ok_tr, strict=True)]))
 
 
 def _balanced(y: np.ndarray) -> np.ndarray:
