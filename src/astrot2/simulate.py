@@ -733,6 +733,26 @@ def _run_chunks(plan: _Plan, tasks: list[tuple[int, int]], workers: int,
     return kept
 
 
+def _import_sncosmo(what: str):
+    """The sncosmo module, or :class:`DataFetchError` saying that ``what`` needs it."""
+    try:
+        import sncosmo
+    except ImportError as exc:
+        raise DataFetchError(f"{what} needs sncosmo: pip install 'astrot2[train]'") from exc
+    return sncosmo
+
+
+def _source(name: str, version: str | None = None):
+    """sncosmo's source ``name``, or :class:`DataFetchError` when it cannot be obtained."""
+    import sncosmo
+
+    try:
+        return sncosmo.get_source(name, version=version)
+    except Exception as exc:  # sncosmo raises several kinds when it cannot download
+        raise DataFetchError(f"sncosmo could not obtain {name}"
+                             f"{'' if version is None else ' ' + version}: {exc}") from exc
+
+
 def _use_data_dir(data_dir: str | Path | None) -> str | Path | None:
     """Point sncosmo at its data folder: ``data_dir``, else ``ASTROT2_SNCOSMO_DIR``, else
     the cache's ``sncosmo/`` of ``astrot2 data fetch sncosmo``, else sncosmo's own (None).
@@ -768,17 +788,10 @@ def salt2_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
     DataFetchError
         sncosmo missing, or the template not obtainable (``data_dir`` as :func:`simulate`).
     """
-    try:
-        import sncosmo
-    except ImportError as exc:
-        raise DataFetchError("the SALT2 grid needs sncosmo: pip install 'astrot2[train]'"
-                             ) from exc
+    sncosmo = _import_sncosmo("the SALT2 grid")
     _use_data_dir(data_dir)
     name, version = IA_MODELS["salt2"]
-    try:
-        model = sncosmo.Model(source=sncosmo.get_source(name, version=version))
-    except Exception as exc:  # sncosmo raises several kinds when it cannot download
-        raise DataFetchError(f"sncosmo could not obtain {name} {version}: {exc}") from exc
+    model = sncosmo.Model(source=_source(name, version))
     zgrid, cgrid = SALT2_GRID["z"], SALT2_GRID["c"]
     phase0, dphase, n_phases = SALT2_GRID["phase"]
     phases = phase0 + dphase * np.arange(n_phases)
@@ -827,21 +840,11 @@ def cc_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
         sncosmo missing, or one of the templates not obtainable (``data_dir`` as
         :func:`simulate`).
     """
-    try:
-        import sncosmo
-    except ImportError as exc:
-        raise DataFetchError("the core-collapse grid needs sncosmo: pip install "
-                             "'astrot2[train]'") from exc
+    sncosmo = _import_sncosmo("the core-collapse grid")
     _use_data_dir(data_dir)
     registry = sncosmo.registry._get_registry(sncosmo.Source)
     kinds = {meta["name"]: meta.get("type") for meta in registry.get_loaders_metadata()}
-    members = []
-    for name in CC_GRID["templates"]:
-        try:
-            sncosmo.get_source(name)
-        except Exception as exc:  # sncosmo raises several kinds when it cannot download
-            raise DataFetchError(f"sncosmo could not obtain {name}: {exc}") from exc
-        members.append((kinds[name], name, None))
+    members = [(kinds[name], name, _source(name)) for name in CC_GRID["templates"]]
     zgrid, ebvs = CC_GRID["z"], CC_GRID["ebv"]
     phase0, dphase, n_phases = CC_GRID["phase"]
     phases = phase0 + dphase * np.arange(n_phases)
@@ -849,8 +852,8 @@ def cc_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
     columns = [(m, ebv) for m in members for ebv in ebvs]
     table = np.full((2, len(zgrid), len(columns), len(bandpasses), n_phases), np.nan)
     table[1] = 0.0
-    for ic, ((_, name, version), ebv) in enumerate(columns):
-        model = sncosmo.Model(source=sncosmo.get_source(name, version=version),
+    for ic, ((_, _, source), ebv) in enumerate(columns):
+        model = sncosmo.Model(source=source,
                               effects=[sncosmo.CCM89Dust()], effect_names=["host"],
                               effect_frames=["rest"])
         last = min(model.source.maxphase(), phases[-1])
@@ -909,11 +912,7 @@ def simulate(n: int, pointings: dict[str, np.ndarray], config: SimulateConfig | 
         ``cadence_id`` (the PLAsTiCC object whose visits it was observed on) and fills
         ``metadata`` (``hostgal_photoz``, ``hostgal_photoz_err``, ``mwebv`` = 0).
     """
-    try:
-        import sncosmo
-    except ImportError as exc:
-        raise DataFetchError("astrot2 simulate needs sncosmo: pip install 'astrot2[train]'"
-                             ) from exc
+    sncosmo = _import_sncosmo("astrot2 simulate")
     if n < 1:
         raise ConfigError(f"--n must be >= 1, got {n}")
     workers = (os.cpu_count() or 1) if workers is None else workers
