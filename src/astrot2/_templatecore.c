@@ -16,6 +16,11 @@
  * (x0 >= 0 fitted on each; x0 = 0 is the no-source end of both).  A point whose band the
  * table does not cover at that z (NaN) counts as unexplained, w f^2.
  *
+ * A table of one component (M1 zero everywhere, `one` set: core-collapse templates) skips
+ * M1's arithmetic: with a01 = a11 = b1 = 0 the general path takes the x1 = +x1_max edge,
+ * x0 = max(b0 / a00, 0), which the one-component loop computes in the same operations (the
+ * same bits).
+ *
  * Writes chi2, x0 and x1 of every hypothesis: arrays (n, nz, nc, nt).  Releases the GIL;
  * light curves are independent of each other (results do not depend on the batch).
  */
@@ -28,6 +33,7 @@
 typedef struct {
     const double *table; /* (2, nz, nc, nb, nph) */
     Py_ssize_t nz, nc, nb, nph, nt;
+    int one; /* M1 is zero: one amplitude */
     double phase0, dphase, late_decay, x1_max;
     const double *zgrid; /* nz */
     const double *t0;    /* (nz, nt): observer-frame offsets of t0 */
@@ -73,6 +79,31 @@ static void fit_hypothesis(const Grid *g, Py_ssize_t iz, Py_ssize_t it, Py_ssize
     for (Py_ssize_t ic = 0; ic < g->nc; ic++) {
         const double *tab = g->table + ((iz * g->nc + ic) * g->nb) * g->nph;
         double a00 = 0, a01 = 0, a11 = 0, b0 = 0, b1 = 0, ff = 0, lost = 0;
+        if (g->one) {
+            for (Py_ssize_t k = 0; k < n; k++) {
+                const double wf = w[k] * f[k];
+                if (idx[k] < 0) {
+                    ff += wf * f[k];
+                    continue;
+                }
+                const double *row = tab + band[k] * g->nph + idx[k];
+                const double m0 = (row[0] + (row[1] - row[0]) * frac[k]) * scale[k];
+                if (!isfinite(m0)) {
+                    lost += wf * f[k];
+                    continue;
+                }
+                a00 += w[k] * m0 * m0;
+                b0 += wf * m0;
+                ff += wf * f[k];
+            }
+            double x0;
+            const double c2 = edge_chi2(g->x1_max, a00, 0.0, 0.0, b0, 0.0, ff, &x0);
+            const Py_ssize_t at = ic * stride;
+            chi2[at] = fmax(c2, 0.0) + lost;
+            x0o[at] = x0;
+            x1o[at] = g->x1_max;
+            continue;
+        }
         for (Py_ssize_t k = 0; k < n; k++) {
             const double wf = w[k] * f[k];
             if (idx[k] < 0) {
@@ -125,11 +156,14 @@ static PyObject *fit_range(PyObject *self, PyObject *args)
     Py_buffer b_off, b_dt, b_band, b_f, b_w, b_table, b_z, b_t0, b_chi2, b_x0, b_x1;
     Py_ssize_t nc, nb, nph, lo, hi;
     double phase0, dphase, late_decay, x1_max;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*nnnddddnnw*w*w*", &b_off, &b_dt, &b_band,
+    int one;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*nnnddddpnnw*w*w*", &b_off, &b_dt, &b_band,
                           &b_f, &b_w, &b_table, &b_z, &b_t0, &nc, &nb, &nph, &phase0,
-                          &dphase, &late_decay, &x1_max, &lo, &hi, &b_chi2, &b_x0, &b_x1))
+                          &dphase, &late_decay, &x1_max, &one, &lo, &hi, &b_chi2, &b_x0,
+                          &b_x1))
         return NULL;
-    Grid g = {.table = b_table.buf, .nc = nc, .nb = nb, .nph = nph, .phase0 = phase0,
+    Grid g = {.table = b_table.buf, .nc = nc, .nb = nb, .nph = nph, .one = one,
+              .phase0 = phase0,
               .dphase = dphase, .late_decay = late_decay, .x1_max = x1_max,
               .zgrid = b_z.buf, .t0 = b_t0.buf};
     g.nz = b_z.len / (Py_ssize_t)sizeof(double);
@@ -193,7 +227,8 @@ static PyObject *fit_range(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"fit_range", fit_range, METH_VARARGS,
      "fit_range(offsets, dt, band, flux, weight, table, zgrid, t0, nc, nb, nph, phase0, "
-     "dphase, late_decay, x1_max, lo, hi, chi2, x0, x1): fit light curves lo..hi-1."},
+     "dphase, late_decay, x1_max, one, lo, hi, chi2, x0, x1): fit light curves lo..hi-1 "
+     "(one: the table's M1 is zero)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_templatecore",

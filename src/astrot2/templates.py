@@ -361,7 +361,7 @@ def _fit(owner: np.ndarray, n: int, inside: np.ndarray, dt: np.ndarray, band: np
     args = (offsets, np.ascontiguousarray(dt[inside]), np.ascontiguousarray(band[inside]),
             np.ascontiguousarray(flux[inside]), np.ascontiguousarray(weight[inside]), grid.table,
             grid.zgrid, t0, nc, len(grid.bands), grid.table.shape[4], grid.phase0,
-            grid.dphase, LATE_DECAY, X1_MAX)
+            grid.dphase, LATE_DECAY, X1_MAX, not grid.table[1].any())
 
     def run(lo_hi: tuple[int, int]) -> None:
         _templatecore.fit_range(*args, lo_hi[0], lo_hi[1], chi2, x0, x1)
