@@ -282,3 +282,35 @@ def test_cli_simulates_lsst_into_a_labelled_table(sncosmo_dir, shared_data, tmp_
                  "--pointings", str(tmp_path / "training_set.csv.gz")]) == 2
     err = capsys.readouterr().err
     assert "astrot2 data fetch plasticc" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("length, slope", [(100.0, 0.3), (70.0, 2.0)])
+def test_plateau_source_follows_its_parametrisation(sncosmo_dir, length, slope):
+    """The analytic plateau supernova: no light before the explosion, its V band 1 at phase
+    0, declining by ``slope`` magnitudes per 100 days on the plateau, dropping by about
+    ``drop`` magnitudes around ``length`` days, then fading as 56Co; its colour reddening as
+    the photosphere cools."""
+    from astrot2.simulate import PLATEAU_PHYSICS, plateau_source
+
+    zero = 10.0
+    model = sncosmo.Model(source=plateau_source(length, slope, zero))
+    assert float(model.source.flux(0.0, 5500.0)) == pytest.approx(1.0, rel=1e-6)
+    assert float(model.source.flux(-zero - 1.0, 5500.0)) == 0.0
+
+    def v(day: float) -> float:  # the V-band parametrisation: the flux at 5500 A
+        return -2.5 * np.log10(float(model.source.flux(day - zero, 5500.0)))
+
+    assert v(length - 30.0) - v(30.0) == pytest.approx(slope * (length - 60.0) / 100.0,
+                                                      abs=0.01)
+    drop = v(length + 25.0) - v(length - 25.0)
+    expected = (PLATEAU_PHYSICS["drop"] + slope * 0.25
+                + PLATEAU_PHYSICS["tail"] * 0.25)
+    assert drop == pytest.approx(expected, abs=0.03)
+    assert v(length + 100.0) - v(length + 50.0) == pytest.approx(
+        PLATEAU_PHYSICS["tail"] / 2.0, abs=0.01)
+
+    def b_minus_v(day: float) -> float:
+        return float(model.bandmag("bessellb", "ab", day - zero)
+                     - model.bandmag("bessellv", "ab", day - zero))
+
+    assert b_minus_v(50.0) > b_minus_v(5.0) + 0.5

@@ -748,7 +748,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "points+gp+salt2: also a SALT2 grid fit to the raw points (needs "
                     "sncosmo's salt2 template: ASTROT2_SNCOSMO_DIR or astrot2 data fetch "
                     "sncosmo); points+gp+salt2+cc: also Vincenzi et al. 2019's "
-                    "core-collapse templates fitted against it (the same folder)")
+                    "core-collapse templates and analytic plateau SNe II fitted against it "
+                    "(the same folder)")
     cp.add_argument("--real", type=Path, default=None, metavar="DIR",
                     help="for a network fine-tuned on real light curves (ztf): the real "
                     "labelled light curves it learned from (astrot2 train --real)")

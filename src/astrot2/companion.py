@@ -27,8 +27,9 @@ magnitude and rest-frame timescales, avocado's strongest features), or those and
 a SN Ia template explains the raw points ("points+gp+salt2": a batched SALT2 grid fit,
 :mod:`astrot2.templates`; its band-flux table ships beside the trees, sha256 in the
 section's ``templates``), or those and how well core-collapse templates explain them
-against SALT2 ("points+gp+salt2+cc": :func:`astrot2.templates.cc_features`; a second
-table, ``cc_grid.npz``, sha256 in ``cc_templates``). It is trained on the
+against SALT2 ("points+gp+salt2+cc": :func:`astrot2.templates.cc_features`, Vincenzi et
+al. 2019's templates and analytic plateau SNe II; a second table, ``cc_grid.npz``, sha256
+in ``cc_templates``). It is trained on the
 network's own training views (the ``train`` objects of ``split.json``, augmented and
 re-observed copies as in training; for a network with host photo-z inputs, every view also
 without it, as real alerts come), stored as ONNX (``companion.onnx``, sha256 in the

@@ -813,6 +813,71 @@ def salt2_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
                         source=f"{name}-{version}")
 
 
+#: The analytic plateau supernovae of :func:`plateau_source` (SN IIP / IIL, V band, after
+#: Anderson et al. 2014's parametrisation): plateau lengths (days from explosion to the
+#: drop's midpoint), plateau slopes (magnitudes per 100 days) and the phase-0 of each
+#: (days after explosion; a flat plateau also seen from late in it, so that the fit's
+#: times of maximum, -30 to +15 days from the brightest point, reach a brightest point
+#: anywhere on it).  Members ``(length, slope, zero)``.
+PLATEAUS = ((70.0, 0.3, 10.0), (70.0, 0.3, 45.0), (100.0, 0.3, 10.0), (100.0, 0.3, 45.0),
+            (70.0, 2.0, 10.0), (100.0, 2.0, 10.0))
+#: The plateau model's physics: V-band rise e-folding (days), drop (mag) and its logistic
+#: width (days), radioactive tail (mag per 100 days, 56Co); photosphere cooling from
+#: ``t_hot`` to the hydrogen recombination ``t_plateau`` (K) with e-folding ``t_cool``
+#: (days), ``t_tail`` after the drop; line blanketing below ``blanket_wave`` (Angstrom),
+#: ``f ~ (wave / blanket_wave)^beta`` with ``beta`` rising to ``blanket_power`` with
+#: e-folding ``blanket_time`` (days).
+PLATEAU_PHYSICS = {"rise": 4.0, "drop": 1.8, "drop_width": 5.0, "tail": 0.98,
+                   "t_hot": 20000.0, "t_plateau": 5500.0, "t_cool": 12.0, "t_tail": 5000.0,
+                   "blanket_wave": 4500.0, "blanket_power": 4.0, "blanket_time": 15.0}
+
+
+def plateau_source(length: float, slope: float, zero: float):
+    """An analytic plateau supernova (SN IIP, or IIL for a steep ``slope``) as an sncosmo
+    ``TimeSeriesSource``, rest frame, from explosion to 200 days after it.
+
+    The V-band light curve rises as ``1 - exp(-t / rise)``, declines by ``slope``
+    magnitudes per 100 days on the plateau, drops by ``drop`` magnitudes around ``length``
+    days and then fades as 56Co (:data:`PLATEAU_PHYSICS`); the spectrum is a black body
+    cooling from ``t_hot`` to ``t_plateau`` (``t_tail`` after the drop), suppressed in the
+    blue by line blanketing that grows over the first weeks.  A physical sketch of the
+    class, not a fit to any supernova's photometry, and none of PLAsTiCC's or ELAsTiCC's
+    templates.
+
+    Parameters
+    ----------
+    length, slope : float
+        Plateau length (days) and slope (magnitudes per 100 days).
+    zero : float
+        Days after explosion of the source's phase 0.
+
+    Returns
+    -------
+    sncosmo.TimeSeriesSource
+        Flux zero before the explosion; V band 1 at phase 0 (``amplitude`` scales it).
+    """
+    sncosmo = _import_sncosmo("the plateau supernova model")
+    k = PLATEAU_PHYSICS
+    t = np.arange(0.0, 200.01, 1.0)
+    wave = np.arange(1500.0, 25001.0, 10.0)
+    drop = 1.0 / (1.0 + np.exp(-(t - length) / k["drop_width"]))
+    mag_v = (-2.5 * np.log10(-np.expm1(-np.maximum(t, 0.5) / k["rise"]))
+             + slope * np.minimum(t, length) / 100.0 + k["drop"] * drop
+             + k["tail"] * np.maximum(t - length, 0.0) / 100.0)
+    temp = (k["t_plateau"] + (k["t_hot"] - k["t_plateau"]) * np.exp(-t / k["t_cool"]))
+    temp = temp * (1.0 - drop) + k["t_tail"] * drop
+    beta = k["blanket_power"] * -np.expm1(-t / k["blanket_time"])
+    planck = 1.0 / (wave[None, :] ** 5
+                    * np.expm1(1.438777e8 / (wave[None, :] * temp[:, None])))
+    shape = planck * np.minimum(wave[None, :] / k["blanket_wave"], 1.0) ** beta[:, None]
+    at_v = np.array([np.interp(5500.0, wave, row) for row in shape])
+    flux = shape / at_v[:, None] * 10.0 ** (-0.4 * mag_v)[:, None]
+    flux /= np.interp(zero, t, 10.0 ** (-0.4 * mag_v))
+    return sncosmo.TimeSeriesSource(t - zero, wave, flux, zero_before=True,
+                                    name=f"plateau-{length:g}d-{slope:g}-from{zero:g}",
+                                    version="astrot2")
+
+
 #: The core-collapse grid of :func:`cc_grid`: its templates (Vincenzi et al. 2019's 18, as
 #: sncosmo names them; pinned, so that the table does not depend on which of sncosmo's
 #: variants a cache holds), redshifts, host E(B-V) (Cardelli et al. 1989's law, R_V = 3.1,
@@ -826,7 +891,8 @@ CC_GRID = {"templates": ("v19-2009kr", "v19-2009n", "v19-2013fs", "v19-2006t", "
 
 def cc_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
     """Core-collapse templates' band fluxes through ``survey``'s bandpasses on
-    :data:`CC_GRID`, for :func:`astrot2.templates.cc_features` (seconds; sncosmo).
+    :data:`CC_GRID`, and the analytic plateaus of :data:`PLATEAUS` (:func:`plateau_source`,
+    typed SN IIP), for :func:`astrot2.templates.cc_features` (seconds; sncosmo).
 
     One column per template and host E(B-V) (``kinds``: its type in sncosmo's registry,
     ``names``: its sncosmo name); ``M1`` zero (one amplitude).  Each redshift's column is
@@ -844,7 +910,9 @@ def cc_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
     _use_data_dir(data_dir)
     registry = sncosmo.registry._get_registry(sncosmo.Source)
     kinds = {meta["name"]: meta.get("type") for meta in registry.get_loaders_metadata()}
-    members = [(kinds[name], name, _source(name)) for name in CC_GRID["templates"]]
+    members = ([(kinds[name], name, _source(name)) for name in CC_GRID["templates"]]
+               + [("SN IIP", source.name, source)
+                  for source in (plateau_source(*p) for p in PLATEAUS)])
     zgrid, ebvs = CC_GRID["z"], CC_GRID["ebv"]
     phase0, dphase, n_phases = CC_GRID["phase"]
     phases = phase0 + dphase * np.arange(n_phases)
@@ -875,7 +943,8 @@ def cc_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
                         distmod=_distmod(zgrid), phase0=phase0, dphase=dphase,
                         bands=SIM_SURVEYS[survey].survey.bands,
                         source=f"Vincenzi et al. 2019 core-collapse templates "
-                               f"({len(members)}) x host E(B-V) "
+                               f"({len(CC_GRID['templates'])}) and analytic plateaus "
+                               f"({len(PLATEAUS)}) x host E(B-V) "
                                f"{', '.join(str(e) for e in ebvs)}",
                         kinds=tuple(m[0] for m, _ in columns),
                         names=tuple(m[1] for m, _ in columns))
