@@ -870,7 +870,7 @@ def plateau_source(length: float, slope: float, zero: float):
     planck = 1.0 / (wave[None, :] ** 5
                     * np.expm1(1.438777e8 / (wave[None, :] * temp[:, None])))
     shape = planck * np.minimum(wave[None, :] / k["blanket_wave"], 1.0) ** beta[:, None]
-    at_v = np.array([np.interp(5500.0, wave, row) for row in shape])
+    at_v = shape[:, np.searchsorted(wave, 5500.0)]  # a point of the wavelength grid
     flux = shape / at_v[:, None] * 10.0 ** (-0.4 * mag_v)[:, None]
     flux /= np.interp(zero, t, 10.0 ** (-0.4 * mag_v))
     return sncosmo.TimeSeriesSource(t - zero, wave, flux, zero_before=True,
