@@ -155,33 +155,3 @@ def test_the_companion_learns_from_simulated_light_curves_too(tuned):
     with pytest.raises(ConfigError, match="representative"):
         companion_data(Classifier.load(parent, threads=1), parent, sample, config,
                        simulated=supernovae)
-
-
-def test_the_companion_can_learn_from_copies_with_the_other_flux_term(tuned):
-    """``CompanionConfig.representative_bandwidth`` sets the representative copies' (1+z)
-    flux term of the trees' rows: the folder's own setting changes nothing, the other one
-    changes the representative rows (brighter or fainter copies) and not the plain ones; a
-    folder that is not a representative run refuses it."""
-    from astrot2.companion_fit import CompanionConfig, companion_data
-    from astrot2.errors import ConfigError
-    from astrot2.representative import folder_config
-
-    sample, parent, out = tuned
-    clf = Classifier.load(out, threads=1)
-    own = folder_config(out).redshift.bandwidth
-    base = companion_data(clf, out, sample, CompanionConfig(feature_set="points"))
-    same = companion_data(clf, out, sample, CompanionConfig(
-        feature_set="points", representative_bandwidth=own))
-    other = companion_data(clf, out, sample, CompanionConfig(
-        feature_set="points", representative_bandwidth=not own))
-    np.testing.assert_array_equal(same.x_train, base.x_train)
-    np.testing.assert_array_equal(same.x_val, base.x_val)
-    assert other.val_views == base.val_views
-    plain = sum(n for view, n in zip(base.val_views, base.val_sizes, strict=True)
-                if not view.startswith("representative/"))
-    np.testing.assert_array_equal(other.x_val[:plain], base.x_val[:plain])
-    moved = other.x_val[plain:], base.x_val[plain:]
-    assert moved[0].shape != moved[1].shape or not np.array_equal(*moved)
-    with pytest.raises(ConfigError, match="representative run"):
-        companion_data(Classifier.load(parent, threads=1), parent, sample,
-                       CompanionConfig(feature_set="points", representative_bandwidth=True))

@@ -427,8 +427,7 @@ def _cmd_companion(args: argparse.Namespace) -> int:
 
     batch = _plasticc(args)
     config = CompanionConfig(max_iter=args.max_iter, max_leaf_nodes=args.max_leaf_nodes,
-                             feature_set=args.features,
-                             representative_bandwidth=args.corrected_copies or None)
+                             feature_set=args.features)
     ref = _model_ref(args)
     real_views = None
     if args.real is not None:
@@ -759,10 +758,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "against the sha256 in its manifest); for a representative run (lsst): "
                     "simulated light curves (astrot2 simulate --survey lsst) whose alert "
                     "cuts the trees learn from too")
-    cp.add_argument("--corrected-copies", action="store_true",
-                    help="a representative run's copies with the (1+z) flux term, for the "
-                    "trees and their validation, also where the network learned from copies "
-                    "made before it (lsst 0.2-0.4)")
     cp.add_argument("--no-test-split", action="store_true",
                     help="write the companion but leave the PLAsTiCC test split unscored (a "
                     "candidate; astrot2 evaluate --model NAME+companion scores it)")

@@ -153,9 +153,6 @@ class CompanionConfig:
     feature_set: str = "points"  # companion.FEATURE_SETS
     # with simulated light curves (a representative run): alert cuts of each
     n_sim_cuts: int = 4
-    # a representative run's copies with (True) or without (False) the (1+z) flux term
-    # (augment.dimming_factor), whatever its network learned from; None: as it learned
-    representative_bandwidth: bool | None = None
 
     def __post_init__(self) -> None:
         if self.n_sim_cuts < 1:
@@ -240,15 +237,12 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
     ``simulated`` labelled light curves of a representative run's survey (``astrot2
     simulate --survey lsst``) join the training views only: ``config.n_sim_cuts`` alert
     cuts of each, the representative copies' share without host photo-z.
-    ``config.representative_bandwidth`` (not None) sets the representative copies' (1+z)
-    flux term, training and validation alike, whatever the network's folder records.
 
     Raises
     ------
     ConfigError
-        ``simulated`` or ``config.representative_bandwidth`` for a folder that is not a
-        representative run (a real-sky run passes its simulated light curves in
-        ``real_views``).
+        ``simulated`` for a folder that is not a representative run (a real-sky run passes
+        its simulated light curves in ``real_views``).
     """
     from astrot2.augment import without_redshift
     from astrot2.classes import class_index
@@ -276,13 +270,6 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
         raise ConfigError(f"{folder}: simulated light curves join a representative run's "
                           "companion (astrot2 train --model lsst --representative); a "
                           "real-sky run's come with --real")
-    if config.representative_bandwidth is not None:
-        if rep is None:
-            raise ConfigError(f"{folder}: the representative copies' flux term is a "
-                              "representative run's setting (astrot2 train --model lsst "
-                              "--representative)")
-        rep = replace(rep, redshift=replace(rep.redshift,
-                                            bandwidth=config.representative_bandwidth))
     if rep is not None:  # a representative run: its representative views too
         augment_config = training_settings(folder).augment
         part = batch.take(split_indices(batch, folder, "train"))
