@@ -291,3 +291,28 @@ def test_core_collapse_table_round_trip(cc, grid, sncosmo_dir, tmp_path):
              names=np.array(cc.names))
     with pytest.raises(ModelError, match="inconsistent"):
         TemplateGrid.load(tmp_path / "two.npz")
+
+
+def test_the_one_component_path_gives_the_general_paths_bits(grid, cc, sncosmo_dir,
+                                                              monkeypatch):
+    """A core-collapse table (M1 zero) takes the C core's one-component path, whose
+    features are the same bits as the two-component arithmetic's on the same table."""
+    from astrot2 import _templatecore
+
+    batch = _observe([_salt2(sncosmo_dir, 0.3, 0.0, 0.0),
+                      _type_ii(sncosmo_dir, 0.1, "snana-2004hx", "1.0"),
+                      _type_ii(sncosmo_dir, 0.5)], [0.3, 0.1, 0.5])
+    salt2 = template_features(batch, grid)
+    original, seen = _templatecore.fit_range, []
+
+    def spy(*args, force=None):
+        seen.append(args[15])  # the `one` flag
+        return original(*args[:15], args[15] if force is None else force, *args[16:])
+
+    monkeypatch.setattr(_templatecore, "fit_range", spy)
+    fast = cc_features(batch, cc, salt2)
+    assert seen and all(seen)
+    monkeypatch.setattr(_templatecore, "fit_range", lambda *a: spy(*a, force=False))
+    general = cc_features(batch, cc, salt2)
+    np.testing.assert_array_equal(fast, general)
+    assert np.isfinite(fast).all()
