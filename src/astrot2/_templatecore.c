@@ -19,7 +19,8 @@
  * A table of one component (M1 zero everywhere, `one` set: core-collapse templates) skips
  * M1's arithmetic: with a01 = a11 = b1 = 0 the general path takes the x1 = +x1_max edge,
  * x0 = max(b0 / a00, 0), which the one-component loop computes in the same operations (the
- * same bits).
+ * same bits in the portable build; the opt-in native build, ASTROT2_NATIVE=1, may contract
+ * the two paths' products differently, ~1e-9 of chi2).
  *
  * Writes chi2, x0 and x1 of every hypothesis: arrays (n, nz, nc, nt).  Releases the GIL;
  * light curves are independent of each other (results do not depend on the batch).

@@ -816,9 +816,9 @@ def salt2_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
 #: The analytic plateau supernovae of :func:`plateau_source` (SN IIP / IIL, V band, after
 #: Anderson et al. 2014's parametrisation): plateau lengths (days from explosion to the
 #: drop's midpoint), plateau slopes (magnitudes per 100 days) and the phase-0 of each
-#: (days after explosion; a flat plateau also seen from late in it, so that the fit's
-#: times of maximum, -30 to +15 days from the brightest point, reach a brightest point
-#: anywhere on it).  Members ``(length, slope, zero)``.
+#: (days after explosion; a flat plateau also seen from day 45, so that the fit's times of
+#: maximum, -30 to +15 observer days from the brightest point at z = 0.3, reach a brightest
+#: point up to about day 70 of the plateau).  Members ``(length, slope, zero)``.
 PLATEAUS = ((70.0, 0.3, 10.0), (70.0, 0.3, 45.0), (100.0, 0.3, 10.0), (100.0, 0.3, 45.0),
             (70.0, 2.0, 10.0), (100.0, 2.0, 10.0))
 #: The plateau model's physics: V-band rise e-folding (days), drop (mag) and its logistic
@@ -836,7 +836,8 @@ def plateau_source(length: float, slope: float, zero: float):
     """An analytic plateau supernova (SN IIP, or IIL for a steep ``slope``) as an sncosmo
     ``TimeSeriesSource``, rest frame, from explosion to 200 days after it.
 
-    The V-band light curve rises as ``1 - exp(-t / rise)``, declines by ``slope``
+    The V-band light curve (the flux density at 5500 A) rises as ``1 - exp(-t / rise)``
+    (``t`` from half a day: the explosion's first phase is not dark), declines by ``slope``
     magnitudes per 100 days on the plateau, drops by ``drop`` magnitudes around ``length``
     days and then fades as 56Co (:data:`PLATEAU_PHYSICS`); the spectrum is a black body
     cooling from ``t_hot`` to ``t_plateau`` (``t_tail`` after the drop), suppressed in the
@@ -854,7 +855,8 @@ def plateau_source(length: float, slope: float, zero: float):
     Returns
     -------
     sncosmo.TimeSeriesSource
-        Flux zero before the explosion; V band 1 at phase 0 (``amplitude`` scales it).
+        Flux zero before the explosion; the flux density at 5500 A is 1 at phase 0
+        (``amplitude`` scales it).
     """
     sncosmo = _import_sncosmo("the plateau supernova model")
     k = PLATEAU_PHYSICS
@@ -894,8 +896,9 @@ def cc_grid(survey: str, data_dir: str | Path | None = None) -> TemplateGrid:
     :data:`CC_GRID`, and the analytic plateaus of :data:`PLATEAUS` (:func:`plateau_source`,
     typed SN IIP), for :func:`astrot2.templates.cc_features` (seconds; sncosmo).
 
-    One column per template and host E(B-V) (``kinds``: its type in sncosmo's registry,
-    ``names``: its sncosmo name); ``M1`` zero (one amplitude).  Each redshift's column is
+    One column per template and host E(B-V) (``kinds``: its type in sncosmo's registry, SN
+    IIP for every analytic plateau, steep ones too; ``names``: its sncosmo name, or the
+    plateau's own); ``M1`` zero (one amplitude).  Each redshift's column is
     scaled to a largest flux of 1 and rounded to float32 (its file stores it so).  Past a
     template's last phase its flux fades by :data:`astrot2.templates.LATE_DECAY`; before its
     first, none; NaN where the band does not overlap it at that redshift.

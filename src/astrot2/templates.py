@@ -113,6 +113,13 @@ class TemplateGrid:
     kinds: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        """A table of templates (``kinds``) has one component: its ``M1`` is zero (the C
+        core's one-component path relies on it)."""
+        table = self.table
+        if self.kinds and table.ndim == 5 and len(table) > 1 and np.any(table[1]):
+            raise ModelError("a table of templates (kinds) has one component: M1 must be 0")
+
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` file (plain arrays: read back without pickle).  A table of
         templates (``kinds``) is stored as its ``M0`` alone, in float32 where that loses
@@ -120,9 +127,6 @@ class TemplateGrid:
         extra = {}
         table = self.table
         if self.kinds:
-            if np.any(table[1]):
-                raise ModelError("a table of templates (kinds) has one component: M1 must "
-                                 "be 0")
             table = table[:1]
             if np.array_equal(table.astype(np.float32), table, equal_nan=True):
                 table = table.astype(np.float32)
@@ -156,11 +160,12 @@ class TemplateGrid:
                            names=tuple(str(k) for k in f["names"]) if kinds else ())
         except (OSError, KeyError, ValueError, IndexError, TypeError) as exc:
             raise ModelError(f"{path}: not a template grid ({exc})") from exc
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from exc
         shape = (2, len(grid.zgrid), len(grid.cgrid), len(grid.bands))
         if (grid.table.ndim != 5 or grid.table.shape[:4] != shape or grid.table.shape[4] < 2
                 or grid.distmod.shape != grid.zgrid.shape or not grid.dphase > 0
-                or (grid.kinds and (len(grid.kinds) != len(grid.cgrid)
-                                    or np.any(grid.table[1])))
+                or (grid.kinds and len(grid.kinds) != len(grid.cgrid))
                 or len(grid.names) != len(grid.kinds)):
             raise ModelError(f"{path}: inconsistent template grid (table {grid.table.shape})")
         return grid
@@ -361,7 +366,7 @@ def _fit(owner: np.ndarray, n: int, inside: np.ndarray, dt: np.ndarray, band: np
     args = (offsets, np.ascontiguousarray(dt[inside]), np.ascontiguousarray(band[inside]),
             np.ascontiguousarray(flux[inside]), np.ascontiguousarray(weight[inside]), grid.table,
             grid.zgrid, t0, nc, len(grid.bands), grid.table.shape[4], grid.phase0,
-            grid.dphase, LATE_DECAY, X1_MAX, not grid.table[1].any())
+            grid.dphase, LATE_DECAY, X1_MAX, bool(grid.kinds))  # kinds: M1 is zero
 
     def run(lo_hi: tuple[int, int]) -> None:
         _templatecore.fit_range(*args, lo_hi[0], lo_hi[1], chi2, x0, x1)
