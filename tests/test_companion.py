@@ -81,6 +81,46 @@ def test_trees_to_onnx_matches_scikit_learn():
     assert (got.argmax(axis=1) == want.argmax(axis=1)).all()
 
 
+def test_specialist_gives_its_class_probability_and_the_trees_share_the_rest():
+    """With a binary specialist for one column, the exported model gives that column the
+    specialist's probability for the flat class mix (its odds / (n_classes - 1)) and the
+    other columns the multi-class trees' softmax over them times the rest (scikit-learn's
+    numbers, NaN routes included); rows sum to 1 and the label is the most probable
+    class."""
+    pytest.importorskip("onnx")
+    sklearn = pytest.importorskip("sklearn.ensemble")
+    import onnxruntime as ort
+
+    from astrot2.companion_fit import hierarchical_probabilities, trees_to_onnx
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(800, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int) * 2
+    x[rng.random(x.shape) < 0.1] = np.nan
+    gbm = sklearn.HistGradientBoostingClassifier(max_iter=20, max_leaf_nodes=4,
+                                                 random_state=0).fit(x, y)
+    column = 2
+    specialist = sklearn.HistGradientBoostingClassifier(
+        max_iter=40, max_leaf_nodes=8, random_state=0).fit(x, y == column)
+    session = ort.InferenceSession(
+        trees_to_onnx(gbm, 5, specialist, column).SerializeToString(),
+        providers=["CPUExecutionProvider"])
+    x_test = np.concatenate([x, rng.normal(size=(200, 5)).astype(np.float32)])
+    label, got = session.run(None, {"features": x_test})
+    want = hierarchical_probabilities(gbm, specialist, column, x_test)
+    assert np.abs(got - want).max() <= 1e-5
+    q = specialist.predict_proba(x_test)[:, 1]  # even odds; the flat mix's are 1 : 3
+    np.testing.assert_allclose(got[:, column], q / (q + 3.0 * (1.0 - q)), atol=1e-5)
+    others = np.delete(got, column, axis=1)
+    trees = np.delete(gbm.predict_proba(x_test), column, axis=1)
+    np.testing.assert_allclose(others / others.sum(axis=1, keepdims=True),
+                               trees / trees.sum(axis=1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
+    assert (label == gbm.classes_[got.argmax(axis=1)]).all()
+    with pytest.raises(ModelError, match="binary"):
+        trees_to_onnx(gbm, 5, gbm, column)
+
+
 def test_combination_trusts_each_expert_where_it_is_informative():
     """The fit finds which expert to trust, and how that changes with the number of points:
     here the network is informative on long light curves only, the companion everywhere."""
@@ -189,6 +229,27 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
     (folder / COMPANION_FILE).unlink()
     with pytest.raises(ModelError, match="missing"):
         Classifier.load(spec)
+
+
+def test_companion_with_a_sn_ia_specialist(ztf_model, fixtures, tmp_path):
+    """``ia_leaves``: the fit adds binary SN Ia trees, records them, and the exported file
+    gives what scikit-learn's two models give; a one-leaf specialist is refused."""
+    pytest.importorskip("sklearn")
+    from astrot2.companion_fit import CompanionConfig, fit_companion
+    from astrot2.errors import ConfigError
+    from astrot2.io.plasticc import read_plasticc
+
+    with pytest.raises(ConfigError, match="ia_leaves"):
+        CompanionConfig(ia_leaves=1)
+    folder = tmp_path / "ztf"
+    shutil.copytree(ztf_model, folder)
+    sample = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
+                           fixtures / "plasticc" / "plasticc_meta_sample.csv")
+    section = fit_companion(folder, sample, CompanionConfig(ia_leaves=4), write=False,
+                            log=lambda *_: None)
+    assert section["ia_specialist"]["leaves"] == 4 and section["config"]["ia_leaves"] == 4
+    assert section["ia_specialist"]["n_iter"] >= 1
+    assert section["onnx_vs_sklearn_max_abs_diff"] <= 1e-5
 
 
 @pytest.mark.parametrize("name", ["lsst", "lsst-plasticc", "ztf-plasticc", "ztf"])

@@ -427,7 +427,7 @@ def _cmd_companion(args: argparse.Namespace) -> int:
 
     batch = _plasticc(args)
     config = CompanionConfig(max_iter=args.max_iter, max_leaf_nodes=args.max_leaf_nodes,
-                             feature_set=args.features)
+                             feature_set=args.features, ia_leaves=args.ia_leaves)
     ref = _model_ref(args)
     real_views = None
     if args.real is not None:
@@ -742,6 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="boosting iterations at most (early stopping on validation)")
     cp.add_argument("--max-leaf-nodes", type=positive_int,
                     default=CompanionConfig.max_leaf_nodes, help="leaves of each tree")
+    cp.add_argument("--ia-leaves", type=int, default=CompanionConfig.ia_leaves, metavar="N",
+                    help="also a SN Ia specialist: binary SN Ia vs rest trees of N leaves "
+                    "give P(SN Ia), the 14-class trees share the rest (0: none)")
     cp.add_argument("--features", choices=FEATURE_SETS, default=CompanionConfig.feature_set,
                     help="points: statistics of the raw points; points+gp: also the GP's "
                     "colours, timescales and (models reading host photo-z) peak luminosity; "

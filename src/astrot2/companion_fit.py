@@ -30,7 +30,7 @@ from astrot2.templates import TemplateGrid
 from astrot2.utils import sha256_file
 
 __all__ = ["CompanionConfig", "CompanionData", "companion_data", "fit_combination",
-           "fit_companion", "trees_to_onnx"]
+           "fit_companion", "hierarchical_probabilities", "trees_to_onnx"]
 
 
 def fit_combination(logits: np.ndarray, prob: np.ndarray, n_points: np.ndarray,
@@ -71,30 +71,23 @@ def fit_combination(logits: np.ndarray, prob: np.ndarray, n_points: np.ndarray,
     return Combination(*(float(v) for v in res.x), center), float(res.fun)
 
 
-def trees_to_onnx(gbm, n_features: int):
-    """A fitted multi-class ``HistGradientBoostingClassifier`` as an ONNX model.
-
-    One ``ai.onnx.ml`` ``TreeEnsembleClassifier`` node (opset 3), softmax of the summed
-    leaf values plus the baseline: the classifier's ``predict_proba``.  Input ``features``
-    (float32, ``(n, n_features)``); outputs ``label`` and ``probabilities``.  Thresholds
-    are stored as the largest float32 not above scikit-learn's float64 threshold, so a
-    float32 input takes the same branch as in scikit-learn; NaN follows each node's learned
-    missing-value direction.  (skl2onnx 1.20's converter fails with onnx >= 1.23.)
+def _tree_attributes(gbm, prefix: str) -> dict[str, list]:
+    """The ``ai.onnx.ml`` tree-ensemble attributes of a fitted
+    ``HistGradientBoostingClassifier``'s trees: nodes, and each leaf's value for the output
+    of its tree (``prefix`` "class" for a classifier's ``class_*``, "target" for a
+    regressor's ``target_*``).  Thresholds are stored as the largest float32 not above
+    scikit-learn's float64 threshold, so a float32 input takes the same branch as in
+    scikit-learn; NaN follows each node's learned missing-value direction.
 
     Raises
     ------
     ModelError
-        A categorical split or a binary classifier (not used by the companion).
+        A categorical split.
     """
-    from onnx import TensorProto, helper
-
-    n_classes = len(gbm.classes_)
-    if n_classes < 3:
-        raise ModelError("trees_to_onnx exports multi-class classifiers only")
     attrs: dict[str, list] = {k: [] for k in (
         "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
         "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true",
-        "class_treeids", "class_nodeids", "class_ids", "class_weights")}
+        f"{prefix}_treeids", f"{prefix}_nodeids", f"{prefix}_ids", f"{prefix}_weights")}
     tree = 0
     for iteration in gbm._predictors:
         for k, predictor in enumerate(iteration):
@@ -116,24 +109,113 @@ def trees_to_onnx(gbm, n_features: int):
                 attrs["nodes_missing_value_tracks_true"].append(
                     0 if leaf else int(node["missing_go_to_left"]))
                 if leaf:
-                    attrs["class_treeids"].append(tree)
-                    attrs["class_nodeids"].append(i)
-                    attrs["class_ids"].append(k)
-                    attrs["class_weights"].append(float(node["value"]))
+                    attrs[f"{prefix}_treeids"].append(tree)
+                    attrs[f"{prefix}_nodeids"].append(i)
+                    attrs[f"{prefix}_ids"].append(k)
+                    attrs[f"{prefix}_weights"].append(float(node["value"]))
             tree += 1
-    node = helper.make_node(
-        "TreeEnsembleClassifier", ["features"], ["label", "probabilities"],
-        domain="ai.onnx.ml", post_transform="SOFTMAX",
-        classlabels_int64s=[int(c) for c in gbm.classes_],
-        base_values=[float(v) for v in np.ravel(gbm._baseline_prediction)], **attrs)
+    return attrs
+
+
+def trees_to_onnx(gbm, n_features: int, specialist=None, column: int | None = None):
+    """A fitted multi-class ``HistGradientBoostingClassifier`` as an ONNX model, with an
+    optional binary specialist for one class.
+
+    Without ``specialist``: one ``ai.onnx.ml`` ``TreeEnsembleClassifier`` node (opset 3),
+    softmax of the summed leaf values plus the baseline: the classifier's
+    ``predict_proba``.  With a binary ``HistGradientBoostingClassifier`` ``specialist``
+    for output ``column`` (fitted with its two sides weighted equally): that column's
+    probability is the specialist's for the flat class mix, and the other columns share
+    the rest as the multi-class trees' softmax over them alone (a hierarchical classifier:
+    :func:`hierarchical_probabilities`).  Input ``features``
+    (float32, ``(n, n_features)``); outputs ``label`` (the most probable class) and
+    ``probabilities``.  Thresholds and NaN routes as :func:`_tree_attributes`.
+    (skl2onnx 1.20's converter fails with onnx >= 1.23.)
+
+    Raises
+    ------
+    ModelError
+        A categorical split, a binary ``gbm`` or a ``specialist`` that is not binary.
+    """
+    from onnx import TensorProto, helper
+
+    n_classes = len(gbm.classes_)
+    if n_classes < 3:
+        raise ModelError("trees_to_onnx exports multi-class classifiers only")
+    labels = [int(c) for c in gbm.classes_]
+    ensemble = helper.make_node(
+        "TreeEnsembleClassifier", ["features"],
+        ["label" if specialist is None else "trees_label",
+         "probabilities" if specialist is None else "scores"],
+        domain="ai.onnx.ml", post_transform="SOFTMAX" if specialist is None else "NONE",
+        classlabels_int64s=labels, base_values=[float(v) for v in np.ravel(
+            gbm._baseline_prediction)], **_tree_attributes(gbm, "class"))
+    nodes = [ensemble]
+    if specialist is not None:
+        if len(specialist.classes_) != 2 or column is None or not 0 <= column < n_classes:
+            raise ModelError("a specialist is a binary classifier of one output column")
+        one_hot = np.zeros(n_classes, dtype=np.float32)
+        one_hot[column] = 1.0
+        const = [helper.make_node("Constant", [], [name], value=helper.make_tensor(
+            name, dtype, [len(value)] if len(value) > 1 else [], value))
+            for name, dtype, value in (
+                ("one_hot", TensorProto.FLOAT, one_hot.tolist()),
+                ("mask", TensorProto.FLOAT, (-1e4 * one_hot).tolist()),  # softmax over the others
+                ("one", TensorProto.FLOAT, [1.0]),
+                ("labels", TensorProto.INT64, labels))]
+        nodes += [
+            *const,
+            helper.make_node("TreeEnsembleRegressor", ["features"], ["specialist_score"],
+                             domain="ai.onnx.ml", n_targets=1, aggregate_function="SUM",
+                             base_values=[_flat_logit(specialist, n_classes)],
+                             **_tree_attributes(specialist, "target")),
+            helper.make_node("Sigmoid", ["specialist_score"], ["q"]),
+            helper.make_node("Sub", ["one", "q"], ["rest"]),
+            helper.make_node("Add", ["scores", "mask"], ["masked"]),
+            helper.make_node("Softmax", ["masked"], ["others"], axis=1),
+            helper.make_node("Mul", ["others", "rest"], ["others_share"]),
+            helper.make_node("Mul", ["q", "one_hot"], ["column_share"]),
+            helper.make_node("Add", ["others_share", "column_share"], ["probabilities"]),
+            helper.make_node("ArgMax", ["probabilities"], ["best"], axis=1, keepdims=0),
+            helper.make_node("Gather", ["labels", "best"], ["label"])]
     graph = helper.make_graph(
-        [node], "astrot2_companion",
+        nodes, "astrot2_companion",
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, n_features])],
         [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
          helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
                                        [None, n_classes])])
     return helper.make_model(graph, producer_name="astrot2.companion", opset_imports=[
         helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+
+
+def _flat_logit(specialist, n_classes: int) -> float:
+    """The baseline of a binary ``specialist`` fitted with its two sides weighted equally,
+    shifted so that its probability is for the flat mix of ``n_classes`` classes: its odds
+    times the flat prior odds ``1 / (n_classes - 1)`` (Bayes' rule; the ranking is
+    unchanged)."""
+    return float(np.ravel(specialist._baseline_prediction)[0]) - float(np.log(n_classes - 1))
+
+
+def hierarchical_probabilities(gbm, specialist, column: int, x: np.ndarray) -> np.ndarray:
+    """What :func:`trees_to_onnx` with a ``specialist`` computes, in scikit-learn: column
+    ``column`` is the specialist's probability ``q`` for the flat class mix (its odds times
+    ``1 / (n_classes - 1)``); the others are ``1 - q`` times the multi-class trees' softmax
+    over those columns alone."""
+    from scipy.special import expit, softmax
+
+    scores = gbm.decision_function(x).astype(np.float64)
+    scores[:, column] = -np.inf
+    q = expit(specialist.decision_function(x).astype(np.float64)
+              - np.log(len(gbm.classes_) - 1))
+    prob = softmax(scores, axis=1) * (1.0 - q)[:, None]
+    prob[:, column] = q
+    return prob
+
+
+#: The SN Ia specialist's boosting settings besides its leaves (CompanionConfig.ia_leaves),
+#: chosen with 16 leaves by a design check on the training views (docs/model.md, rule 19).
+SPECIALIST_LEARNING_RATE = 0.1
+SPECIALIST_MAX_ITER = 1000
 
 
 @dataclass(frozen=True)
@@ -153,10 +235,16 @@ class CompanionConfig:
     feature_set: str = "points"  # companion.FEATURE_SETS
     # with simulated light curves (a representative run): alert cuts of each
     n_sim_cuts: int = 4
+    # > 0: a SN Ia specialist, binary trees of this many leaves, gives P(SN Ia); the
+    # 14-class trees share 1 - P(SN Ia) among the other classes (0: none)
+    ia_leaves: int = 0
 
     def __post_init__(self) -> None:
         if self.n_sim_cuts < 1:
             raise ConfigError(f"CompanionConfig.n_sim_cuts must be >= 1, not {self.n_sim_cuts}")
+        if self.ia_leaves < 0 or self.ia_leaves == 1:
+            raise ConfigError("CompanionConfig.ia_leaves must be 0 (no specialist) or >= 2, "
+                              f"not {self.ia_leaves}")
         if self.feature_set not in FEATURE_SETS:
             raise ConfigError(f"CompanionConfig.feature_set must be one of {FEATURE_SETS}, "
                               f"not {self.feature_set!r}")
@@ -301,6 +389,44 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
                                      for (v, _), ok in zip(train, ok_tr, strict=True)]))
 
 
+def _fit_specialist(config: CompanionConfig, classes: list[int], x_train: np.ndarray,
+                    y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                    real_views: bool = False):
+    """The SN Ia specialist of ``config.ia_leaves`` (``None, None`` without one): binary
+    SN Ia vs rest trees on the companion's features, the two sides weighted equally,
+    early stopping on the validation views as the 14-class trees; and the trees' output
+    column it replaces.
+
+    Raises
+    ------
+    ConfigError
+        A specialist asked for trees that do not learn SN Ia, or for a real-sky model's
+        companion (``real_views``: its trees are weighted to the training class mix).
+    """
+    if config.ia_leaves == 0:
+        return None, None
+    if real_views:
+        raise ConfigError("--ia-leaves: a SN Ia specialist is for companions of the flat "
+                          "class mix, not for a real-sky model's (--real)")
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from astrot2.classes import class_index
+
+    ia = int(class_index(np.array([90]))[0])
+    if ia not in classes:
+        raise ConfigError("--ia-leaves: the companion's training views hold no SN Ia")
+    is_ia = [y_train == ia, y_val == ia]
+    specialist = HistGradientBoostingClassifier(
+        max_iter=SPECIALIST_MAX_ITER, learning_rate=SPECIALIST_LEARNING_RATE,
+        max_leaf_nodes=config.ia_leaves, min_samples_leaf=config.min_samples_leaf,
+        l2_regularization=config.l2_regularization, early_stopping=True,
+        n_iter_no_change=config.n_iter_no_change, random_state=config.seed)
+    specialist.fit(x_train, is_ia[0], sample_weight=_balanced(is_ia[0].astype(int)),
+                   X_val=x_val, y_val=is_ia[1], sample_weight_val=_balanced(
+                       is_ia[1].astype(int)))
+    return specialist, classes.index(ia)
+
+
 def _balanced(y: np.ndarray) -> np.ndarray:
     """Sample weights of a flat class mix: ``n / (n_classes_present * n_class)``."""
     from astrot2.classes import CLASSES
@@ -390,13 +516,17 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
     classes = [int(c) for c in gbm.classes_]
     if real_views is None and classes != list(range(len(CLASSES))):
         raise ModelError("the companion's training views miss a class; cannot export it")
-    onx = trees_to_onnx(gbm, x_train.shape[1])
+    specialist, column = _fit_specialist(config, classes, x_train, y_train, x_val, y_val,
+                                         real_views is not None)
+    onx = trees_to_onnx(gbm, x_train.shape[1], specialist, column)
     from astrot2.sessions import onnx_session
 
     session = onnx_session(onx.SerializeToString(), "the companion being fitted")
     subset = None if len(classes) == len(CLASSES) else classes
     p_val = onnx_probabilities(session, x_val, subset)
-    parity = float(np.abs(p_val[:, classes] - gbm.predict_proba(x_val)).max())
+    want = (gbm.predict_proba(x_val) if specialist is None else
+            hierarchical_probabilities(gbm, specialist, column, x_val))
+    parity = float(np.abs(p_val[:, classes] - want).max())
     names = data.names
     n_val = x_val[:, names.index("n_points")]
     combination, nll = fit_combination(z_val, p_val, n_val, y_val)
@@ -409,6 +539,9 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         **({} if subset is None else {"classes": subset}),
         "combination": asdict(combination), "config": asdict(config),
         "n_iter": int(gbm.n_iter_), "n_train_views": len(y_train),
+        **({} if specialist is None else {"ia_specialist": {
+            "class": "SNIa", "n_iter": int(specialist.n_iter_),
+            "leaves": config.ia_leaves, "learning_rate": SPECIALIST_LEARNING_RATE}}),
         **({} if simulated is None else {"simulated": {
             "light_curves": simulated.n_objects, "cuts": config.n_sim_cuts,
             **(simulated_record or {})}}),
