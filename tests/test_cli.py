@@ -221,6 +221,7 @@ def test_demo_without_matplotlib_says_so_before_the_job(tmp_path):
     (["evaluate", "--threads", "0"], "--threads", "an integer >= 1", "0"),
     (["calibrate", "--threads", "-4"], "--threads", "an integer >= 1", "-4"),
     (["companion", "--max-iter", "0"], "--max-iter", "an integer >= 1", "0"),
+    (["companion", "--ia-leaves", "-1"], "--ia-leaves", "an integer >= 0", "-1"),
     (["compress", "--threads", "0"], "--threads", "an integer >= 1", "0"),
     (["compress", "--tolerance", "-0.1"], "--tolerance", "a number >= 0.0", "-0.1"),
     (["explain", "IN", "--alert-id", "x", "-o", "f.png", "--classes", "0"], "--classes",

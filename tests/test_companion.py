@@ -243,6 +243,8 @@ def test_companion_with_a_sn_ia_specialist(ztf_model, fixtures, tmp_path):
         CompanionConfig(ia_leaves=1)
     folder = tmp_path / "ztf"
     shutil.copytree(ztf_model, folder)
+    with pytest.raises(ConfigError, match="flat class mix"):  # before any work
+        fit_companion(folder, None, CompanionConfig(ia_leaves=4), real_views=([], {}))
     sample = read_plasticc(fixtures / "plasticc" / "plasticc_lc_sample.csv.gz",
                            fixtures / "plasticc" / "plasticc_meta_sample.csv")
     section = fit_companion(folder, sample, CompanionConfig(ia_leaves=4), write=False,

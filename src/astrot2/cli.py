@@ -423,11 +423,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_companion(args: argparse.Namespace) -> int:
     """``astrot2 companion``: fit a model's feature companion and attach it."""
-    from astrot2.companion_fit import CompanionConfig, fit_companion
+    from astrot2.companion_fit import CompanionConfig, check_specialist, fit_companion
 
-    batch = _plasticc(args)
     config = CompanionConfig(max_iter=args.max_iter, max_leaf_nodes=args.max_leaf_nodes,
                              feature_set=args.features, ia_leaves=args.ia_leaves)
+    check_specialist(config, args.real is not None)
+    batch = _plasticc(args)
     ref = _model_ref(args)
     real_views = None
     if args.real is not None:
@@ -742,7 +743,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="boosting iterations at most (early stopping on validation)")
     cp.add_argument("--max-leaf-nodes", type=positive_int,
                     default=CompanionConfig.max_leaf_nodes, help="leaves of each tree")
-    cp.add_argument("--ia-leaves", type=int, default=CompanionConfig.ia_leaves, metavar="N",
+    cp.add_argument("--ia-leaves", type=non_negative_int, default=CompanionConfig.ia_leaves,
+                    metavar="N",
                     help="also a SN Ia specialist: binary SN Ia vs rest trees of N leaves "
                     "give P(SN Ia), the 14-class trees share the rest (0: none)")
     cp.add_argument("--features", choices=FEATURE_SETS, default=CompanionConfig.feature_set,

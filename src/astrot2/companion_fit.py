@@ -29,8 +29,8 @@ from astrot2.modelref import ModelRef
 from astrot2.templates import TemplateGrid
 from astrot2.utils import sha256_file
 
-__all__ = ["CompanionConfig", "CompanionData", "companion_data", "fit_combination",
-           "fit_companion", "hierarchical_probabilities", "trees_to_onnx"]
+__all__ = ["CompanionConfig", "CompanionData", "check_specialist", "companion_data",
+           "fit_combination", "fit_companion", "hierarchical_probabilities", "trees_to_onnx"]
 
 
 def fit_combination(logits: np.ndarray, prob: np.ndarray, n_points: np.ndarray,
@@ -389,32 +389,34 @@ def companion_data(clf, folder: Path, batch: LightCurveBatch, config: CompanionC
                                      for (v, _), ok in zip(train, ok_tr, strict=True)]))
 
 
-def _fit_specialist(config: CompanionConfig, classes: list[int], x_train: np.ndarray,
-                    y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-                    real_views: bool = False):
-    """The SN Ia specialist of ``config.ia_leaves`` (``None, None`` without one): binary
-    SN Ia vs rest trees on the companion's features, the two sides weighted equally,
-    early stopping on the validation views as the 14-class trees; and the trees' output
-    column it replaces.
+def check_specialist(config: CompanionConfig, real: bool) -> None:
+    """Refuse a SN Ia specialist (``config.ia_leaves``) for a real-sky model's companion
+    (``real``): its trees are weighted to the training class mix, the specialist's
+    probability is for the flat one.
 
     Raises
     ------
     ConfigError
-        A specialist asked for trees that do not learn SN Ia, or for a real-sky model's
-        companion (``real_views``: its trees are weighted to the training class mix).
     """
+    if config.ia_leaves and real:
+        raise ConfigError("--ia-leaves: a SN Ia specialist is for companions of the flat "
+                          "class mix, not for a real-sky model's (--real: its trees are "
+                          "weighted to the training class mix)")
+
+
+def _fit_specialist(config: CompanionConfig, x_train: np.ndarray, y_train: np.ndarray,
+                    x_val: np.ndarray, y_val: np.ndarray):
+    """The SN Ia specialist of ``config.ia_leaves`` (``None, None`` without one): binary
+    SN Ia vs rest trees on the companion's features (of all 14 classes), the two sides
+    weighted equally, early stopping on the validation views as the 14-class trees; and
+    the output column it replaces (SN Ia's class index)."""
     if config.ia_leaves == 0:
         return None, None
-    if real_views:
-        raise ConfigError("--ia-leaves: a SN Ia specialist is for companions of the flat "
-                          "class mix, not for a real-sky model's (--real)")
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from astrot2.classes import class_index
 
     ia = int(class_index(np.array([90]))[0])
-    if ia not in classes:
-        raise ConfigError("--ia-leaves: the companion's training views hold no SN Ia")
     is_ia = [y_train == ia, y_val == ia]
     specialist = HistGradientBoostingClassifier(
         max_iter=SPECIALIST_MAX_ITER, learning_rate=SPECIALIST_LEARNING_RATE,
@@ -424,7 +426,7 @@ def _fit_specialist(config: CompanionConfig, classes: list[int], x_train: np.nda
     specialist.fit(x_train, is_ia[0], sample_weight=_balanced(is_ia[0].astype(int)),
                    X_val=x_val, y_val=is_ia[1], sample_weight_val=_balanced(
                        is_ia[1].astype(int)))
-    return specialist, classes.index(ia)
+    return specialist, ia
 
 
 def _balanced(y: np.ndarray) -> np.ndarray:
@@ -476,6 +478,12 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
     -------
     dict
         The ``companion`` section (weights, sizes, validation figures).
+
+    Raises
+    ------
+    ConfigError
+        A folder fine-tuned on real light curves without ``real_views``, or a SN Ia
+        specialist (``config.ia_leaves``) with them.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -487,6 +495,7 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
 
     ref = ModelRef.parse(model)
     folder = ref.folder
+    check_specialist(config, real_views is not None)
     if real_views is None and (folder / FINETUNE_FILE).is_file():
         raise ConfigError(f"{folder} was fine-tuned on real light curves: its companion "
                           "learns from them (astrot2 companion --real DIR [--simulated FILE])")
@@ -516,8 +525,7 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
     classes = [int(c) for c in gbm.classes_]
     if real_views is None and classes != list(range(len(CLASSES))):
         raise ModelError("the companion's training views miss a class; cannot export it")
-    specialist, column = _fit_specialist(config, classes, x_train, y_train, x_val, y_val,
-                                         real_views is not None)
+    specialist, column = _fit_specialist(config, x_train, y_train, x_val, y_val)
     onx = trees_to_onnx(gbm, x_train.shape[1], specialist, column)
     from astrot2.sessions import onnx_session
 
