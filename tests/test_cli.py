@@ -264,6 +264,8 @@ def test_help_shows_the_defaults(capsys):
     assert main(["spark", "stream", "--help"]) == 0
     assert "seconds between micro-batches (default: 10.0)" in " ".join(
         capsys.readouterr().out.split())
+    assert main(["companion", "--help"]) == 0  # a default of 0 is shown too
+    assert "(0: none) (default: 0)" in " ".join(capsys.readouterr().out.split())
 
 
 def _unwritable_places(tmp_path):

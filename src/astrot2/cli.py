@@ -66,8 +66,8 @@ class _HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (not action.option_strings or "default" in text
-                or action.default in (None, False, argparse.SUPPRESS)):
+        if (not action.option_strings or "default" in text  # 0 is shown, False is not
+                or any(action.default is v for v in (None, False, argparse.SUPPRESS))):
             return text
         return f"{text} (default: %(default)s)"
 
