@@ -252,6 +252,17 @@ def test_bad_flag_values_are_named_by_their_flag(fixtures, tmp_path, capsys, arg
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_sn_ia_specialist_refused_where_it_does_not_apply(tmp_path, capsys):
+    """``--ia-leaves 1`` and ``--ia-leaves`` with ``--real``: one line, status 2, before any
+    work."""
+    for argv, says in ((["--ia-leaves", "1"], "ia_leaves must be 0"),
+                       (["--ia-leaves", "4", "--real", str(tmp_path)], "flat class mix")):
+        assert main(["companion", "--model", str(tmp_path), *argv]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and says in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_help_shows_the_defaults(capsys):
     """``--help`` gives each option's default (those that have one)."""
     assert main(["classify", "--help"]) == 0
@@ -265,7 +276,7 @@ def test_help_shows_the_defaults(capsys):
     assert "seconds between micro-batches (default: 10.0)" in " ".join(
         capsys.readouterr().out.split())
     assert main(["companion", "--help"]) == 0  # a default of 0 is shown too
-    assert "(0: none) (default: 0)" in " ".join(capsys.readouterr().out.split())
+    assert "(0: none; 1 is refused) (default: 0)" in " ".join(capsys.readouterr().out.split())
 
 
 def _unwritable_places(tmp_path):

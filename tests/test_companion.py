@@ -231,11 +231,24 @@ def test_companion_attach_load_and_calibrate(ztf_model, fixtures, tmp_path):
         Classifier.load(spec)
 
 
-def test_companion_with_a_sn_ia_specialist(ztf_model, fixtures, tmp_path):
-    """``ia_leaves``: the fit adds binary SN Ia trees, records them, and the exported file
-    gives what scikit-learn's two models give; a one-leaf specialist is refused."""
+def test_companion_with_a_sn_ia_specialist(ztf_model, fixtures, tmp_path, monkeypatch):
+    """``ia_leaves``: the fit adds binary trees that learned SN Ia against the rest, for
+    SN Ia's column, records them, and the exported file gives what scikit-learn's two
+    models give; a one-leaf specialist and one for a real-sky companion are refused."""
     pytest.importorskip("sklearn")
+    from sklearn.metrics import roc_auc_score
+
+    from astrot2 import companion_fit
+    from astrot2.classes import class_index
     from astrot2.companion_fit import CompanionConfig, fit_companion
+
+    seen, original = [], companion_fit._fit_specialist
+
+    def spy(config, x_train, y_train, *rest):
+        seen.append((x_train, y_train, *original(config, x_train, y_train, *rest)))
+        return seen[-1][2:]
+
+    monkeypatch.setattr(companion_fit, "_fit_specialist", spy)
     from astrot2.errors import ConfigError
     from astrot2.io.plasticc import read_plasticc
 
@@ -252,6 +265,10 @@ def test_companion_with_a_sn_ia_specialist(ztf_model, fixtures, tmp_path):
     assert section["ia_specialist"]["leaves"] == 4 and section["config"]["ia_leaves"] == 4
     assert section["ia_specialist"]["n_iter"] >= 1
     assert section["onnx_vs_sklearn_max_abs_diff"] <= 1e-5
+    (x_train, y_train, specialist, column), = seen
+    ia = int(class_index(np.array([90]))[0])
+    assert column == ia and (y_train == ia).any()
+    assert roc_auc_score(y_train == ia, specialist.predict_proba(x_train)[:, 1]) > 0.9
 
 
 @pytest.mark.parametrize("name", ["lsst", "lsst-plasticc", "ztf-plasticc", "ztf"])

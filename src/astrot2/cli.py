@@ -746,7 +746,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--ia-leaves", type=non_negative_int, default=CompanionConfig.ia_leaves,
                     metavar="N",
                     help="also a SN Ia specialist: binary SN Ia vs rest trees of N leaves "
-                    "give P(SN Ia), the 14-class trees share the rest (0: none)")
+                    "(learning rate 0.1, up to 1000 iterations; --max-iter and "
+                    "--max-leaf-nodes are the 14-class trees') give P(SN Ia), the 14-class "
+                    "trees share the rest (0: none; 1 is refused)")
     cp.add_argument("--features", choices=FEATURE_SETS, default=CompanionConfig.feature_set,
                     help="points: statistics of the raw points; points+gp: also the GP's "
                     "colours, timescales and (models reading host photo-z) peak luminosity; "

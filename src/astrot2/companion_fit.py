@@ -123,19 +123,35 @@ def trees_to_onnx(gbm, n_features: int, specialist=None, column: int | None = No
 
     Without ``specialist``: one ``ai.onnx.ml`` ``TreeEnsembleClassifier`` node (opset 3),
     softmax of the summed leaf values plus the baseline: the classifier's
-    ``predict_proba``.  With a binary ``HistGradientBoostingClassifier`` ``specialist``
-    for output ``column`` (fitted with its two sides weighted equally): that column's
-    probability is the specialist's for the flat class mix, and the other columns share
-    the rest as the multi-class trees' softmax over them alone (a hierarchical classifier:
-    :func:`hierarchical_probabilities`).  Input ``features``
-    (float32, ``(n, n_features)``); outputs ``label`` (the most probable class) and
-    ``probabilities``.  Thresholds and NaN routes as :func:`_tree_attributes`.
-    (skl2onnx 1.20's converter fails with onnx >= 1.23.)
+    ``predict_proba``.  With a ``specialist``: its probability, prior-shifted
+    (:func:`_flat_logit`), is output ``column``'s, and the other columns share the rest
+    as the multi-class trees' softmax over them alone (a hierarchical classifier:
+    :func:`hierarchical_probabilities`).  Thresholds and NaN routes as
+    :func:`_tree_attributes`.  (skl2onnx 1.20's converter fails with onnx >= 1.23.)
+
+    Parameters
+    ----------
+    gbm : HistGradientBoostingClassifier
+        Fitted, three classes or more.
+    n_features : int
+        Width of the input ``features`` (float32, ``(n, n_features)``).
+    specialist : HistGradientBoostingClassifier, optional
+        Fitted binary classifier (class True: ``column``'s class), its two sides weighted
+        equally.
+    column : int, optional
+        The output column the specialist gives (ignored without one).
+
+    Returns
+    -------
+    onnx.ModelProto
+        Outputs ``label`` (the most probable class's label) and ``probabilities``
+        (``(n, len(gbm.classes_))``, rows sum to 1).
 
     Raises
     ------
     ModelError
-        A categorical split, a binary ``gbm`` or a ``specialist`` that is not binary.
+        A categorical split, a binary ``gbm``, or a ``specialist`` that is not binary or
+        without a valid ``column``.
     """
     from onnx import TensorProto, helper
 
@@ -156,13 +172,15 @@ def trees_to_onnx(gbm, n_features: int, specialist=None, column: int | None = No
             raise ModelError("a specialist is a binary classifier of one output column")
         one_hot = np.zeros(n_classes, dtype=np.float32)
         one_hot[column] = 1.0
+        # the mask leaves the column out of the others' softmax: raw scores are tens at
+        # most (the shipped lsst trees': -27 to 36), far from 1e4
         const = [helper.make_node("Constant", [], [name], value=helper.make_tensor(
-            name, dtype, [len(value)] if len(value) > 1 else [], value))
-            for name, dtype, value in (
-                ("one_hot", TensorProto.FLOAT, one_hot.tolist()),
-                ("mask", TensorProto.FLOAT, (-1e4 * one_hot).tolist()),  # softmax over the others
-                ("one", TensorProto.FLOAT, [1.0]),
-                ("labels", TensorProto.INT64, labels))]
+            name, dtype, shape, value))
+            for name, dtype, shape, value in (
+                ("one_hot", TensorProto.FLOAT, [n_classes], one_hot.tolist()),
+                ("mask", TensorProto.FLOAT, [n_classes], (-1e4 * one_hot).tolist()),
+                ("one", TensorProto.FLOAT, [], [1.0]),
+                ("labels", TensorProto.INT64, [n_classes], labels))]
         nodes += [
             *const,
             helper.make_node("TreeEnsembleRegressor", ["features"], ["specialist_score"],
@@ -190,17 +208,29 @@ def trees_to_onnx(gbm, n_features: int, specialist=None, column: int | None = No
 
 def _flat_logit(specialist, n_classes: int) -> float:
     """The baseline of a binary ``specialist`` fitted with its two sides weighted equally,
-    shifted so that its probability is for the flat mix of ``n_classes`` classes: its odds
-    times the flat prior odds ``1 / (n_classes - 1)`` (Bayes' rule; the ranking is
-    unchanged)."""
+    shifted by the flat mix's prior odds of its class: its odds times ``1 / (n_classes -
+    1)`` (Bayes' rule for the class against the rest; the ranking is unchanged).  Exact
+    for the flat mix only where the rest's own mix does not matter: the rest side learned
+    the training mix of the other classes, not a flat one."""
     return float(np.ravel(specialist._baseline_prediction)[0]) - float(np.log(n_classes - 1))
 
 
 def hierarchical_probabilities(gbm, specialist, column: int, x: np.ndarray) -> np.ndarray:
-    """What :func:`trees_to_onnx` with a ``specialist`` computes, in scikit-learn: column
-    ``column`` is the specialist's probability ``q`` for the flat class mix (its odds times
-    ``1 / (n_classes - 1)``); the others are ``1 - q`` times the multi-class trees' softmax
-    over those columns alone."""
+    """What :func:`trees_to_onnx` with a ``specialist`` computes, in scikit-learn.
+
+    Parameters
+    ----------
+    gbm, specialist, column
+        As :func:`trees_to_onnx`.
+    x : ndarray, shape (n, n_features)
+
+    Returns
+    -------
+    ndarray, shape (n, len(gbm.classes_))
+        Column ``column``: the specialist's probability ``q`` with its odds times ``1 /
+        (n_classes - 1)`` (:func:`_flat_logit`); the others: ``1 - q`` times the
+        multi-class trees' softmax over those columns alone.
+    """
     from scipy.special import expit, softmax
 
     scores = gbm.decision_function(x).astype(np.float64)
@@ -404,25 +434,42 @@ def check_specialist(config: CompanionConfig, real: bool) -> None:
                           "weighted to the training class mix)")
 
 
-def _fit_specialist(config: CompanionConfig, x_train: np.ndarray, y_train: np.ndarray,
-                    x_val: np.ndarray, y_val: np.ndarray):
-    """The SN Ia specialist of ``config.ia_leaves`` (``None, None`` without one): binary
-    SN Ia vs rest trees on the companion's features (of all 14 classes), the two sides
-    weighted equally, early stopping on the validation views as the 14-class trees; and
-    the output column it replaces (SN Ia's class index)."""
-    if config.ia_leaves == 0:
-        return None, None
+def _booster(config: CompanionConfig, **settings):
+    """A ``HistGradientBoostingClassifier`` of ``config``'s settings (``settings``
+    override them), early stopping on the validation views."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    return HistGradientBoostingClassifier(**{
+        "max_iter": config.max_iter, "learning_rate": config.learning_rate,
+        "max_leaf_nodes": config.max_leaf_nodes, "min_samples_leaf": config.min_samples_leaf,
+        "l2_regularization": config.l2_regularization, "early_stopping": True,
+        "n_iter_no_change": config.n_iter_no_change, "random_state": config.seed,
+        **settings})
+
+
+def _fit_specialist(config: CompanionConfig, x_train: np.ndarray, y_train: np.ndarray,
+                    x_val: np.ndarray, y_val: np.ndarray) -> tuple[object, int | None]:
+    """The SN Ia specialist of ``config.ia_leaves``.
+
+    Binary SN Ia vs rest trees on the companion's features (of all 14 classes), the two
+    sides weighted equally (the rest keeps its training mix), early stopping on the
+    validation views as the 14-class trees.
+
+    Returns
+    -------
+    HistGradientBoostingClassifier or None, int or None
+        The fitted specialist and the output column it gives (SN Ia's class index);
+        ``None, None`` without one (``ia_leaves`` 0).
+    """
+    if config.ia_leaves == 0:
+        return None, None
     from astrot2.classes import class_index
 
     ia = int(class_index(np.array([90]))[0])
     is_ia = [y_train == ia, y_val == ia]
-    specialist = HistGradientBoostingClassifier(
-        max_iter=SPECIALIST_MAX_ITER, learning_rate=SPECIALIST_LEARNING_RATE,
-        max_leaf_nodes=config.ia_leaves, min_samples_leaf=config.min_samples_leaf,
-        l2_regularization=config.l2_regularization, early_stopping=True,
-        n_iter_no_change=config.n_iter_no_change, random_state=config.seed)
+    specialist = _booster(config, max_iter=SPECIALIST_MAX_ITER,
+                          learning_rate=SPECIALIST_LEARNING_RATE,
+                          max_leaf_nodes=config.ia_leaves)
     specialist.fit(x_train, is_ia[0], sample_weight=_balanced(is_ia[0].astype(int)),
                    X_val=x_val, y_val=is_ia[1], sample_weight_val=_balanced(
                        is_ia[1].astype(int)))
@@ -485,8 +532,6 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
         A folder fine-tuned on real light curves without ``real_views``, or a SN Ia
         specialist (``config.ia_leaves``) with them.
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     from astrot2.classes import CLASSES
     from astrot2.manifest import rewrite_manifest
     from astrot2.metrics import weighted_log_loss
@@ -515,11 +560,7 @@ def fit_companion(model: str | Path | ModelRef, batch: LightCurveBatch,
 
         weight = class_weights(y_train, read_finetune_config(folder).real.weight_floor)
         w_train, w_val = weight[y_train], weight[y_val]
-    gbm = HistGradientBoostingClassifier(
-        max_iter=config.max_iter, learning_rate=config.learning_rate,
-        max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=config.min_samples_leaf,
-        l2_regularization=config.l2_regularization, early_stopping=True,
-        n_iter_no_change=config.n_iter_no_change, random_state=config.seed)
+    gbm = _booster(config)
     gbm.fit(x_train, y_train, sample_weight=w_train, X_val=x_val, y_val=y_val,
             sample_weight_val=w_val)
     classes = [int(c) for c in gbm.classes_]
